@@ -1,0 +1,83 @@
+package store
+
+import "time"
+
+// Build statuses, as in the build result of DESIGN.md.
+const (
+	StatusQueued     = "queued"
+	StatusRunning    = "running"
+	StatusSucceeded  = "succeeded"
+	StatusFailed     = "failed"
+	StatusCanceled   = "canceled"
+	StatusSuperseded = "superseded"
+	// StatusSkipped marks a stage that did not run (--no-push, a failed
+	// earlier stage).
+	StatusSkipped = "skipped"
+)
+
+// Triggers of a build.
+const (
+	TriggerPush     = "push"
+	TriggerTag      = "tag"
+	TriggerSchedule = "schedule"
+	TriggerManual   = "manual"
+)
+
+// Build is one build's record and the build result of DESIGN.md: its JSON
+// form is what the API and `slipway build --json` print.
+type Build struct {
+	ID      int64  `json:"id"`
+	Project string `json:"project"`
+	Trigger string `json:"trigger"`
+	// Ref is the full git ref, e.g. refs/heads/main or refs/tags/v1.2.3.
+	Ref string `json:"ref"`
+	// Commit is the 40-hex commit built ("" until resolved for a manual
+	// build of a branch).
+	Commit string `json:"commit"`
+	// Schedule names the schedule of a schedule build.
+	Schedule string `json:"schedule,omitempty"`
+	// DueAt is the schedule's due time that dates a release's tags.
+	DueAt      *time.Time `json:"due_at,omitempty"`
+	Status     string     `json:"status"`
+	Image      string     `json:"image"`
+	Digest     string     `json:"digest"`
+	Tags       []string   `json:"tags"`
+	Stages     []Stage    `json:"stages"`
+	Deploys    []Deploy   `json:"deploys"`
+	Error      string     `json:"error"`
+	CreatedAt  time.Time  `json:"created_at"`
+	StartedAt  *time.Time `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+	// Attempts counts how often a worker started this build (restart
+	// recovery runs a build at most once more).
+	Attempts int `json:"attempts,omitempty"`
+	// NoPush and NoDeploy carry the CLI flags into the pipeline.
+	NoPush   bool `json:"-"`
+	NoDeploy bool `json:"-"`
+}
+
+// Stage is one stage of a build.
+type Stage struct {
+	Name       string     `json:"name"`
+	Status     string     `json:"status"`
+	StartedAt  *time.Time `json:"started_at"`
+	DurationMS int64      `json:"duration_ms"`
+	Error      string     `json:"error"`
+}
+
+// Deploy is the outcome of one service rollout.
+type Deploy struct {
+	Target  string `json:"target"`
+	Service string `json:"service"`
+	Status  string `json:"status"`
+	Error   string `json:"error"`
+}
+
+// Finished reports whether status is final.
+func Finished(status string) bool {
+	switch status {
+	case StatusSucceeded, StatusFailed, StatusCanceled, StatusSuperseded:
+		return true
+	}
+	return false
+}
