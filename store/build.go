@@ -54,6 +54,11 @@ type Build struct {
 	// NoPush and NoDeploy carry the CLI flags into the pipeline.
 	NoPush   bool `json:"-"`
 	NoDeploy bool `json:"-"`
+	// BuildKey is an opaque key the pipeline computes from what decides the
+	// image besides the commit (dockerfile, target, build args): a
+	// succeeded build of the same commit and key can be re-tagged instead
+	// of rebuilt (Store.FindPushed).
+	BuildKey string `json:"-"`
 }
 
 // Stage is one stage of a build.

@@ -1,0 +1,589 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// interruptedError is the error of a build that was running at two crashes.
+const interruptedError = "interrupted by a restart; not retried again"
+
+// Filter limits ListBuilds. Empty fields match everything.
+type Filter struct {
+	Project string
+	Status  string
+	// Ref is the full git ref, e.g. refs/heads/main.
+	Ref string
+	// Limit is the most builds returned; default 50, at most 500.
+	Limit int
+	// BeforeID, when > 0, returns only builds with a smaller ID (the next
+	// page after a list whose last build had this ID).
+	BeforeID int64
+}
+
+// Filter limits.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 500
+)
+
+// EnqueueOptions decide how Enqueue treats the builds already there.
+type EnqueueOptions struct {
+	// Dedup: when a build of the same project, ref and non-empty commit is
+	// queued, running or succeeded, nothing is inserted and that build is
+	// returned (created false).
+	Dedup bool
+	// Supersede: the queued builds of the same project and ref whose
+	// trigger is push, tag or manual (never schedule builds) become
+	// superseded, in the same transaction as the insert.
+	Supersede bool
+}
+
+// EnqueueResult is the outcome of one build of RecordDeliveryAndEnqueue,
+// as Enqueue returns it.
+type EnqueueResult struct {
+	// Build is the inserted build, or the existing one when deduplicated.
+	Build Build
+	// Created is false when Dedup found an existing build.
+	Created bool
+	// Superseded lists the IDs of the builds superseded by this one.
+	Superseded []int64
+}
+
+// buildColumns are the columns scanBuild reads, in its order.
+const buildColumns = `id, project, trigger_kind, ref, commit_sha, schedule, due_at, status,
+	image, digest, build_key, tags, stages, deploys, error,
+	created_at, started_at, finished_at, attempts, no_push, no_deploy`
+
+// rowScanner is *sql.Row or *sql.Rows.
+type rowScanner interface {
+	Scan(dest ...any) error
+}
+
+// scanBuild reads one row of buildColumns.
+func scanBuild(r rowScanner) (Build, error) {
+	var (
+		b                      Build
+		dueAt, started, finish sql.NullInt64
+		created                int64
+		tags, stages, deploys  string
+	)
+	err := r.Scan(&b.ID, &b.Project, &b.Trigger, &b.Ref, &b.Commit, &b.Schedule, &dueAt, &b.Status,
+		&b.Image, &b.Digest, &b.BuildKey, &tags, &stages, &deploys, &b.Error,
+		&created, &started, &finish, &b.Attempts, &b.NoPush, &b.NoDeploy)
+	if err != nil {
+		return Build{}, err
+	}
+	b.DueAt = fromNullNanos(dueAt)
+	b.CreatedAt = fromNanos(created)
+	b.StartedAt = fromNullNanos(started)
+	b.FinishedAt = fromNullNanos(finish)
+	b.Tags = []string{}
+	b.Stages = []Stage{}
+	b.Deploys = []Deploy{}
+	if err := json.Unmarshal([]byte(tags), &b.Tags); err != nil {
+		return Build{}, fmt.Errorf("build %d tags: %w", b.ID, err)
+	}
+	if err := json.Unmarshal([]byte(stages), &b.Stages); err != nil {
+		return Build{}, fmt.Errorf("build %d stages: %w", b.ID, err)
+	}
+	if err := json.Unmarshal([]byte(deploys), &b.Deploys); err != nil {
+		return Build{}, fmt.Errorf("build %d deploys: %w", b.ID, err)
+	}
+	normalizeBuild(&b)
+	return b, nil
+}
+
+// normalizeBuild makes b's slices non-nil and its times UTC.
+func normalizeBuild(b *Build) {
+	if b.Tags == nil {
+		b.Tags = []string{}
+	}
+	if b.Stages == nil {
+		b.Stages = []Stage{}
+	}
+	if b.Deploys == nil {
+		b.Deploys = []Deploy{}
+	}
+	for i := range b.Stages {
+		if t := b.Stages[i].StartedAt; t != nil {
+			u := t.UTC()
+			b.Stages[i].StartedAt = &u
+		}
+	}
+}
+
+// jsonList is v as a JSON array, [] for a nil slice.
+func jsonList[T any](v []T) (string, error) {
+	if v == nil {
+		return "[]", nil
+	}
+	p, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	return string(p), nil
+}
+
+// buildLists is b's tags, stages and deploys as stored.
+func buildLists(b Build) (tags, stages, deploys string, err error) {
+	if tags, err = jsonList(b.Tags); err != nil {
+		return "", "", "", fmt.Errorf("encode tags: %w", err)
+	}
+	if stages, err = jsonList(b.Stages); err != nil {
+		return "", "", "", fmt.Errorf("encode stages: %w", err)
+	}
+	if deploys, err = jsonList(b.Deploys); err != nil {
+		return "", "", "", fmt.Errorf("encode deploys: %w", err)
+	}
+	return tags, stages, deploys, nil
+}
+
+// validTrigger reports whether t is one of the Trigger constants.
+func validTrigger(t string) bool {
+	switch t {
+	case TriggerPush, TriggerTag, TriggerSchedule, TriggerManual:
+		return true
+	}
+	return false
+}
+
+// getBuild reads build id through q (the database or a transaction).
+func getBuild(ctx context.Context, q querier, id int64) (Build, error) {
+	b, err := scanBuild(q.QueryRowContext(ctx, `SELECT `+buildColumns+` FROM builds WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Build{}, fmt.Errorf("build %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Build{}, fmt.Errorf("get build %d: %w", id, err)
+	}
+	return b, nil
+}
+
+// querier is *sql.DB or *sql.Tx.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// insertBuild inserts b as it is (ID ignored) and returns its ID.
+func insertBuild(ctx context.Context, tx *sql.Tx, b Build) (int64, error) {
+	tags, stages, deploys, err := buildLists(b)
+	if err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO builds (project, trigger_kind, ref, commit_sha, schedule, due_at, status,
+		image, digest, build_key, tags, stages, deploys, error,
+		created_at, started_at, finished_at, attempts, no_push, no_deploy)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		b.Project, b.Trigger, b.Ref, b.Commit, b.Schedule, nullNanos(b.DueAt), b.Status,
+		b.Image, b.Digest, b.BuildKey, tags, stages, deploys, b.Error,
+		nanos(b.CreatedAt), nullNanos(b.StartedAt), nullNanos(b.FinishedAt), b.Attempts, b.NoPush, b.NoDeploy)
+	if err != nil {
+		return 0, fmt.Errorf("insert build: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("insert build: %w", err)
+	}
+	return id, nil
+}
+
+// Enqueue inserts b as a queued build (Status queued, CreatedAt now,
+// StartedAt, FinishedAt and Attempts cleared, b.ID ignored) in one
+// transaction and returns it as stored, with its ID. Project must be set and
+// Trigger be one of the Trigger constants.
+//
+// With opts.Dedup, when a build of the same project, ref and commit (commit
+// not empty) is already queued, running or succeeded, nothing changes and
+// the newest such build is returned with created false. With
+// opts.Supersede, the queued push, tag and manual builds of the same project
+// and ref are marked superseded (FinishedAt now, Error naming the new build)
+// in the same transaction; superseded lists their IDs.
+func (s *Store) Enqueue(ctx context.Context, b Build, opts EnqueueOptions) (got Build, created bool, superseded []int64, err error) {
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		r, err := s.enqueue(ctx, tx, b, opts)
+		got, created, superseded = r.Build, r.Created, r.Superseded
+		return err
+	})
+	if err != nil {
+		return Build{}, false, nil, fmt.Errorf("enqueue build of %s %s: %w", b.Project, b.Ref, err)
+	}
+	return got, created, superseded, nil
+}
+
+// enqueue is Enqueue inside tx.
+func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, b Build, opts EnqueueOptions) (EnqueueResult, error) {
+	if b.Project == "" {
+		return EnqueueResult{}, errors.New("project is empty")
+	}
+	if !validTrigger(b.Trigger) {
+		return EnqueueResult{}, fmt.Errorf("unknown trigger %q", b.Trigger)
+	}
+	if opts.Dedup && b.Commit != "" {
+		existing, err := scanBuild(tx.QueryRowContext(ctx, `SELECT `+buildColumns+` FROM builds
+			WHERE project = ? AND ref = ? AND commit_sha = ? AND status IN (?, ?, ?)
+			ORDER BY id DESC LIMIT 1`,
+			b.Project, b.Ref, b.Commit, StatusQueued, StatusRunning, StatusSucceeded))
+		switch {
+		case err == nil:
+			return EnqueueResult{Build: existing, Created: false, Superseded: []int64{}}, nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return EnqueueResult{}, fmt.Errorf("find duplicate: %w", err)
+		}
+	}
+	now := s.now().UTC()
+	b.Status = StatusQueued
+	b.CreatedAt = now
+	b.StartedAt, b.FinishedAt, b.Attempts = nil, nil, 0
+	id, err := insertBuild(ctx, tx, b)
+	if err != nil {
+		return EnqueueResult{}, err
+	}
+	superseded := []int64{}
+	if opts.Supersede {
+		rows, err := tx.QueryContext(ctx, `UPDATE builds SET status = ?, finished_at = ?, error = ?
+			WHERE project = ? AND ref = ? AND status = ? AND trigger_kind IN (?, ?, ?) AND id != ?
+			RETURNING id`,
+			StatusSuperseded, nanos(now), fmt.Sprintf("superseded by build %d", id),
+			b.Project, b.Ref, StatusQueued, TriggerPush, TriggerTag, TriggerManual, id)
+		if err != nil {
+			return EnqueueResult{}, fmt.Errorf("supersede: %w", err)
+		}
+		if superseded, err = scanIDs(rows); err != nil {
+			return EnqueueResult{}, fmt.Errorf("supersede: %w", err)
+		}
+	}
+	got, err := getBuild(ctx, tx, id)
+	if err != nil {
+		return EnqueueResult{}, err
+	}
+	return EnqueueResult{Build: got, Created: true, Superseded: superseded}, nil
+}
+
+// scanIDs reads and closes rows of one integer column, in ascending order.
+func scanIDs(rows *sql.Rows) ([]int64, error) {
+	defer rows.Close()
+	ids := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// RETURNING gives no order guarantee.
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// Insert records a build that the caller runs at once itself, outside the
+// queue (`slipway build`): it is stored running (CreatedAt and StartedAt
+// now, Attempts 1) so that no worker claims it, and returned with its ID.
+// Project must be set and Trigger be one of the Trigger constants.
+func (s *Store) Insert(ctx context.Context, b Build) (Build, error) {
+	if b.Project == "" {
+		return Build{}, errors.New("insert build: project is empty")
+	}
+	if !validTrigger(b.Trigger) {
+		return Build{}, fmt.Errorf("insert build: unknown trigger %q", b.Trigger)
+	}
+	var got Build
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		now := s.now().UTC()
+		b.Status = StatusRunning
+		b.CreatedAt = now
+		b.StartedAt, b.FinishedAt, b.Attempts = &now, nil, 1
+		id, err := insertBuild(ctx, tx, b)
+		if err != nil {
+			return err
+		}
+		got, err = getBuild(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return Build{}, fmt.Errorf("insert build of %s %s: %w", b.Project, b.Ref, err)
+	}
+	return got, nil
+}
+
+// ClaimNext atomically takes the oldest queued build whose project and ref
+// have no running build, except the builds whose IDs are in exclude, marks
+// it running (StartedAt now, Attempts+1) and returns it. ok is false when no
+// build can be claimed.
+func (s *Store) ClaimNext(ctx context.Context, exclude ...int64) (b Build, ok bool, err error) {
+	query := `SELECT id FROM builds AS q
+		WHERE q.status = ? AND NOT EXISTS (
+			SELECT 1 FROM builds AS r WHERE r.project = q.project AND r.ref = q.ref AND r.status = ?)`
+	args := []any{StatusQueued, StatusRunning}
+	if len(exclude) > 0 {
+		query += ` AND q.id NOT IN (?` + strings.Repeat(`, ?`, len(exclude)-1) + `)`
+		for _, id := range exclude {
+			args = append(args, id)
+		}
+	}
+	query += ` ORDER BY q.id LIMIT 1`
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		var id int64
+		err := tx.QueryRowContext(ctx, query, args...).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE builds SET status = ?, started_at = ?, attempts = attempts + 1 WHERE id = ?`,
+			StatusRunning, nanos(s.now()), id); err != nil {
+			return err
+		}
+		b, err = getBuild(ctx, tx, id)
+		ok = err == nil
+		return err
+	})
+	if err != nil {
+		return Build{}, false, fmt.Errorf("claim next build: %w", err)
+	}
+	return b, ok, nil
+}
+
+// UpdateBuild writes b's status, commit, image, digest, build key, tags,
+// stages, deploys, error, started and finished times and attempts to the
+// build with b's ID. Project, trigger, ref, schedule and CreatedAt never
+// change. ErrNotFound when no build has b's ID.
+func (s *Store) UpdateBuild(ctx context.Context, b Build) error {
+	tags, stages, deploys, err := buildLists(b)
+	if err != nil {
+		return fmt.Errorf("update build %d: %w", b.ID, err)
+	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE builds SET status = ?, commit_sha = ?, image = ?, digest = ?, build_key = ?,
+			tags = ?, stages = ?, deploys = ?, error = ?, started_at = ?, finished_at = ?, attempts = ?
+			WHERE id = ?`,
+			b.Status, b.Commit, b.Image, b.Digest, b.BuildKey, tags, stages, deploys, b.Error,
+			nullNanos(b.StartedAt), nullNanos(b.FinishedAt), b.Attempts, b.ID)
+		if err != nil {
+			return err
+		}
+		return mustAffect(res, b.ID)
+	})
+	if err != nil {
+		return fmt.Errorf("update build %d: %w", b.ID, err)
+	}
+	return nil
+}
+
+// mustAffect returns ErrNotFound when res changed no row.
+func mustAffect(res sql.Result, id int64) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("build %d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// SetStatus moves build id to status to when its status is one of from (any
+// status when from is empty), and reports whether it did. errMsg, when not
+// empty, replaces the build's error; FinishedAt is set to now when to is
+// final. ErrNotFound when the build does not exist.
+func (s *Store) SetStatus(ctx context.Context, id int64, from []string, to string, errMsg string) (bool, error) {
+	query := `UPDATE builds SET status = ?,
+		error = CASE WHEN ? != '' THEN ? ELSE error END,
+		finished_at = CASE WHEN ? THEN ? ELSE finished_at END
+		WHERE id = ?`
+	args := []any{to, errMsg, errMsg, Finished(to), nanos(s.now()), id}
+	if len(from) > 0 {
+		query += ` AND status IN (?` + strings.Repeat(`, ?`, len(from)-1) + `)`
+		for _, st := range from {
+			args = append(args, st)
+		}
+	}
+	var changed bool
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			changed = true
+			return nil
+		}
+		var exists int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM builds WHERE id = ?`, id).Scan(&exists); err != nil {
+			return err
+		}
+		if exists == 0 {
+			return fmt.Errorf("build %d: %w", id, ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("set status of build %d to %s: %w", id, to, err)
+	}
+	return changed, nil
+}
+
+// GetBuild returns build id; ErrNotFound when there is none.
+func (s *Store) GetBuild(ctx context.Context, id int64) (Build, error) {
+	return getBuild(ctx, s.db, id)
+}
+
+// ListBuilds returns the builds that match f, newest (highest ID) first.
+func (s *Store) ListBuilds(ctx context.Context, f Filter) ([]Build, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.Project != "" {
+		where, args = append(where, `project = ?`), append(args, f.Project)
+	}
+	if f.Status != "" {
+		where, args = append(where, `status = ?`), append(args, f.Status)
+	}
+	if f.Ref != "" {
+		where, args = append(where, `ref = ?`), append(args, f.Ref)
+	}
+	if f.BeforeID > 0 {
+		where, args = append(where, `id < ?`), append(args, f.BeforeID)
+	}
+	limit := f.Limit
+	switch {
+	case limit <= 0:
+		limit = DefaultLimit
+	case limit > MaxLimit:
+		limit = MaxLimit
+	}
+	query := `SELECT ` + buildColumns + ` FROM builds`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	query += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, limit)
+	bs, err := queryBuilds(ctx, s.db, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list builds: %w", err)
+	}
+	return bs, nil
+}
+
+// queryBuilds runs a query of buildColumns and reads every row.
+func queryBuilds(ctx context.Context, q querier, query string, args ...any) ([]Build, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	bs := []Build{}
+	for rows.Next() {
+		b, err := scanBuild(rows)
+		if err != nil {
+			return nil, err
+		}
+		bs = append(bs, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return bs, nil
+}
+
+// Recover is called at start-up, before any worker runs: the builds left
+// running by a crash go back to queued (StartedAt, stages, deploys and error
+// cleared) when their Attempts < maxAttempts, so they run at most once more;
+// the others become failed with the error "interrupted by a restart; not
+// retried again". It returns how many builds went each way.
+func (s *Store) Recover(ctx context.Context, maxAttempts int) (requeued, failed int, err error) {
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE builds SET status = ?, started_at = NULL, stages = '[]', deploys = '[]', error = ''
+			WHERE status = ? AND attempts < ?`, StatusQueued, StatusRunning, maxAttempts)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		requeued = int(n)
+		res, err = tx.ExecContext(ctx, `UPDATE builds SET status = ?, error = ?, finished_at = ? WHERE status = ?`,
+			StatusFailed, interruptedError, nanos(s.now()), StatusRunning)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		failed = int(n)
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("recover builds: %w", err)
+	}
+	return requeued, failed, nil
+}
+
+// QueueDepth counts the queued builds.
+func (s *Store) QueueDepth(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM builds WHERE status = ?`, StatusQueued).Scan(&n); err != nil {
+		return 0, fmt.Errorf("queue depth: %w", err)
+	}
+	return n, nil
+}
+
+// LastBuild returns the newest build of project and ref whose status is one
+// of statuses (any status when none is given); ErrNotFound when there is
+// none.
+func (s *Store) LastBuild(ctx context.Context, project, ref string, statuses ...string) (Build, error) {
+	query := `SELECT ` + buildColumns + ` FROM builds WHERE project = ? AND ref = ?`
+	args := []any{project, ref}
+	if len(statuses) > 0 {
+		query += ` AND status IN (?` + strings.Repeat(`, ?`, len(statuses)-1) + `)`
+		for _, st := range statuses {
+			args = append(args, st)
+		}
+	}
+	query += ` ORDER BY id DESC LIMIT 1`
+	b, err := scanBuild(s.db.QueryRowContext(ctx, query, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Build{}, fmt.Errorf("last build of %s %s: %w", project, ref, ErrNotFound)
+	}
+	if err != nil {
+		return Build{}, fmt.Errorf("last build of %s %s: %w", project, ref, err)
+	}
+	return b, nil
+}
+
+// FindPushed returns the newest succeeded build of project with this commit
+// and build key and a digest: its image can be re-tagged instead of rebuilt.
+// ErrNotFound when there is none (always for an empty commit).
+func (s *Store) FindPushed(ctx context.Context, project, commit, buildKey string) (Build, error) {
+	if commit == "" {
+		return Build{}, fmt.Errorf("pushed build of %s: empty commit: %w", project, ErrNotFound)
+	}
+	b, err := scanBuild(s.db.QueryRowContext(ctx, `SELECT `+buildColumns+` FROM builds
+		WHERE project = ? AND commit_sha = ? AND build_key = ? AND status = ? AND digest != ''
+		ORDER BY id DESC LIMIT 1`, project, commit, buildKey, StatusSucceeded))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Build{}, fmt.Errorf("pushed build of %s at %s: %w", project, commit, ErrNotFound)
+	}
+	if err != nil {
+		return Build{}, fmt.Errorf("pushed build of %s at %s: %w", project, commit, err)
+	}
+	return b, nil
+}

@@ -1,0 +1,141 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Delivery is one GitHub webhook delivery as slipway answered it.
+type Delivery struct {
+	// ID is the X-GitHub-Delivery header: a delivery is recorded once.
+	ID string
+	// Event is the X-GitHub-Event header.
+	Event string
+	// Outcome and Reason say what slipway did (e.g. "queued", "ignored"
+	// and why); their values belong to the webhook handler.
+	Outcome string
+	Reason  string
+	// BuildIDs are the builds the delivery started (or deduplicated to).
+	BuildIDs []int64
+	// ReceivedAt is when the delivery arrived; now when zero.
+	ReceivedAt time.Time
+}
+
+// RecordDelivery records d unless a delivery with its ID was recorded
+// before, in which case it changes nothing and returns seen true.
+func (s *Store) RecordDelivery(ctx context.Context, d Delivery) (seen bool, err error) {
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		seen, err = s.insertDelivery(ctx, tx, d)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("record delivery %s: %w", d.ID, err)
+	}
+	return seen, nil
+}
+
+// insertDelivery inserts d unless its ID is there; seen reports that it was.
+func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, d Delivery) (seen bool, err error) {
+	if d.ID == "" {
+		return false, errors.New("delivery id is empty")
+	}
+	ids, err := jsonList(d.BuildIDs)
+	if err != nil {
+		return false, fmt.Errorf("encode build ids: %w", err)
+	}
+	if d.ReceivedAt.IsZero() {
+		d.ReceivedAt = s.now()
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, event, outcome, reason, build_ids, received_at)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		d.ID, d.Event, d.Outcome, d.Reason, ids, nanos(d.ReceivedAt))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, err
+	}
+	return n == 0, nil
+}
+
+// deliverySeen reports whether delivery id is recorded.
+func deliverySeen(ctx context.Context, tx *sql.Tx, id string) (bool, error) {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE id = ?`, id).Scan(&n); err != nil {
+		return false, err
+	}
+	return n > 0, nil
+}
+
+// RecordDeliveryAndEnqueue records d and enqueues builds (each with opts,
+// in order) in one transaction, so that a crash keeps both or neither. When
+// delivery d.ID was recorded before, it enqueues nothing and returns seen
+// true. The recorded delivery's BuildIDs are those of results (the existing
+// build's ID for a deduplicated one), replacing d.BuildIDs. One build that
+// cannot be enqueued fails the whole call and records nothing.
+func (s *Store) RecordDeliveryAndEnqueue(ctx context.Context, d Delivery, builds []Build, opts EnqueueOptions) (seen bool, results []EnqueueResult, err error) {
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		if d.ID == "" {
+			return errors.New("delivery id is empty")
+		}
+		if seen, err = deliverySeen(ctx, tx, d.ID); err != nil || seen {
+			return err
+		}
+		results = make([]EnqueueResult, 0, len(builds))
+		d.BuildIDs = make([]int64, 0, len(builds))
+		for _, b := range builds {
+			r, err := s.enqueue(ctx, tx, b, opts)
+			if err != nil {
+				return fmt.Errorf("enqueue build of %s %s: %w", b.Project, b.Ref, err)
+			}
+			results = append(results, r)
+			d.BuildIDs = append(d.BuildIDs, r.Build.ID)
+		}
+		_, err := s.insertDelivery(ctx, tx, d)
+		return err
+	})
+	if err != nil {
+		return false, nil, fmt.Errorf("record delivery %s: %w", d.ID, err)
+	}
+	return seen, results, nil
+}
+
+// GetDelivery returns delivery id; ErrNotFound when it was never recorded.
+func (s *Store) GetDelivery(ctx context.Context, id string) (Delivery, error) {
+	var (
+		d        Delivery
+		ids      string
+		received int64
+	)
+	err := s.db.QueryRowContext(ctx, `SELECT id, event, outcome, reason, build_ids, received_at FROM deliveries WHERE id = ?`, id).
+		Scan(&d.ID, &d.Event, &d.Outcome, &d.Reason, &ids, &received)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Delivery{}, fmt.Errorf("delivery %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Delivery{}, fmt.Errorf("get delivery %s: %w", id, err)
+	}
+	d.BuildIDs = []int64{}
+	if err := json.Unmarshal([]byte(ids), &d.BuildIDs); err != nil {
+		return Delivery{}, fmt.Errorf("delivery %s build ids: %w", id, err)
+	}
+	if d.BuildIDs == nil {
+		d.BuildIDs = []int64{}
+	}
+	d.ReceivedAt = fromNanos(received)
+	return d, nil
+}
+
+// CountDeliveries counts the recorded deliveries.
+func (s *Store) CountDeliveries(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM deliveries`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count deliveries: %w", err)
+	}
+	return n, nil
+}

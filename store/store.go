@@ -1,0 +1,267 @@
+// Package store is slipway's persistence: builds (with their stages, tags
+// and deploy records), webhook deliveries and schedule marks in SQLite
+// (modernc.org/sqlite, no cgo) at data_dir/slipway.db, and the build logs as
+// files under data_dir/logs/.
+//
+// The database runs in WAL mode with synchronous=FULL: a call that returned
+// without error has been committed to disk and survives a kill -9. Writers
+// are serialised inside the Store (one write transaction at a time, taken
+// with BEGIN IMMEDIATE), readers run concurrently; a Store is safe for use by
+// many goroutines. The schema is migrated at Open from the embedded
+// migrations/NNNN_name.sql files, each applied once in its own transaction
+// and recorded in the schema_migrations table.
+//
+// Every Build, Delivery and time the store returns is in UTC, and the slices
+// it returns (Tags, Stages, Deploys, BuildIDs) are never nil, so that their
+// JSON form is [] rather than null.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// ErrNotFound is returned when the build, delivery or schedule mark asked
+// for does not exist.
+var ErrNotFound = errors.New("not found")
+
+// busyTimeout is how long a connection waits for a lock held by another
+// process (a `slipway build` next to `slipway serve`) before SQLITE_BUSY.
+const busyTimeout = 5 * time.Second
+
+// maxOpenConns bounds the connection pool: one writer plus concurrent readers.
+const maxOpenConns = 8
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Store is the persistence of one data directory. Open it once per process;
+// it is safe for concurrent use.
+type Store struct {
+	db      *sql.DB
+	dataDir string
+	logDir  string
+	// writeSem holds one token while a write transaction runs; a channel
+	// rather than a mutex so that waiting honours the context.
+	writeSem chan struct{}
+	now      func() time.Time
+}
+
+// Open creates dataDir and dataDir/logs when missing, opens (or creates)
+// dataDir/slipway.db and applies the migrations it has not seen yet.
+func Open(ctx context.Context, dataDir string) (*Store, error) {
+	if dataDir == "" {
+		return nil, errors.New("open store: data_dir is empty")
+	}
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("open store: data_dir %s: %w", dataDir, err)
+	}
+	logDir := filepath.Join(abs, "logs")
+	if err := os.MkdirAll(logDir, 0o750); err != nil {
+		return nil, fmt.Errorf("open store: create %s: %w", logDir, err)
+	}
+	db, err := sql.Open("sqlite", dsn(filepath.Join(abs, "slipway.db")))
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	db.SetMaxOpenConns(maxOpenConns)
+	db.SetMaxIdleConns(maxOpenConns)
+	s := &Store{
+		db:       db,
+		dataDir:  abs,
+		logDir:   logDir,
+		writeSem: make(chan struct{}, 1),
+		now:      time.Now,
+	}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", abs, err)
+	}
+	return s, nil
+}
+
+// dsn is the modernc.org/sqlite data source name of the database at path:
+// a file: URI (so that any character in the path is safe) with the pragmas
+// every connection runs when it opens.
+func dsn(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(busyTimeout.Milliseconds(), 10)+")")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	return "file:" + (&url.URL{Path: filepath.ToSlash(path)}).EscapedPath() + "?" + q.Encode()
+}
+
+// Close closes the database. Calls after Close fail.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that the database answers a query (for /readyz).
+func (s *Store) Ping(ctx context.Context) error {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+		return fmt.Errorf("ping store: %w", err)
+	}
+	return nil
+}
+
+// LogPath is the file of build id's log: dataDir/logs/<id>.log. The store
+// creates the directory at Open, not the file.
+func (s *Store) LogPath(id int64) string {
+	return filepath.Join(s.logDir, strconv.FormatInt(id, 10)+".log")
+}
+
+// DataDir is the absolute data directory the store was opened on.
+func (s *Store) DataDir() string { return s.dataDir }
+
+// write runs fn in one write transaction, committed when fn returns nil and
+// rolled back otherwise. Write transactions run one at a time.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	select {
+	case s.writeSem <- struct{}{}:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	defer func() { <-s.writeSem }()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// migration is one embedded schema change.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations lists the embedded migrations in version order.
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	seen := map[int]string{}
+	for _, e := range entries {
+		name := e.Name()
+		num, _, ok := strings.Cut(strings.TrimSuffix(name, ".sql"), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: name is not NNNN_name.sql", name)
+		}
+		if other, dup := seen[v]; dup {
+			return nil, fmt.Errorf("migrations %s and %s have the same version", other, name)
+		}
+		seen[v] = name
+		body, err := fs.ReadFile(migrationFiles, "migrations/"+name)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: name, sql: string(body)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	return ms, nil
+}
+
+// migrate applies each migration the database has not recorded, each in its
+// own transaction together with its schema_migrations row.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER PRIMARY KEY,
+			name       TEXT    NOT NULL,
+			applied_at INTEGER NOT NULL
+		)`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	latest := ms[len(ms)-1].version
+	for _, m := range ms {
+		err := s.write(ctx, func(tx *sql.Tx) error {
+			// Checked inside the transaction: another process opening the
+			// same database may have applied it meanwhile.
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+				m.version, m.name, s.now().UnixNano())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", m.name, err)
+		}
+	}
+	var newest sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&newest); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if newest.Int64 > int64(latest) {
+		return fmt.Errorf("database schema version %d is newer than this slipway knows (%d): run a newer slipway", newest.Int64, latest)
+	}
+	return nil
+}
+
+// nanos is t as stored: unix nanoseconds.
+func nanos(t time.Time) int64 { return t.UnixNano() }
+
+// nullNanos is t as stored, NULL when t is nil.
+func nullNanos(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixNano(), Valid: true}
+}
+
+// fromNanos is the UTC time of stored unix nanoseconds.
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// fromNullNanos is the UTC time of a nullable stored time, nil for NULL.
+func fromNullNanos(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := fromNanos(n.Int64)
+	return &t
+}
