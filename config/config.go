@@ -14,7 +14,9 @@ import (
 	"time"
 )
 
-// Config is the whole slipway.yaml file.
+// Config is the whole slipway.yaml file. Unset (zero) values take their
+// defaults, stated in each field's comment, from ApplyDefaults; a zero
+// number or duration therefore means "the default".
 type Config struct {
 	// Listen is the HTTP listen address. Default ":8080".
 	Listen string `yaml:"listen"`
@@ -24,8 +26,8 @@ type Config struct {
 	// DataDir holds slipway.db, logs/ and git/. Default "./data". Relative
 	// paths are taken from the directory of the config file.
 	DataDir string `yaml:"data_dir"`
-	// DockerHost is the engine endpoint. Default "": DOCKER_HOST, then the
-	// local socket.
+	// DockerHost is the engine endpoint (unix://, tcp://, ssh://,
+	// npipe://). Default "": DOCKER_HOST, then the local socket.
 	DockerHost string `yaml:"docker_host"`
 	// Builder selects the engine's builder: "auto" (BuildKit when the engine
 	// has it), "buildkit" or "classic". Default "auto".
@@ -37,11 +39,17 @@ type Config struct {
 	// LogLimit caps the stored build log in bytes; the head and the tail are
 	// kept with a marker between. Default 10 MiB.
 	LogLimit ByteSize `yaml:"log_limit"`
-	// APITokensFile names a file with one API token per line. API writes
-	// need one of them; with none configured, writes are refused.
+	// APITokensFile names a file with one API token per line (blank lines
+	// and # comments ignored). API writes need one of them; with none
+	// configured, writes are refused. Default "".
 	APITokensFile string `yaml:"api_tokens_file"`
-	// APITokens is loaded from APITokensFile; never set in YAML.
+	// APITokens is loaded from APITokensFile by Load; never set in YAML.
 	APITokens []Secret `yaml:"-"`
+	// DashboardAuth is the read access of the API and the dashboard:
+	// "token" (a Bearer token or the dashboard's token login is needed) or
+	// "public". Default "token" when api_tokens_file is set, else "public".
+	// Writes always need a token.
+	DashboardAuth string `yaml:"dashboard_auth"`
 	// GitHub configures webhooks and commit statuses.
 	GitHub GitHub `yaml:"github"`
 	// Git bounds every clone and fetch.
@@ -59,14 +67,16 @@ type Config struct {
 
 // GitHub configures the GitHub integration.
 type GitHub struct {
-	// WebhookSecret verifies X-Hub-Signature-256. Required by `serve`.
+	// WebhookSecret verifies X-Hub-Signature-256. Required by `serve`
+	// (see RequireWebhookSecret). Usually "${GITHUB_WEBHOOK_SECRET}".
 	WebhookSecret Secret `yaml:"webhook_secret"`
-	// WebhookSecretFile is read into WebhookSecret when set.
+	// WebhookSecretFile is read into WebhookSecret by Load when set (one
+	// trailing newline trimmed); setting both is an error.
 	WebhookSecretFile string `yaml:"webhook_secret_file"`
 	// Token authenticates commit statuses and HTTPS clones of private
 	// repositories on github.com.
 	Token Secret `yaml:"token"`
-	// TokenFile is read into Token when set.
+	// TokenFile is read into Token by Load when set.
 	TokenFile string `yaml:"token_file"`
 	// APIURL is the REST API base. Default "https://api.github.com/";
 	// GitHub Enterprise uses its /api/v3/.
@@ -98,23 +108,29 @@ type Registry struct {
 	Username string `yaml:"username"`
 	// Password, usually read from PasswordFile.
 	Password Secret `yaml:"password"`
-	// PasswordFile is read into Password when set.
+	// PasswordFile is read into Password by Load when set.
 	PasswordFile string `yaml:"password_file"`
 }
 
 // DeployTarget is a swarm reached through one or more manager endpoints.
 type DeployTarget struct {
-	// Hosts are manager endpoints tried in order (unix://, tcp://, ssh://).
+	// Hosts are manager endpoints tried in order (unix://, tcp://, ssh://,
+	// npipe://). At least one.
 	Hosts []string `yaml:"hosts"`
 	// TLS configures tcp:// endpoints.
 	TLS TLS `yaml:"tls"`
 }
 
-// TLS names the client certificate files of a tcp:// endpoint.
+// TLS names the client certificate files of a tcp:// endpoint. Relative
+// paths are taken from the directory of the config file; each file named
+// must be readable when the config is loaded.
 type TLS struct {
-	CAFile   string `yaml:"ca_file"`
+	// CAFile verifies the engine's certificate. Default "": the system roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile is the client certificate; set together with KeyFile.
 	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
+	// KeyFile is the client certificate's private key.
+	KeyFile string `yaml:"key_file"`
 }
 
 // Project is one repository built into one image.
@@ -125,27 +141,31 @@ type Project struct {
 	// Repo is any go-git URL: https, ssh, file. Required.
 	Repo string `yaml:"repo"`
 	// GitHub is "owner/name", matched against webhook repository.full_name.
+	// Default "".
 	GitHub string `yaml:"github"`
 	// DefaultBranch gets the `latest` tag. Default "main".
 	DefaultBranch string `yaml:"default_branch"`
 	// Branches are patterns (path.Match syntax) of the branches whose
 	// pushes build. Default: [DefaultBranch].
 	Branches []string `yaml:"branches"`
-	// Context is the build context directory inside the checkout.
-	// Default ".".
+	// Context is the build context directory inside the checkout; it may
+	// not leave the checkout. Default ".".
 	Context string `yaml:"context"`
-	// Dockerfile is relative to Context. Default "Dockerfile".
+	// Dockerfile is relative to Context and may not leave it. Default
+	// "Dockerfile".
 	Dockerfile string `yaml:"dockerfile"`
 	// Target is the multi-stage build target. Default "" (last stage).
 	Target string `yaml:"target"`
-	// BuildArgs are passed as --build-arg.
+	// BuildArgs are passed as --build-arg. Default: none.
 	BuildArgs map[string]string `yaml:"build_args"`
 	// SecretBuildArgs are build args whose values never reach a log, an
 	// answer or an image label.
 	SecretBuildArgs map[string]Secret `yaml:"secret_build_args"`
-	// Image is the repository pushed to, e.g. docker.io/acme/web. Required.
+	// Image is the repository pushed to, with its registry host and
+	// without tag or digest, e.g. docker.io/acme/web. Required.
 	Image string `yaml:"image"`
-	// Test is run in the built image before anything is pushed.
+	// Test is run in the built image before anything is pushed. Default
+	// nil: no test stage.
 	Test *Test `yaml:"test"`
 	// Tags are extra tag rules; see DESIGN.md.
 	Tags []TagRule `yaml:"tags"`
@@ -153,51 +173,86 @@ type Project struct {
 	Schedules []Schedule `yaml:"schedules"`
 	// Deploy binds triggers to deploy targets.
 	Deploy []DeployBinding `yaml:"deploy"`
-	// GitSSHKeyFile is a private key for ssh:// clones.
+	// GitSSHKeyFile is a private key for ssh:// clones. Default "".
 	GitSSHKeyFile string `yaml:"git_ssh_key_file"`
-	// GitToken authenticates HTTPS clones; default: github.token for
-	// github.com URLs.
+	// GitToken authenticates HTTPS clones. Default: github.token for
+	// https://github.com/ URLs (see Config.GitTokenFor).
 	GitToken Secret `yaml:"git_token"`
-	// GitTokenFile is read into GitToken when set.
+	// GitTokenFile is read into GitToken by Load when set.
 	GitTokenFile string `yaml:"git_token_file"`
 }
 
 // Test is the test stage of a project.
 type Test struct {
 	// Command is run in a container of the built image (exec form).
+	// Required when test is given.
 	Command []string `yaml:"command"`
 	// Timeout bounds the test container. Default 5m.
 	Timeout Duration `yaml:"timeout"`
 }
 
-// TagRule adds or replaces default tag rules.
+// TagRule adds or replaces default tag rules. Pattern, Value, Prefix and
+// Suffix are Go text/template strings (see DESIGN.md for the names).
 type TagRule struct {
-	Type     string `yaml:"type"`
-	Name     string `yaml:"name"`
-	Pattern  string `yaml:"pattern"`
-	Value    string `yaml:"value"`
-	Length   int    `yaml:"length"`
-	Prefix   string `yaml:"prefix"`
-	Suffix   string `yaml:"suffix"`
+	// Type is one of branch, sha, semver, schedule, raw, ref. Required.
+	Type string `yaml:"type"`
+	// Name selects what the rule applies to (e.g. a schedule's name).
+	// Default "": every trigger of Type.
+	Name string `yaml:"name"`
+	// Pattern formats the tag from the trigger (e.g. "{{.Major}}.{{.Minor}}"
+	// for semver). Default "": the rule type's default tags.
+	Pattern string `yaml:"pattern"`
+	// Value is the tag of a raw rule. Required for type raw.
+	Value string `yaml:"value"`
+	// Length is the number of commit hex digits of a sha rule. Default 0:
+	// the rule type's default (7).
+	Length int `yaml:"length"`
+	// Prefix is prepended to every tag of the rule. Default "".
+	Prefix string `yaml:"prefix"`
+	// Suffix is appended to every tag of the rule. Default "".
+	Suffix string `yaml:"suffix"`
+	// EnableOn restricts the rule to some triggers. Default "": always.
 	EnableOn string `yaml:"enable_on"`
 }
 
 // Schedule is a timed release of a branch.
 type Schedule struct {
-	Name     string `yaml:"name"`
-	Cron     string `yaml:"cron"`
-	Branch   string `yaml:"branch"`
+	// Name identifies the schedule in tags and in deploy triggers
+	// ("schedule:weekly"). Required, unique per project, usable in an image
+	// tag: [A-Za-z0-9_][A-Za-z0-9_.-]*.
+	Name string `yaml:"name"`
+	// Cron is a standard 5-field cron spec ("0 3 * * MON") or a descriptor
+	// (@daily, @weekly, @every 1h). Required.
+	Cron string `yaml:"cron"`
+	// Branch is the branch released. Default: the project's DefaultBranch.
+	Branch string `yaml:"branch"`
+	// Timezone is an IANA zone name the cron spec is read in. Default "":
+	// the server's local time zone.
 	Timezone string `yaml:"timezone"`
-	CatchUp  *bool  `yaml:"catch_up"`
-	Rebuild  bool   `yaml:"rebuild"`
+	// CatchUp runs a release missed while slipway was down once at start.
+	// Default true (set by ApplyDefaults; see CatchesUp).
+	CatchUp *bool `yaml:"catch_up"`
+	// Rebuild builds even when the branch's commit was already built.
+	// Default false: the existing image is re-tagged.
+	Rebuild bool `yaml:"rebuild"`
 }
+
+// CatchesUp reports whether a missed release is run at start: CatchUp, true
+// when unset.
+func (s Schedule) CatchesUp() bool { return s.CatchUp == nil || *s.CatchUp }
 
 // DeployBinding says which triggers deploy to which target and services.
 type DeployBinding struct {
-	Target   string   `yaml:"target"`
-	Stack    string   `yaml:"stack"`
+	// Target names an entry of Config.DeployTargets. Required.
+	Target string `yaml:"target"`
+	// Stack is the swarm stack the services belong to. Default "".
+	Stack string `yaml:"stack"`
+	// Services are the swarm services updated to the new image.
 	Services []string `yaml:"services"`
-	On       []string `yaml:"on"`
+	// On are the triggers that deploy, each "kind:pattern" with kind one of
+	// branch, tag, schedule, manual and pattern in path.Match syntax
+	// ("branch:main", "tag:v*", "schedule:weekly"). At least one.
+	On []string `yaml:"on"`
 }
 
 // Project returns the project called name, or ErrUnknownProject.
@@ -249,14 +304,25 @@ func (s Secret) GoString() string { return s.String() }
 // MarshalText redacts the secret in JSON and YAML output.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
-// Duration is a time.Duration read from "30m" style YAML strings.
+// Duration is a time.Duration read from "30m" style YAML strings. A plain
+// number is refused: it has no unit.
 type Duration time.Duration
 
 // D returns the duration as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
+// String formats the duration as time.Duration does ("30m0s").
+func (d Duration) String() string { return time.Duration(d).String() }
+
 // ByteSize is a size read from "10MiB", "10GB" or a plain number of bytes.
+// IEC units (KiB, MiB, GiB, TiB) and docker-style single letters (k, m, g,
+// t) are powers of 1024; SI units (kB, MB, GB, TB) are powers of 1000.
+// Units are case-insensitive.
 type ByteSize int64
+
+// String formats the size with the largest IEC unit that divides it exactly
+// ("10MiB"), else in bytes ("1000B").
+func (b ByteSize) String() string { return formatByteSize(int64(b)) }
 
 // ErrUnknownProject is returned for a project name the config lacks.
 var ErrUnknownProject = errors.New("unknown project")

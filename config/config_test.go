@@ -1,0 +1,493 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// env returns a lookup over vars.
+func env(vars map[string]string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		v, ok := vars[name]
+		return v, ok
+	}
+}
+
+// writeConfig writes text as slipway.yaml in a new temporary directory and
+// returns its path.
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "slipway.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// loadText loads text written as a config file.
+func loadText(t *testing.T, text string, vars map[string]string) (*Config, error) {
+	t.Helper()
+	return LoadWithEnv(writeConfig(t, text), env(vars))
+}
+
+// problemsOf returns the problems of err, failing the test unless err is a
+// *ValidationError.
+func problemsOf(t *testing.T, err error) []Problem {
+	t.Helper()
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("error = %v (%T), want a *ValidationError", err, err)
+	}
+	return ve.Problems
+}
+
+// minimal is the smallest valid config: one project and the webhook secret.
+const minimal = `github:
+  webhook_secret: s3cret
+projects:
+  - name: web
+    repo: https://github.com/acme/web.git
+    image: docker.io/acme/web
+`
+
+func TestLoadMinimalAppliesDefaults(t *testing.T) {
+	path := writeConfig(t, minimal)
+	got, err := LoadWithEnv(path, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	catchUp := true
+	want := &Config{
+		Listen:        ":8080",
+		PublicURL:     "http://localhost:8080",
+		DataDir:       filepath.Join(filepath.Dir(path), "data"),
+		Builder:       "auto",
+		DashboardAuth: "public",
+		Concurrency:   2,
+		BuildTimeout:  Duration(30 * time.Minute),
+		LogLimit:      10 << 20,
+		GitHub: GitHub{
+			WebhookSecret: "s3cret",
+			APIURL:        "https://api.github.com/",
+			MaxPayload:    25 << 20,
+		},
+		Git: Git{
+			FetchTimeout: Duration(10 * time.Minute),
+			MaxFiles:     200000,
+			MaxBytes:     10 << 30,
+			MaxDepth:     64,
+		},
+		Projects: []Project{{
+			Name:          "web",
+			Repo:          "https://github.com/acme/web.git",
+			DefaultBranch: "main",
+			Branches:      []string{"main"},
+			Context:       ".",
+			Dockerfile:    "Dockerfile",
+			Image:         "docker.io/acme/web",
+		}},
+		Path: path,
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("Load() mismatch (-got +want):\n%s", diff)
+	}
+
+	// Defaults that only exist below optional parts.
+	c := &Config{Projects: []Project{{
+		DefaultBranch: "trunk",
+		Test:          &Test{Command: []string{"/t"}},
+		Schedules:     []Schedule{{Name: "nightly", Cron: "@daily"}},
+	}}}
+	c.ApplyDefaults()
+	p := c.Projects[0]
+	if got, want := p.Test.Timeout, Duration(5*time.Minute); got != want {
+		t.Errorf("test.timeout = %v, want %v", got, want)
+	}
+	if diff := cmp.Diff(p.Schedules, []Schedule{{Name: "nightly", Cron: "@daily", Branch: "trunk", CatchUp: &catchUp}}); diff != "" {
+		t.Errorf("schedule defaults mismatch (-got +want):\n%s", diff)
+	}
+	if diff := cmp.Diff(p.Branches, []string{"trunk"}); diff != "" {
+		t.Errorf("branches default mismatch (-got +want):\n%s", diff)
+	}
+}
+
+func TestLoadFull(t *testing.T) {
+	got, err := LoadWithEnv("testdata/full.yaml", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := filepath.Abs("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := func(name string) string { return filepath.Join(dir, "secrets", name) }
+	no := false
+	want := &Config{
+		Listen:        "127.0.0.1:9090",
+		PublicURL:     "https://slipway.example.com",
+		DataDir:       filepath.Join(dir, "state"),
+		DockerHost:    "unix:///run/docker.sock",
+		Builder:       "buildkit",
+		Concurrency:   4,
+		BuildTimeout:  Duration(time.Hour),
+		LogLimit:      512 << 20,
+		APITokensFile: secret("api_tokens"),
+		APITokens:     []Secret{"tok-one", "tok-two"},
+		DashboardAuth: "token",
+		GitHub: GitHub{
+			WebhookSecret:     "whsec-from-file",
+			WebhookSecretFile: secret("webhook_secret"),
+			Token:             "ghp-from-file",
+			TokenFile:         secret("github_token"),
+			APIURL:            "https://ghe.example.com/api/v3/",
+			MaxPayload:        10_000_000,
+		},
+		Git: Git{FetchTimeout: Duration(2 * time.Minute), MaxFiles: 1000, MaxBytes: 1 << 30, MaxDepth: 16},
+		Registries: []Registry{
+			{Host: "docker.io", Username: "acme", Password: "hub-pass\n", PasswordFile: secret("registry_password")},
+			{Host: "127.0.0.1:5000"},
+		},
+		DeployTargets: map[string]DeployTarget{"production": {
+			Hosts: []string{"tcp://manager-1:2376", "ssh://ops@manager-3"},
+			TLS:   TLS{CAFile: secret("ca.pem"), CertFile: secret("cert.pem"), KeyFile: secret("key.pem")},
+		}},
+		Projects: []Project{{
+			Name:            "web",
+			Repo:            "git@github.com:acme/web.git",
+			GitHub:          "acme/web",
+			DefaultBranch:   "trunk",
+			Branches:        []string{"trunk", "release/*"},
+			Context:         "app",
+			Dockerfile:      "build/Dockerfile",
+			Target:          "runtime",
+			BuildArgs:       map[string]string{"GO_VERSION": "1.26"},
+			SecretBuildArgs: map[string]Secret{"NPM_TOKEN": "npm-secret"},
+			Image:           "docker.io/acme/web",
+			Test:            &Test{Command: []string{"/web", "-selftest"}, Timeout: Duration(90 * time.Second)},
+			Tags: []TagRule{
+				{Type: "semver", Name: "v", Pattern: "{{.Major}}.{{.Minor}}", Prefix: "v", Suffix: "-x", EnableOn: "tag"},
+				{Type: "sha", Length: 12},
+				{Type: "raw", Value: "stable"},
+			},
+			Schedules: []Schedule{{Name: "weekly", Cron: "0 3 * * MON", Branch: "release/1", Timezone: "Europe/Berlin", CatchUp: &no, Rebuild: true}},
+			Deploy: []DeployBinding{{
+				Target: "production", Stack: "web", Services: []string{"web_app", "web_worker"},
+				On: []string{"branch:trunk", "schedule:weekly"},
+			}},
+			GitSSHKeyFile: secret("id_ed25519"),
+			GitToken:      "git-token-from-file",
+			GitTokenFile:  secret("git_token"),
+		}},
+		Path: "testdata/full.yaml",
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("Load() mismatch (-got +want):\n%s", diff)
+	}
+}
+
+// TestExample proves that the shipped commented reference loads and
+// validates, with the environment variables it names.
+func TestExample(t *testing.T) {
+	vars := map[string]string{
+		"GITHUB_WEBHOOK_SECRET": "example-webhook-secret",
+		"GITHUB_TOKEN":          "example-github-token",
+		"DOCKERHUB_TOKEN":       "example-hub-token",
+		"PWD":                   "/srv/slipway",
+	}
+	var asked []string
+	lookup := func(name string) (string, bool) {
+		asked = append(asked, name)
+		v, ok := vars[name]
+		return v, ok
+	}
+	c, err := LoadWithEnv("../config.example.yaml", lookup)
+	if err != nil {
+		t.Fatalf("config.example.yaml: %v", err)
+	}
+	for _, name := range asked {
+		if _, ok := vars[name]; !ok {
+			t.Errorf("config.example.yaml uses ${%s}; add it to this test", name)
+		}
+	}
+	if err := c.RequireWebhookSecret(); err != nil {
+		t.Error(err)
+	}
+	hello, err := c.Project("hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := hello.Repo, "file:///srv/slipway/data/examples/hello.git"; got != want {
+		t.Errorf("hello.repo = %q, want %q", got, want)
+	}
+	if got, want := hello.Image, "127.0.0.1:5000/slipway-hello"; got != want {
+		t.Errorf("hello.image = %q, want %q", got, want)
+	}
+	if diff := cmp.Diff(hello.Test, &Test{Command: []string{"/hello", "-selftest"}, Timeout: Duration(time.Minute)}); diff != "" {
+		t.Errorf("hello.test mismatch (-got +want):\n%s", diff)
+	}
+	web, err := c.Project("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(web.Schedules), 2; got != want {
+		t.Errorf("web has %d schedules, want %d", got, want)
+	}
+	if _, ok := c.DeployTargets["production"]; !ok {
+		t.Error("deploy_targets.production missing")
+	}
+	if got, want := c.RegistryFor("docker.io").Password.Value(), "example-hub-token"; got != want {
+		t.Errorf("docker.io password = %q, want %q", got, want)
+	}
+
+	// Every default shown in the reference is the one ApplyDefaults sets.
+	def := &Config{}
+	def.ApplyDefaults()
+	if got, want := c.Listen, def.Listen; got != want {
+		t.Errorf("example listen = %q, default %q", got, want)
+	}
+	for _, f := range []struct {
+		name      string
+		got, want any
+	}{
+		{"public_url", c.PublicURL, def.PublicURL},
+		{"builder", c.Builder, def.Builder},
+		{"concurrency", c.Concurrency, def.Concurrency},
+		{"build_timeout", c.BuildTimeout, def.BuildTimeout},
+		{"log_limit", c.LogLimit, def.LogLimit},
+		{"github.api_url", c.GitHub.APIURL, def.GitHub.APIURL},
+		{"github.max_payload", c.GitHub.MaxPayload, def.GitHub.MaxPayload},
+		{"git", c.Git, def.Git},
+	} {
+		if !cmp.Equal(f.got, f.want) {
+			t.Errorf("example %s = %v, but the default is %v", f.name, f.got, f.want)
+		}
+	}
+}
+
+func TestEnvExpansion(t *testing.T) {
+	vars := map[string]string{"REPO": "acme/web", "EMPTY": "", "N": "5", "T": "90s", "SIZE": "2MiB"}
+	tests := []struct {
+		name  string
+		value string
+		want  string
+	}{
+		{"plain", "docker.io/acme/web", "docker.io/acme/web"},
+		{"variable", "docker.io/${REPO}", "docker.io/acme/web"},
+		{"default unused", "docker.io/${REPO:-x/y}", "docker.io/acme/web"},
+		{"default when unset", "docker.io/${UNSET:-acme/def}", "docker.io/acme/def"},
+		{"default when empty", "docker.io/${EMPTY:-acme/def}", "docker.io/acme/def"},
+		{"double dollar", "docker.io/acme/$$x", "docker.io/acme/$x"},
+		{"double dollar before brace", "$${REPO}", "${REPO}"},
+		{"double dollar then variable", "$$${REPO}", "$acme/web"},
+		{"lone dollar kept", "a$b", "a$b"},
+		{"trailing dollar kept", "ab$", "ab$"},
+		{"unset without default", "x${UNSET}y", "xy"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadText(t, minimal+"    target: \""+tt.value+"\"\n", vars)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Projects[0].Target; got != tt.want {
+				t.Errorf("target = %q, want %q", got, tt.want)
+			}
+		})
+	}
+
+	t.Run("nil lookup finds nothing", func(t *testing.T) {
+		c, err := LoadWithEnv(writeConfig(t, minimal+"    target: \"${REPO:-none}\"\n"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := c.Projects[0].Target, "none"; got != want {
+			t.Errorf("target = %q, want %q", got, want)
+		}
+	})
+
+	t.Run("typed values", func(t *testing.T) {
+		c, err := loadText(t, "concurrency: ${N}\nbuild_timeout: ${T}\nlog_limit: ${SIZE}\n"+minimal, vars)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Concurrency != 5 || c.BuildTimeout != Duration(90*time.Second) || c.LogLimit != 2<<20 {
+			t.Errorf("got concurrency %d, build_timeout %v, log_limit %v; want 5, 1m30s, 2MiB", c.Concurrency, c.BuildTimeout, c.LogLimit)
+		}
+	})
+
+	t.Run("unset required value reports required", func(t *testing.T) {
+		_, err := loadText(t, strings.Replace(minimal, "docker.io/acme/web", "${IMAGE}", 1), vars)
+		want := []Problem{{Line: 6, Path: "projects[0].image", Msg: "required"}}
+		if diff := cmp.Diff(problemsOf(t, err), want); diff != "" {
+			t.Errorf("problems mismatch (-got +want):\n%s", diff)
+		}
+	})
+
+	t.Run("keys are not expanded", func(t *testing.T) {
+		_, err := loadText(t, minimal+"    ${N}: x\n", vars)
+		want := []Problem{{Line: 7, Path: "projects[0].${N}", Msg: "unknown key"}}
+		if diff := cmp.Diff(problemsOf(t, err), want); diff != "" {
+			t.Errorf("problems mismatch (-got +want):\n%s", diff)
+		}
+	})
+
+	t.Run("bad references", func(t *testing.T) {
+		_, err := loadText(t, "listen: \"${OOPS\"\npublic_url: ${1X}\n"+minimal, vars)
+		want := []Problem{
+			{Line: 1, Path: "listen", Msg: "unterminated ${ (write $$ for a literal $)"},
+			{Line: 2, Path: "public_url", Msg: "invalid variable reference ${1X}: use ${NAME} or ${NAME:-default} (write $$ for a literal $)"},
+		}
+		if diff := cmp.Diff(problemsOf(t, err), want); diff != "" {
+			t.Errorf("problems mismatch (-got +want):\n%s", diff)
+		}
+	})
+}
+
+// top prepends lines to minimal (they start at line 1); proj appends lines
+// to its project (they start at line 7).
+func top(lines string) string  { return lines + minimal }
+func proj(lines string) string { return minimal + lines }
+
+// TestValidationProblems covers each check: the problems reported must be
+// exactly want, with their lines.
+func TestValidationProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []Problem
+	}{
+		// Decoding.
+		{"unknown top-level key", top("lisen: x\n"), []Problem{{1, "lisen", "unknown key"}}},
+		{"unknown project key", strings.Replace(minimal, "image:", "imgae:", 1), []Problem{
+			{4, "projects[0].image", "required"},
+			{6, "projects[0].imgae", "unknown key"},
+		}},
+		{"duplicate key", proj("    repo: https://example.com/x.git\n"), []Problem{{7, "projects[0].repo", "duplicate key (first set at line 5)"}}},
+		{"integer", top("concurrency: many\n"), []Problem{{1, "concurrency", `must be an integer, not "many"`}}},
+		{"integer given a mapping", top("concurrency: {a: 1}\n"), []Problem{{1, "concurrency", "must be an integer, not a mapping"}}},
+		{"list given a scalar", proj("    branches: main\n"), []Problem{{7, "projects[0].branches", "must be a list"}}},
+		{"mapping given a list", top("git: [1]\n"), []Problem{{1, "git", "must be a mapping, not a list"}}},
+		{"bool", proj("    schedules: [{name: a, cron: \"@daily\", catch_up: maybe}]\n"), []Problem{{7, "projects[0].schedules[0].catch_up", `must be true or false, not "maybe"`}}},
+		{"duration without unit", top("build_timeout: 30\n"), []Problem{{1, "build_timeout", `a duration needs a unit: write e.g. "30s" or "30m", not a plain number`}}},
+		{"bad duration", top("build_timeout: soon\n"), []Problem{{1, "build_timeout", `invalid duration "soon": use a number with a unit such as "30s", "5m" or "1h30m"`}}},
+		{"bad size", top("log_limit: lots\n"), []Problem{{1, "log_limit", `invalid size "lots": use a number of bytes or a number with a unit such as "512MiB" or "10GB"`}}},
+		{"bad size unit", top("log_limit: 10XB\n"), []Problem{{1, "log_limit", `invalid size "10XB": unknown unit "XB": use B, KiB, MiB, GiB, TiB (1024) or kB, MB, GB, TB (1000)`}}},
+		{"file not a mapping", "- a\n", []Problem{{1, "", "the file must be a YAML mapping of settings, not a list"}}},
+		{"yaml syntax", "listen: [\n", []Problem{{1, "", "invalid YAML: did not find expected node content"}}},
+		{"empty file", "", []Problem{{1, "projects", "at least one project is required"}}},
+
+		// Top-level values.
+		{"concurrency", top("concurrency: -1\n"), []Problem{{1, "concurrency", "must be at least 1"}}},
+		{"builder", top("builder: fast\n"), []Problem{{1, "builder", `must be auto, buildkit or classic, not "fast"`}}},
+		{"listen without port", top("listen: \"8080\"\n"), []Problem{{1, "listen", `must be host:port, such as ":8080" or "127.0.0.1:8080"`}}},
+		{"listen port out of range", top("listen: \":99999\"\n"), []Problem{{1, "listen", `must be host:port, such as ":8080" or "127.0.0.1:8080"`}}},
+		{"public_url", top("public_url: localhost:8080\n"), []Problem{{1, "public_url", `must be an absolute http:// or https:// URL such as "https://slipway.example.com"`}}},
+		{"docker_host", top("docker_host: http://engine:2375\n"), []Problem{{1, "docker_host", "must be a unix://, tcp://, ssh:// or npipe:// URL"}}},
+		{"docker_host without host", top("docker_host: \"tcp://\"\n"), []Problem{{1, "docker_host", `tcp:// needs a host, e.g. "tcp://manager-1:2376"`}}},
+		{"durations", top("build_timeout: -1m\ngit:\n  fetch_timeout: -5s\n"), []Problem{
+			{1, "build_timeout", "must be greater than 0"},
+			{3, "git.fetch_timeout", "must be greater than 0"},
+		}},
+		{"git limits", top("git:\n  max_files: -1\n  max_depth: -3\n"), []Problem{
+			{2, "git.max_files", "must be greater than 0"},
+			{3, "git.max_depth", "must be greater than 0"},
+		}},
+		{"github api_url", strings.Replace(minimal, "github:\n", "github:\n  api_url: https://ghe.example.com/api/v3\n", 1), []Problem{
+			{2, "github.api_url", `must end with "/" (GitHub Enterprise: "https://HOST/api/v3/")`},
+		}},
+		{"github api_url not http", strings.Replace(minimal, "github:\n", "github:\n  api_url: ftp://x/\n", 1), []Problem{
+			{2, "github.api_url", `must be an absolute http:// or https:// URL such as "https://api.github.com/"`},
+		}},
+
+		// Registries and deploy targets.
+		{"registry host required", top("registries:\n  - username: acme\n"), []Problem{{2, "registries[0].host", "required"}}},
+		{"registry host with scheme", top("registries:\n  - host: https://docker.io\n"), []Problem{{2, "registries[0].host", `must be a host[:port] as in image references ("docker.io", "ghcr.io", "127.0.0.1:5000"), without scheme or path`}}},
+		{"registry duplicate", top("registries:\n  - host: ghcr.io\n  - host: ghcr.io\n"), []Problem{{3, "registries[1].host", `duplicate registry "ghcr.io" (also registries[0])`}}},
+		{"registry password twice", top("registries:\n  - host: ghcr.io\n    password: x\n    password_file: pw\n"), []Problem{
+			{4, "registries[0].password_file", "set either registries[0].password or registries[0].password_file, not both"},
+		}},
+		{"deploy target without hosts", top("deploy_targets:\n  prod:\n    hosts: []\n"), []Problem{{3, "deploy_targets.prod.hosts", "at least one manager endpoint is required"}}},
+		{"deploy target host scheme", top("deploy_targets:\n  prod:\n    hosts: [\"unix:///s\", \"https://m:2376\"]\n"), []Problem{{3, "deploy_targets.prod.hosts[1]", "must be a unix://, tcp://, ssh:// or npipe:// URL"}}},
+		{"deploy target tls half", top("deploy_targets:\n  prod:\n    hosts: [\"tcp://m:2376\"]\n    tls: {cert_file: /dev/null}\n"), []Problem{{4, "deploy_targets.prod.tls", "set cert_file and key_file together"}}},
+
+		// Projects.
+		{"no projects", "github:\n  webhook_secret: x\n", []Problem{{1, "projects", "at least one project is required"}}},
+		{"project name required", strings.Replace(minimal, "- name: web", "- github: acme/web", 1), []Problem{{4, "projects[0].name", "required"}}},
+		{"project name invalid", strings.Replace(minimal, "name: web", "name: Web", 1), []Problem{{4, "projects[0].name", `"Web" must be lower-case letters, digits, '_', '.' and '-', starting with a letter or digit`}}},
+		{"project name duplicate", proj("  - name: web\n    repo: file:///x.git\n    image: docker.io/acme/other\n"), []Problem{{7, "projects[1].name", `duplicate project name "web" (also projects[0])`}}},
+		{"repo required", strings.Replace(minimal, "    repo: https://github.com/acme/web.git\n", "", 1), []Problem{{4, "projects[0].repo", "required"}}},
+		{"repo with password", strings.Replace(minimal, "https://github.com", "https://bot:hunter2@github.com", 1), []Problem{{5, "projects[0].repo", "must not contain a password: use git_token or git_token_file"}}},
+		{"github name", proj("    github: acme\n"), []Problem{{7, "projects[0].github", `must be "owner/name" as in the repository's full name`}}},
+		{"image required", strings.Replace(minimal, "    image: docker.io/acme/web\n", "", 1), []Problem{{4, "projects[0].image", "required"}}},
+		{"image with tag", strings.Replace(minimal, "docker.io/acme/web", "docker.io/acme/web:1.0", 1), []Problem{{6, "projects[0].image", `"docker.io/acme/web:1.0" must be a repository without tag or digest, such as "docker.io/acme/web": tags come from the tag rules`}}},
+		{"image with registry port and tag", strings.Replace(minimal, "docker.io/acme/web", "127.0.0.1:5000/xy:tag", 1), []Problem{{6, "projects[0].image", `"127.0.0.1:5000/xy:tag" must be a repository without tag or digest, such as "docker.io/acme/web": tags come from the tag rules`}}},
+		{"image with digest", strings.Replace(minimal, "docker.io/acme/web", "docker.io/acme/web@sha256:"+strings.Repeat("a", 64), 1), []Problem{{6, "projects[0].image", `"docker.io/acme/web@sha256:` + strings.Repeat("a", 64) + `" must be a repository without tag or digest, such as "docker.io/acme/web": tags come from the tag rules`}}},
+		{"image upper case", strings.Replace(minimal, "docker.io/acme/web", "Acme/Web", 1), []Problem{{6, "projects[0].image", `"Acme/Web" is not a valid repository with its registry, such as "docker.io/acme/web" or "127.0.0.1:5000/web": repository can only contain the characters ` + "`abcdefghijklmnopqrstuvwxyz0123456789_-./`" + `: Acme/Web`}}},
+		{"image without registry", strings.Replace(minimal, "docker.io/acme/web", "acme/web", 1), []Problem{{6, "projects[0].image", `"acme/web" is not a valid repository with its registry, such as "docker.io/acme/web" or "127.0.0.1:5000/web": strict validation requires the registry to be explicitly defined`}}},
+		{"context leaves checkout", proj("    context: ../x\n"), []Problem{{7, "projects[0].context", `"../x" leaves the repository checkout: paths are confined to the repository checkout, use a relative path inside it`}}},
+		{"context absolute", proj("    context: /etc\n"), []Problem{{7, "projects[0].context", `"/etc" leaves the repository checkout: paths are confined to the repository checkout, use a relative path inside it`}}},
+		{"context leaves after clean", proj("    context: a/../../b\n"), []Problem{{7, "projects[0].context", `"a/../../b" leaves the repository checkout: paths are confined to the repository checkout, use a relative path inside it`}}},
+		{"dockerfile absolute", proj("    dockerfile: /etc/passwd\n"), []Problem{{7, "projects[0].dockerfile", `"/etc/passwd" leaves the build context: paths are confined to the repository checkout, use a relative path inside it`}}},
+		{"dockerfile leaves context", proj("    context: app\n    dockerfile: ../Dockerfile\n"), []Problem{{8, "projects[0].dockerfile", `"../Dockerfile" leaves the build context: paths are confined to the repository checkout, use a relative path inside it`}}},
+		{"dockerfile a directory", proj("    dockerfile: a/..\n"), []Problem{{7, "projects[0].dockerfile", "must name a file"}}},
+		{"branch pattern", proj("    branches: [\"release/[\", \"\"]\n"), []Problem{
+			{7, "projects[0].branches[0]", `"release/[" is not a valid pattern (path.Match syntax: *, ?, [a-z])`},
+			{7, "projects[0].branches[1]", "must not be empty"},
+		}},
+		{"build arg also secret", proj("    build_args: {TOKEN: x}\n    secret_build_args: {TOKEN: y}\n"), []Problem{{7, "projects[0].build_args.TOKEN", "also set in secret_build_args: keep it in one of them"}}},
+		{"test without command", proj("    test: {timeout: 1m}\n"), []Problem{{7, "projects[0].test.command", `required when test is given: the command run in the built image, e.g. ["/app", "-selftest"]`}}},
+		{"test timeout", proj("    test:\n      command: [/t]\n      timeout: -1s\n"), []Problem{{9, "projects[0].test.timeout", "must be greater than 0"}}},
+		{"tag rules", proj("    tags:\n      - {pattern: x}\n      - {type: semverish}\n      - {type: raw}\n      - {type: sha, length: -1}\n      - {type: ref, pattern: \"{{.Branch\", prefix: \"{{nope}}\"}\n"), []Problem{
+			{8, "projects[0].tags[0].type", "required: one of branch, sha, semver, schedule, raw, ref"},
+			{9, "projects[0].tags[1].type", `must be one of branch, sha, semver, schedule, raw, ref, not "semverish"`},
+			{10, "projects[0].tags[2].value", "required for a raw rule"},
+			{11, "projects[0].tags[3].length", "must be between 1 and 40 (0: the default)"},
+			{12, "projects[0].tags[4].pattern", "invalid template: pattern:1: unclosed action"},
+			{12, "projects[0].tags[4].prefix", `invalid template: prefix:1: function "nope" not defined`},
+		}},
+		{"schedules", proj(`    schedules:
+      - {cron: "@daily"}
+      - {name: weekly, cron: "0 3 * *"}
+      - {name: weekly, cron: "@weekly", timezone: Mars/Olympus}
+      - {name: "a b"}
+`), []Problem{
+			{8, "projects[0].schedules[0].name", "required"},
+			{9, "projects[0].schedules[1].cron", `invalid cron spec "0 3 * *": expected exactly 5 fields, found 4: [0 3 * *] (use 5 fields: minute hour day-of-month month day-of-week, or @daily, @weekly, @every 1h)`},
+			{10, "projects[0].schedules[2].name", `duplicate schedule name "weekly" (also schedules[1])`},
+			{10, "projects[0].schedules[2].timezone", `unknown time zone "Mars/Olympus": use an IANA name such as "Europe/Berlin" or "UTC"`},
+			{11, "projects[0].schedules[3].name", `"a b" must be letters, digits, '_', '.' and '-' (it is used in image tags)`},
+			{11, "projects[0].schedules[3].cron", `required: a 5-field cron spec such as "0 3 * * MON" or a descriptor such as "@weekly"`},
+		}},
+		{"deploy", top("deploy_targets:\n  production:\n    hosts: [\"unix:///var/run/docker.sock\"]\n") + `    schedules: [{name: weekly, cron: "@weekly"}]
+    deploy:
+      - {target: prod, on: ["push:main", "schedule:monthly", "schedule:week*", "tag:v[", "manual:*", "branch"]}
+      - {services: [""]}
+`, []Problem{
+			{12, "projects[0].deploy[0].target", `unknown deploy target "prod" (deploy_targets has: production)`},
+			{12, "projects[0].deploy[0].on[0]", `"push:main" must be kind:pattern with kind branch, tag, schedule or manual, such as "branch:main" or "schedule:weekly"`},
+			{12, "projects[0].deploy[0].on[1]", `the project has no schedule named "monthly"`},
+			{12, "projects[0].deploy[0].on[3]", `"v[" is not a valid pattern (path.Match syntax: *, ?, [a-z])`},
+			{12, "projects[0].deploy[0].on[5]", `"branch" must be kind:pattern with kind branch, tag, schedule or manual, such as "branch:main" or "schedule:weekly"`},
+			{13, "projects[0].deploy[1].target", "required: the name of an entry of deploy_targets"},
+			{13, "projects[0].deploy[1].on", `at least one trigger is required, such as "branch:main"`},
+			{13, "projects[0].deploy[1].services[0]", "must not be empty"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadText(t, tt.yaml, nil)
+			if diff := cmp.Diff(problemsOf(t, err), tt.want); diff != "" {
+				t.Errorf("problems mismatch (-got +want):\n%s", diff)
+			}
+		})
+	}
+}

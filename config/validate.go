@@ -1,0 +1,478 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	// Embedded zone data: schedules' time zones must load the same way at
+	// validation and at run time, also in a FROM scratch image.
+	_ "time/tzdata"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/robfig/cron/v3"
+)
+
+// ValidationError lists every problem of a config file. Callers get it with
+// errors.As; its text prints one problem per line as
+// "slipway.yaml:14: projects[0].image: required".
+type ValidationError struct {
+	// File is the config file as the user named it; "" for a Config built
+	// in code.
+	File string
+	// Problems are ordered by line.
+	Problems []Problem
+}
+
+// Problem is one thing wrong in a config.
+type Problem struct {
+	// Line is the 1-based line of the key, or of the enclosing mapping
+	// when the key is missing; 0 when unknown (a Config built in code).
+	Line int
+	// Path is the key path, e.g. "projects[0].schedules[1].cron"; "" for
+	// problems of the whole file.
+	Path string
+	// Msg says what is wrong and, where it helps, what to do. It never
+	// contains a secret.
+	Msg string
+}
+
+// Error prints one problem per line.
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	for i, p := range e.Problems {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.format(p))
+	}
+	return b.String()
+}
+
+func (e *ValidationError) format(p Problem) string {
+	prefix := e.File
+	if prefix == "" {
+		prefix = "config"
+	}
+	if p.Line > 0 {
+		prefix += ":" + strconv.Itoa(p.Line)
+	}
+	if p.Path == "" {
+		return prefix + ": " + p.Msg
+	}
+	return prefix + ": " + p.Path + ": " + p.Msg
+}
+
+// ErrNoWebhookSecret is returned by RequireWebhookSecret.
+var ErrNoWebhookSecret = errors.New("no GitHub webhook secret")
+
+// RequireWebhookSecret returns an error wrapping ErrNoWebhookSecret when no
+// webhook secret is configured: `serve` refuses to accept unsigned webhooks.
+func (c *Config) RequireWebhookSecret() error {
+	if c.GitHub.WebhookSecret == "" {
+		return fmt.Errorf("%w: set github.webhook_secret (e.g. to ${GITHUB_WEBHOOK_SECRET}) or github.webhook_secret_file in %s", ErrNoWebhookSecret, c.describeFile())
+	}
+	return nil
+}
+
+func (c *Config) describeFile() string {
+	if c.Path == "" {
+		return "the config"
+	}
+	return c.Path
+}
+
+// Validate checks c and returns a *ValidationError listing every problem,
+// or nil. It checks values only: call ApplyDefaults first on a Config built
+// in code, since unset values are not defaults here. Files (*_file,
+// api_tokens_file) are read and checked by Load, not by Validate, and
+// problems carry no line numbers.
+func (c *Config) Validate() error {
+	v := &checker{lineOf: func(string) int { return 0 }}
+	v.config(c)
+	if len(v.problems) > 0 {
+		return &ValidationError{File: c.Path, Problems: v.problems}
+	}
+	return nil
+}
+
+// checker collects the problems of a Config.
+type checker struct {
+	lineOf   func(path string) int
+	problems []Problem
+}
+
+func (v *checker) add(path, format string, args ...any) {
+	v.problems = append(v.problems, Problem{Line: v.lineOf(path), Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+var (
+	projectNameRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
+	scheduleNameRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+	githubRepoRe   = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
+)
+
+func (v *checker) config(c *Config) {
+	v.listen("listen", c.Listen)
+	v.httpURL("public_url", c.PublicURL, `such as "https://slipway.example.com"`)
+	if c.DataDir == "" {
+		v.add("data_dir", "required")
+	}
+	if c.DockerHost != "" {
+		v.endpoint("docker_host", c.DockerHost)
+	}
+	switch c.Builder {
+	case "auto", "buildkit", "classic":
+	default:
+		v.add("builder", "must be auto, buildkit or classic, not %q", c.Builder)
+	}
+	if c.Concurrency < 1 {
+		v.add("concurrency", "must be at least 1")
+	}
+	switch c.DashboardAuth {
+	case "token", "public":
+	default:
+		v.add("dashboard_auth", "must be token or public, not %q", c.DashboardAuth)
+	}
+	if c.DashboardAuth == "token" && c.APITokensFile == "" {
+		v.add("dashboard_auth", "token needs api_tokens_file (no token could ever read)")
+	}
+	v.positive("build_timeout", int64(c.BuildTimeout))
+	v.positive("log_limit", int64(c.LogLimit))
+
+	if v.httpURL("github.api_url", c.GitHub.APIURL, `such as "https://api.github.com/"`) && !strings.HasSuffix(c.GitHub.APIURL, "/") {
+		v.add("github.api_url", `must end with "/" (GitHub Enterprise: "https://HOST/api/v3/")`)
+	}
+	v.positive("github.max_payload", int64(c.GitHub.MaxPayload))
+	v.positive("git.fetch_timeout", int64(c.Git.FetchTimeout))
+	v.positive("git.max_files", int64(c.Git.MaxFiles))
+	v.positive("git.max_bytes", int64(c.Git.MaxBytes))
+	v.positive("git.max_depth", int64(c.Git.MaxDepth))
+
+	hosts := map[string]int{}
+	for i, r := range c.Registries {
+		p := fmt.Sprintf("registries[%d]", i)
+		switch {
+		case r.Host == "":
+			v.add(p+".host", "required")
+		case strings.Contains(r.Host, "/"):
+			v.add(p+".host", `must be a host[:port] as in image references ("docker.io", "ghcr.io", "127.0.0.1:5000"), without scheme or path`)
+		default:
+			if first, dup := hosts[r.Host]; dup {
+				v.add(p+".host", "duplicate registry %q (also registries[%d])", r.Host, first)
+			} else {
+				hosts[r.Host] = i
+			}
+		}
+	}
+
+	for _, name := range sortedKeys(c.DeployTargets) {
+		v.deployTarget(mapPath("deploy_targets", name), name, c.DeployTargets[name])
+	}
+
+	if len(c.Projects) == 0 {
+		v.add("projects", "at least one project is required")
+	}
+	names := map[string]int{}
+	for i := range c.Projects {
+		p := &c.Projects[i]
+		if first, dup := names[p.Name]; dup && p.Name != "" {
+			v.add(fmt.Sprintf("projects[%d].name", i), "duplicate project name %q (also projects[%d])", p.Name, first)
+		} else {
+			names[p.Name] = i
+		}
+		v.project(fmt.Sprintf("projects[%d]", i), p, c)
+	}
+}
+
+func (v *checker) positive(path string, n int64) {
+	if n <= 0 {
+		v.add(path, "must be greater than 0")
+	}
+}
+
+func (v *checker) listen(path, addr string) {
+	if addr == "" {
+		v.add(path, "required")
+		return
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		var n int
+		n, err = strconv.Atoi(port)
+		if err == nil && (n < 0 || n > 65535) {
+			err = errors.New("port out of range")
+		}
+	}
+	if err != nil {
+		v.add(path, `must be host:port, such as ":8080" or "127.0.0.1:8080"`)
+	}
+}
+
+// httpURL checks that s is an absolute http(s) URL and reports whether it is.
+func (v *checker) httpURL(path, s, example string) bool {
+	u, err := url.Parse(s)
+	if s == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.add(path, "must be an absolute http:// or https:// URL %s", example)
+		return false
+	}
+	return true
+}
+
+// endpoint checks a Docker engine endpoint URL.
+func (v *checker) endpoint(path, s string) {
+	u, err := url.Parse(s)
+	if err != nil {
+		v.add(path, "must be a unix://, tcp://, ssh:// or npipe:// URL")
+		return
+	}
+	switch u.Scheme {
+	case "tcp", "ssh":
+		if u.Host == "" {
+			v.add(path, "%s:// needs a host, e.g. %q", u.Scheme, u.Scheme+"://manager-1:2376")
+		}
+	case "unix", "npipe":
+		if u.Path == "" {
+			v.add(path, "%s:// needs a path, e.g. %q", u.Scheme, "unix:///var/run/docker.sock")
+		}
+	default:
+		v.add(path, "must be a unix://, tcp://, ssh:// or npipe:// URL")
+	}
+}
+
+func (v *checker) deployTarget(p, name string, t DeployTarget) {
+	if name == "" {
+		v.add(p, "the target needs a name")
+	}
+	if len(t.Hosts) == 0 {
+		v.add(p+".hosts", "at least one manager endpoint is required")
+	}
+	for i, h := range t.Hosts {
+		v.endpoint(fmt.Sprintf("%s.hosts[%d]", p, i), h)
+	}
+	if (t.TLS.CertFile == "") != (t.TLS.KeyFile == "") {
+		v.add(p+".tls", "set cert_file and key_file together")
+	}
+}
+
+func (v *checker) project(p string, pr *Project, c *Config) {
+	switch {
+	case pr.Name == "":
+		v.add(p+".name", "required")
+	case !projectNameRe.MatchString(pr.Name):
+		v.add(p+".name", "%q must be lower-case letters, digits, '_', '.' and '-', starting with a letter or digit", pr.Name)
+	}
+	if pr.Repo == "" {
+		v.add(p+".repo", "required")
+	} else if u, err := url.Parse(pr.Repo); err == nil && u.User != nil {
+		if _, hasPassword := u.User.Password(); hasPassword {
+			v.add(p+".repo", "must not contain a password: use git_token or git_token_file")
+		}
+	}
+	if pr.GitHub != "" && !githubRepoRe.MatchString(pr.GitHub) {
+		v.add(p+".github", `must be "owner/name" as in the repository's full name`)
+	}
+	if pr.DefaultBranch == "" {
+		v.add(p+".default_branch", "required")
+	}
+	if len(pr.Branches) == 0 {
+		v.add(p+".branches", "at least one branch pattern is required")
+	}
+	for i, b := range pr.Branches {
+		v.pattern(fmt.Sprintf("%s.branches[%d]", p, i), b)
+	}
+	v.confined(p+".context", pr.Context, "the repository checkout")
+	v.confined(p+".dockerfile", pr.Dockerfile, "the build context")
+	if cleaned := path.Clean(pr.Dockerfile); pr.Dockerfile != "" && cleaned == "." {
+		v.add(p+".dockerfile", "must name a file")
+	}
+	for _, k := range sortedKeys(pr.BuildArgs) {
+		if _, dup := pr.SecretBuildArgs[k]; dup {
+			v.add(mapPath(p+".build_args", k), "also set in secret_build_args: keep it in one of them")
+		}
+	}
+	for _, k := range sortedKeys(pr.SecretBuildArgs) {
+		if k == "" {
+			v.add(p+".secret_build_args", "build arg names must not be empty")
+		}
+	}
+	v.image(p+".image", pr.Image)
+	if pr.Test != nil {
+		if len(pr.Test.Command) == 0 {
+			v.add(p+".test.command", `required when test is given: the command run in the built image, e.g. ["/app", "-selftest"]`)
+		}
+		v.positive(p+".test.timeout", int64(pr.Test.Timeout))
+	}
+	for i, t := range pr.Tags {
+		v.tagRule(fmt.Sprintf("%s.tags[%d]", p, i), t)
+	}
+	schedules := map[string]int{}
+	for i, s := range pr.Schedules {
+		sp := fmt.Sprintf("%s.schedules[%d]", p, i)
+		switch {
+		case s.Name == "":
+			v.add(sp+".name", "required")
+		case !scheduleNameRe.MatchString(s.Name):
+			v.add(sp+".name", "%q must be letters, digits, '_', '.' and '-' (it is used in image tags)", s.Name)
+		default:
+			if first, dup := schedules[s.Name]; dup {
+				v.add(sp+".name", "duplicate schedule name %q (also schedules[%d])", s.Name, first)
+			} else {
+				schedules[s.Name] = i
+			}
+		}
+		v.schedule(sp, s)
+	}
+	for i, d := range pr.Deploy {
+		v.deploy(fmt.Sprintf("%s.deploy[%d]", p, i), d, c, schedules)
+	}
+}
+
+// confined checks that p is a relative path that stays inside its root.
+func (v *checker) confined(key, p, root string) {
+	if p == "" {
+		v.add(key, "required")
+		return
+	}
+	cleaned := path.Clean(p)
+	if path.IsAbs(p) || strings.HasPrefix(p, `\`) || cleaned == ".." || strings.HasPrefix(cleaned, "../") {
+		v.add(key, "%q leaves %s: paths are confined to the repository checkout, use a relative path inside it", p, root)
+	}
+}
+
+func (v *checker) pattern(key, pattern string) {
+	if pattern == "" {
+		v.add(key, "must not be empty")
+		return
+	}
+	if _, err := path.Match(pattern, ""); err != nil {
+		v.add(key, "%q is not a valid pattern (path.Match syntax: *, ?, [a-z])", pattern)
+	}
+}
+
+func (v *checker) image(key, image string) {
+	if image == "" {
+		v.add(key, "required")
+		return
+	}
+	if strings.ContainsAny(image, "@") || strings.Contains(image[strings.LastIndex(image, "/")+1:], ":") {
+		v.add(key, "%q must be a repository without tag or digest, such as \"docker.io/acme/web\": tags come from the tag rules", image)
+		return
+	}
+	repo, err := name.NewRepository(image, name.StrictValidation)
+	if err != nil {
+		v.add(key, "%q is not a valid repository with its registry, such as \"docker.io/acme/web\" or \"127.0.0.1:5000/web\": %v", image, err)
+		return
+	}
+	// go-containerregistry checks the characters only; registries also
+	// refuse empty components and separators at the ends ("a//b", "-a").
+	_, path, _ := strings.Cut(image, "/")
+	for _, c := range strings.Split(path, "/") {
+		if !repoComponentRe.MatchString(c) {
+			v.add(key, "%q is not a valid repository in %s: each path component must be lower-case letters and digits, separated by '.', '_', '__' or '-'", image, repo.RegistryStr())
+			return
+		}
+	}
+}
+
+// repoComponentRe is a path component of a repository name, as in the
+// distribution reference grammar.
+var repoComponentRe = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
+
+var tagTypes = []string{"branch", "sha", "semver", "schedule", "raw", "ref"}
+
+func (v *checker) tagRule(p string, t TagRule) {
+	valid := false
+	for _, tt := range tagTypes {
+		valid = valid || t.Type == tt
+	}
+	if !valid {
+		if t.Type == "" {
+			v.add(p+".type", "required: one of %s", strings.Join(tagTypes, ", "))
+		} else {
+			v.add(p+".type", "must be one of %s, not %q", strings.Join(tagTypes, ", "), t.Type)
+		}
+	}
+	if t.Type == "raw" && t.Value == "" {
+		v.add(p+".value", "required for a raw rule")
+	}
+	if t.Length < 0 || t.Length > 40 {
+		v.add(p+".length", "must be between 1 and 40 (0: the default)")
+	}
+	for _, f := range []struct{ key, text string }{
+		{"pattern", t.Pattern}, {"value", t.Value}, {"prefix", t.Prefix}, {"suffix", t.Suffix},
+	} {
+		if f.text == "" {
+			continue
+		}
+		if _, err := template.New(f.key).Parse(f.text); err != nil {
+			v.add(p+"."+f.key, "invalid template: %s", strings.TrimPrefix(err.Error(), "template: "))
+		}
+	}
+}
+
+func (v *checker) schedule(p string, s Schedule) {
+	if s.Cron == "" {
+		v.add(p+".cron", `required: a 5-field cron spec such as "0 3 * * MON" or a descriptor such as "@weekly"`)
+	} else if _, err := cron.ParseStandard(s.Cron); err != nil {
+		v.add(p+".cron", "invalid cron spec %q: %v (use 5 fields: minute hour day-of-month month day-of-week, or @daily, @weekly, @every 1h)", s.Cron, err)
+	}
+	if s.Timezone != "" {
+		if _, err := time.LoadLocation(s.Timezone); err != nil {
+			v.add(p+".timezone", "unknown time zone %q: use an IANA name such as \"Europe/Berlin\" or \"UTC\"", s.Timezone)
+		}
+	}
+	if s.Branch == "" {
+		v.add(p+".branch", "required")
+	}
+}
+
+var deployKinds = []string{"branch", "tag", "schedule", "manual"}
+
+func (v *checker) deploy(p string, d DeployBinding, c *Config, schedules map[string]int) {
+	if d.Target == "" {
+		v.add(p+".target", "required: the name of an entry of deploy_targets")
+	} else if _, ok := c.DeployTargets[d.Target]; !ok {
+		known := strings.Join(sortedKeys(c.DeployTargets), ", ")
+		if known == "" {
+			known = "none"
+		}
+		v.add(p+".target", "unknown deploy target %q (deploy_targets has: %s)", d.Target, known)
+	}
+	if len(d.On) == 0 {
+		v.add(p+".on", `at least one trigger is required, such as "branch:main"`)
+	}
+	for i, on := range d.On {
+		key := fmt.Sprintf("%s.on[%d]", p, i)
+		kind, pattern, ok := strings.Cut(on, ":")
+		valid := false
+		for _, k := range deployKinds {
+			valid = valid || kind == k
+		}
+		if !ok || !valid || pattern == "" {
+			v.add(key, "%q must be kind:pattern with kind branch, tag, schedule or manual, such as \"branch:main\" or \"schedule:weekly\"", on)
+			continue
+		}
+		if _, err := path.Match(pattern, ""); err != nil {
+			v.add(key, "%q is not a valid pattern (path.Match syntax: *, ?, [a-z])", pattern)
+			continue
+		}
+		if kind == "schedule" && !strings.ContainsAny(pattern, `*?[\`) {
+			if _, ok := schedules[pattern]; !ok {
+				v.add(key, "the project has no schedule named %q", pattern)
+			}
+		}
+	}
+	for i, s := range d.Services {
+		if s == "" {
+			v.add(fmt.Sprintf("%s.services[%d]", p, i), "must not be empty")
+		}
+	}
+}
