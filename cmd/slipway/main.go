@@ -1,0 +1,286 @@
+// Command slipway is the self-hosted image builder: `serve` runs the service,
+// `build` runs one build now, `validate` checks a config file, `tags` prints
+// what a build would push and `version` prints the version.
+//
+// This package only parses flags and wires packages together; every decision
+// lives in the packages it calls.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+
+	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/server"
+	"github.com/slipwayci/slipway/store"
+)
+
+// version is set at link time: -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+const usage = `usage:
+  slipway serve    [--config FILE]
+  slipway build    [--config FILE] PROJECT [--ref REF] [--commit SHA] [--no-push] [--no-deploy] [--json]
+  slipway validate [--config FILE]
+  slipway tags     [--config FILE] PROJECT (--ref REF | --schedule NAME) [--at RFC3339] [--commit SHA]
+  slipway version
+
+--config defaults to $SLIPWAY_CONFIG, then ./slipway.yaml.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one subcommand and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, args := args[0], args[1:]
+	var err error
+	switch cmd {
+	case "build":
+		err = cmdBuild(ctx, args, stdout, stderr)
+	case "validate":
+		err = cmdValidate(args, stdout, stderr)
+	case "tags":
+		err = cmdTags(args, stdout, stderr)
+	case "serve":
+		err = cmdServe(ctx, args, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "slipway", versionString())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "slipway: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "slipway %s: %v\n\n%s", cmd, err, usage)
+		return 2
+	case errors.Is(err, errQuiet):
+		return 1
+	default:
+		fmt.Fprintf(stderr, "slipway %s: %v\n", cmd, err)
+		return 1
+	}
+}
+
+// errQuiet marks a failure already reported to the user.
+var errQuiet = errors.New("failed")
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// parseInterspersed parses flags that may come before or after positional
+// arguments, as the docker CLI allows (`build web --ref main`).
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageError{err.Error()}
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+func newFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := fs.String("config", "", "config file (default $SLIPWAY_CONFIG, then ./slipway.yaml)")
+	return fs, cfg
+}
+
+func configPath(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if env := os.Getenv("SLIPWAY_CONFIG"); env != "" {
+		return env
+	}
+	return "slipway.yaml"
+}
+
+func loadConfig(flagValue string) (*config.Config, error) {
+	return config.Load(configPath(flagValue))
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) error {
+	fs, cfgFlag := newFlagSet("validate", stderr)
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
+	}
+	path := configPath(*cfgFlag)
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return errQuiet
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d projects)\n", path, len(cfg.Projects))
+	return nil
+}
+
+func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cfgFlag := newFlagSet("build", stderr)
+	ref := fs.String("ref", "", "branch, tag or full ref to build (default: the project's default_branch)")
+	commit := fs.String("commit", "", "exact commit to build (must be on --ref)")
+	noPush := fs.Bool("no-push", false, "build and test, push nothing")
+	noDeploy := fs.Bool("no-deploy", false, "push, but deploy nothing")
+	asJSON := fs.Bool("json", false, "print the build result as JSON on stdout")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"build takes exactly one PROJECT"}
+	}
+	cfg, err := loadConfig(*cfgFlag)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(stderr)
+	svc, err := pipeline.Open(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	start := time.Now()
+	progress := &progressWriter{w: stderr, start: start}
+	b, buildErr := svc.BuildNow(ctx, pipeline.BuildRequest{
+		Project: pos[0], Ref: *ref, Commit: *commit, NoPush: *noPush, NoDeploy: *noDeploy,
+	}, progress)
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if b.Tags == nil {
+			b.Tags = []string{}
+		}
+		if b.Stages == nil {
+			b.Stages = []store.Stage{}
+		}
+		if b.Deploys == nil {
+			b.Deploys = []store.Deploy{}
+		}
+		if err := enc.Encode(b); err != nil {
+			return err
+		}
+	}
+	if buildErr != nil {
+		if b.ID != 0 {
+			fmt.Fprintf(stderr, "slipway build: build %d %s: %v\n", b.ID, b.Status, buildErr)
+			return errQuiet
+		}
+		return buildErr
+	}
+	fmt.Fprintf(stderr, "slipway build: build %d succeeded in %s: %s %v %s\n", b.ID, time.Since(start).Round(time.Millisecond), b.Image, b.Tags, b.Digest)
+	return nil
+}
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs, cfgFlag := newFlagSet("serve", stderr)
+	grace := fs.Duration("grace", 30*time.Second, "how long running builds may finish after SIGTERM")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
+	}
+	cfg, err := loadConfig(*cfgFlag)
+	if err != nil {
+		return err
+	}
+	return server.Run(ctx, cfg, newLogger(stderr), server.Options{Grace: *grace})
+}
+
+// newLogger returns the process logger: JSON by default, console lines when
+// stderr is a terminal.
+func newLogger(w io.Writer) zerolog.Logger {
+	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(w).With().Timestamp().Logger()
+}
+
+// progressWriter prefixes each line of the build log echoed on stderr with
+// the elapsed time.
+type progressWriter struct {
+	w       io.Writer
+	start   time.Time
+	midLine bool
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	n := len(b)
+	for len(b) > 0 {
+		if !p.midLine {
+			fmt.Fprintf(p.w, "[%6.1fs] ", time.Since(p.start).Seconds())
+		}
+		i := indexByte(b, '\n')
+		if i < 0 {
+			p.w.Write(b)
+			p.midLine = true
+			break
+		}
+		p.w.Write(b[:i+1])
+		p.midLine = false
+		b = b[i+1:]
+	}
+	return n, nil
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func versionString() string {
+	v := version
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 7 {
+				v += " (" + s.Value[:7] + ")"
+			}
+		}
+		v += " " + info.GoVersion
+	}
+	return v
+}

@@ -1,0 +1,271 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/slipwayci/slipway/store"
+)
+
+// Notifier hears of every queued build and every final status (GitHub
+// commit statuses). It must not block for long and its failures are its own:
+// a notification never fails a build.
+type Notifier interface {
+	BuildChanged(ctx context.Context, b store.Build)
+}
+
+// Observer receives queue events for metrics. Every method must be cheap.
+type Observer interface {
+	BuildFinished(project, status string, stages []store.Stage)
+	QueueDepth(n int)
+}
+
+// QueueOptions configure a Queue.
+type QueueOptions struct {
+	// Concurrency is the number of builds run at once. Default 1.
+	Concurrency int
+	// Grace is how long Run lets running builds finish after its context
+	// ends before canceling them (they are queued again for the next
+	// start). Default 30s.
+	Grace time.Duration
+	// MaxAttempts bounds how often one build is started: a build that was
+	// running when slipway died runs at most once more. Default 2.
+	MaxAttempts int
+	// Poll is how often idle workers look for work queued by another
+	// process (a `slipway build` on the same data_dir). Default 1s.
+	Poll     time.Duration
+	Notifier Notifier
+	Observer Observer
+}
+
+// Queue is the durable build queue: builds are rows in the store, so a
+// queued build survives a crash; workers claim them one at a time, never two
+// of the same project and ref at once.
+type Queue struct {
+	svc  *Service
+	opts QueueOptions
+	wake chan struct{}
+
+	mu      sync.Mutex
+	running map[int64]context.CancelCauseFunc
+}
+
+// NewQueue returns a Queue over svc's store and runner.
+func NewQueue(svc *Service, opts QueueOptions) *Queue {
+	if opts.Concurrency < 1 {
+		opts.Concurrency = 1
+	}
+	if opts.Grace <= 0 {
+		opts.Grace = 30 * time.Second
+	}
+	if opts.MaxAttempts < 1 {
+		opts.MaxAttempts = 2
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = time.Second
+	}
+	return &Queue{svc: svc, opts: opts, wake: make(chan struct{}, 1), running: map[int64]context.CancelCauseFunc{}}
+}
+
+// Enqueue queues b. Pushes and tags are deduplicated on (project, ref,
+// commit) and supersede queued older builds of the same project and ref;
+// created is false when an existing build was returned instead.
+func (q *Queue) Enqueue(ctx context.Context, b store.Build) (store.Build, bool, error) {
+	got, created, superseded, err := q.svc.Store.Enqueue(ctx, b, enqueueOptions(b))
+	if err != nil {
+		return got, false, fmt.Errorf("queue build: %w", err)
+	}
+	q.Queued(ctx, superseded, got)
+	return got, created, nil
+}
+
+func enqueueOptions(b store.Build) store.EnqueueOptions {
+	return store.EnqueueOptions{Dedup: b.Commit != "", Supersede: b.Trigger != store.TriggerSchedule}
+}
+
+// EnqueueOptionsFor returns the dedup and supersede rules the queue applies
+// to b, for callers that enqueue through the store in a wider transaction
+// (webhook deliveries); they must call Queued afterwards.
+func EnqueueOptionsFor(b store.Build) store.EnqueueOptions { return enqueueOptions(b) }
+
+// Queued tells the queue that builds were added (and others superseded)
+// behind its back: it wakes a worker and notifies.
+func (q *Queue) Queued(ctx context.Context, superseded []int64, added ...store.Build) {
+	for _, id := range superseded {
+		if b, err := q.svc.Store.GetBuild(ctx, id); err == nil {
+			q.notify(ctx, b)
+		}
+	}
+	for _, b := range added {
+		if b.Status == store.StatusQueued {
+			q.notify(ctx, b)
+		}
+	}
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// ErrNotCancelable is returned by Cancel for a build that already ended.
+var ErrNotCancelable = errors.New("build already finished")
+
+// Cancel stops build id: a queued build is marked canceled at once, a
+// running one has its engine work stopped and ends canceled.
+func (q *Queue) Cancel(ctx context.Context, id int64) error {
+	ok, err := q.svc.Store.SetStatus(ctx, id, []string{store.StatusQueued}, store.StatusCanceled, ErrCanceled.Error())
+	if err != nil {
+		return err
+	}
+	if ok {
+		if b, err := q.svc.Store.GetBuild(ctx, id); err == nil {
+			q.notify(ctx, b)
+		}
+		return nil
+	}
+	q.mu.Lock()
+	cancel, running := q.running[id]
+	q.mu.Unlock()
+	if running {
+		cancel(ErrCanceled)
+		return nil
+	}
+	b, err := q.svc.Store.GetBuild(ctx, id)
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("cancel build %d: %w (status %s)", id, ErrNotCancelable, b.Status)
+}
+
+// Run recovers builds interrupted by a crash, then runs workers until ctx
+// ends. After that it lets running builds finish for up to Grace, cancels
+// what is left (queued again for the next start) and returns.
+func (q *Queue) Run(ctx context.Context) error {
+	log := q.svc.logger
+	requeued, failed, err := q.svc.Store.Recover(ctx, q.opts.MaxAttempts)
+	if err != nil {
+		return fmt.Errorf("recover interrupted builds: %w", err)
+	}
+	if requeued+failed > 0 {
+		log.Warn().Int("requeued", requeued).Int("failed", failed).Msg("recovered builds interrupted by a restart")
+	}
+	// Builds run under their own context so that ctx's end only stops
+	// taking work; runCtx is canceled after the grace period.
+	runCtx, cancelRuns := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelRuns(ErrShutdown)
+
+	var wg sync.WaitGroup
+	for range q.opts.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			q.worker(ctx, runCtx)
+		}()
+	}
+	<-ctx.Done()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(q.opts.Grace):
+		log.Warn().Dur("grace", q.opts.Grace).Msg("builds still running after the grace period: canceling them; they run again at the next start")
+		cancelRuns(ErrShutdown)
+		<-done
+	}
+	return nil
+}
+
+// worker claims and runs builds until stop ends.
+func (q *Queue) worker(stop, runCtx context.Context) {
+	t := time.NewTicker(q.opts.Poll)
+	defer t.Stop()
+	for stop.Err() == nil {
+		b, ok, err := q.svc.Store.ClaimNext(stop)
+		if err != nil && stop.Err() == nil {
+			q.svc.logger.Error().Err(err).Msg("claim next build")
+		}
+		if ok {
+			q.runOne(runCtx, b)
+			continue
+		}
+		q.observeDepth(stop)
+		select {
+		case <-stop.Done():
+		case <-q.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// runOne runs a claimed build to its end.
+func (q *Queue) runOne(parent context.Context, b store.Build) {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	q.mu.Lock()
+	q.running[b.ID] = cancel
+	q.mu.Unlock()
+	defer func() {
+		q.mu.Lock()
+		delete(q.running, b.ID)
+		q.mu.Unlock()
+		// A build may wait for this one's project and ref.
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}()
+
+	zl := q.svc.logger.With().Int64("build", b.ID).Str("project", b.Project).Str("ref", b.Ref).Str("commit", b.Commit).Logger()
+	ctx = zl.WithContext(ctx)
+	zl.Info().Str("trigger", b.Trigger).Int("attempt", b.Attempts).Msg("build started")
+	q.notify(ctx, b)
+
+	log, err := OpenLog(q.svc.Store.LogPath(b.ID), int64(q.svc.Config.LogLimit), nil)
+	if err != nil {
+		zl.Error().Err(err).Msg("open build log")
+		b.Status, b.Error = store.StatusFailed, err.Error()
+		q.svc.record(ctx, b)
+		return
+	}
+	if b.Attempts > 1 {
+		log.Printf("slipway: attempt %d: the previous run was interrupted by a restart", b.Attempts)
+	}
+	_ = q.svc.Runner.Run(ctx, &b, log, q.svc.record)
+	if cerr := log.Close(); cerr != nil {
+		zl.Error().Err(cerr).Msg("close build log")
+	}
+	if errors.Is(context.Cause(ctx), ErrShutdown) {
+		// Not the build's fault: it runs again at the next start.
+		b.Status, b.FinishedAt, b.Error = store.StatusQueued, nil, ""
+		q.svc.record(context.WithoutCancel(ctx), b)
+		return
+	}
+	q.notify(ctx, b)
+	if q.opts.Observer != nil {
+		q.opts.Observer.BuildFinished(b.Project, b.Status, b.Stages)
+	}
+}
+
+func (q *Queue) notify(ctx context.Context, b store.Build) {
+	if q.opts.Notifier != nil {
+		q.opts.Notifier.BuildChanged(context.WithoutCancel(ctx), b)
+	}
+}
+
+func (q *Queue) observeDepth(ctx context.Context) {
+	if q.opts.Observer == nil {
+		return
+	}
+	if n, err := q.svc.Store.QueueDepth(ctx); err == nil {
+		q.opts.Observer.QueueDepth(n)
+	}
+}
+
+// Logger returns the service's logger, for callers that log at the
+// boundary.
+func (s *Service) Logger() zerolog.Logger { return s.logger }

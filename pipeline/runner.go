@@ -1,0 +1,309 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/slipwayci/slipway/builder"
+	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/registry"
+	"github.com/slipwayci/slipway/source"
+	"github.com/slipwayci/slipway/store"
+)
+
+// Stage names, as in the build result of DESIGN.md.
+const (
+	StageSource = "source"
+	StageBuild  = "build"
+	StageTest   = "test"
+	StagePush   = "push"
+	StageDeploy = "deploy"
+)
+
+// Runner runs one build's stages in order. It holds no per-build state, so
+// one Runner serves every worker at once.
+type Runner struct {
+	cfg     *config.Config
+	sources *source.Cache
+	builder *builder.Builder
+	pusher  *registry.Pusher
+	now     func() time.Time
+}
+
+// RunnerDeps are the collaborators of a Runner. Now defaults to time.Now.
+type RunnerDeps struct {
+	Config  *config.Config
+	Sources *source.Cache
+	Builder *builder.Builder
+	Pusher  *registry.Pusher
+	Now     func() time.Time
+}
+
+// NewRunner returns a Runner of the given collaborators.
+func NewRunner(d RunnerDeps) *Runner {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Runner{cfg: d.Config, sources: d.Sources, builder: d.Builder, pusher: d.Pusher, now: d.Now}
+}
+
+// Recorder saves a build record after each change; the store implements it.
+// A recording failure is logged by the caller's logger, never fails a build.
+type Recorder func(ctx context.Context, b store.Build)
+
+// Run executes b's stages: it sets b's status to running, then runs source,
+// build, test and push (unless b.NoPush), and leaves b in its final status
+// (succeeded, failed, canceled or superseded, following context.Cause of
+// ctx) with FinishedAt set. It returns the error that ended the build, nil on
+// success. build_timeout is applied here. record (may be nil) is called after
+// every change of b.
+func (r *Runner) Run(ctx context.Context, b *store.Build, log *Log, record Recorder) error {
+	if record == nil {
+		record = func(context.Context, store.Build) {}
+	}
+	timeout := r.cfg.BuildTimeout.D()
+	if timeout <= 0 {
+		timeout = 30 * time.Minute
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, ErrTimeout)
+	defer cancel()
+	zl := zerolog.Ctx(ctx)
+
+	started := r.now().UTC()
+	b.Status = store.StatusRunning
+	b.StartedAt = &started
+	b.FinishedAt = nil
+	b.Error = ""
+	b.Stages = nil
+	record(ctx, *b)
+
+	err := r.stages(ctx, b, log, record)
+	finished := r.now().UTC()
+	b.FinishedAt = &finished
+	switch {
+	case err == nil:
+		b.Status = store.StatusSucceeded
+	default:
+		b.Status, err = finalStatus(ctx, err, timeout)
+		b.Error = err.Error()
+	}
+	log.Printf("slipway: build %s after %s", b.Status, finished.Sub(started).Round(time.Millisecond))
+	if b.Error != "" {
+		log.Printf("slipway: error: %s", b.Error)
+	}
+	zl.Info().Str("status", b.Status).Str("digest", b.Digest).Dur("duration", finished.Sub(started)).Msg("build finished")
+	record(context.WithoutCancel(ctx), *b)
+	return err
+}
+
+// finalStatus maps the error that ended a build to its status, naming the
+// cause when the context ended it.
+func finalStatus(ctx context.Context, err error, timeout time.Duration) (string, error) {
+	cause := context.Cause(ctx)
+	switch {
+	case errors.Is(cause, ErrSuperseded):
+		return store.StatusSuperseded, cause
+	case errors.Is(cause, ErrCanceled), errors.Is(cause, ErrShutdown):
+		return store.StatusCanceled, cause
+	case errors.Is(cause, ErrTimeout):
+		return store.StatusFailed, fmt.Errorf("build_timeout (%s) passed: raise build_timeout or make the build faster: %w", timeout, err)
+	}
+	return store.StatusFailed, err
+}
+
+// stages runs the stages in order and returns the first failure.
+func (r *Runner) stages(ctx context.Context, b *store.Build, log *Log, record Recorder) error {
+	p, err := r.cfg.Project(b.Project)
+	if err != nil {
+		return err
+	}
+	b.Image = p.Image
+
+	var co *source.Checkout
+	err = r.stage(ctx, b, StageSource, log, record, func(ctx context.Context) error {
+		var err error
+		co, err = r.sources.Checkout(ctx, source.Request{
+			Project: p.Name,
+			URL:     p.Repo,
+			Ref:     b.Ref,
+			Commit:  b.Commit,
+			Auth:    gitAuth(r.cfg, p),
+		})
+		if err != nil {
+			return err
+		}
+		b.Commit, b.Ref = co.Commit, co.Ref
+		how := "fetched"
+		if co.Cloned {
+			how = "cloned"
+		}
+		log.Printf("%s %s at %s: %s", how, co.Ref, co.Commit, firstLine(co.Message))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	defer co.Close()
+
+	tags, err := Tags(p, b.Ref, b.Commit)
+	if err != nil {
+		return err
+	}
+	b.Tags = displayOrder(tags)
+	refs := make([]string, len(tags))
+	for i, t := range tags {
+		refs[i] = p.Image + ":" + t.Name
+	}
+
+	var img builder.Image
+	err = r.stage(ctx, b, StageBuild, log, record, func(ctx context.Context) error {
+		tarball, dockerfile, err := source.Context(ctx, co.Dir, p.Context, p.Dockerfile)
+		if err != nil {
+			return err
+		}
+		defer tarball.Close()
+		img, err = r.builder.Build(ctx, builder.BuildOptions{
+			Context:    tarball,
+			Dockerfile: dockerfile,
+			Target:     p.Target,
+			BuildArgs:  p.BuildArgs,
+			SecretArgs: secretArgs(p),
+			Labels:     r.labels(p, b, co),
+			Tags:       refs,
+		}, log)
+		if err != nil {
+			return err
+		}
+		log.Printf("built image %s", img.ID)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+
+	if p.Test != nil && len(p.Test.Command) > 0 {
+		err = r.stage(ctx, b, StageTest, log, record, func(ctx context.Context) error {
+			return r.builder.Test(ctx, builder.TestOptions{
+				Image:   img.ID,
+				Command: p.Test.Command,
+				Timeout: p.Test.Timeout.D(),
+			}, log)
+		})
+		if err != nil {
+			return err
+		}
+	}
+
+	if b.NoPush {
+		log.Printf("not pushing (--no-push); tagged locally as %s", strings.Join(refs, ", "))
+		return nil
+	}
+	return r.stage(ctx, b, StagePush, log, record, func(ctx context.Context) error {
+		digest, err := r.pusher.Push(ctx, img.ID, p.Image, tags, log)
+		if err != nil {
+			return err
+		}
+		b.Digest = digest
+		log.Printf("pushed %s@%s as %s", p.Image, digest, strings.Join(b.Tags, ", "))
+		return nil
+	})
+}
+
+// stage runs fn as the named stage of b, recording its start, duration and
+// outcome.
+func (r *Runner) stage(ctx context.Context, b *store.Build, name string, log *Log, record Recorder, fn func(context.Context) error) error {
+	if err := context.Cause(ctx); err != nil && ctx.Err() != nil {
+		return err
+	}
+	start := r.now().UTC()
+	b.Stages = append(b.Stages, store.Stage{Name: name, Status: store.StatusRunning, StartedAt: &start})
+	record(ctx, *b)
+	log.Printf("==> %s", name)
+	err := fn(ctx)
+	st := &b.Stages[len(b.Stages)-1]
+	st.DurationMS = r.now().Sub(start).Milliseconds()
+	switch {
+	case err == nil:
+		st.Status = store.StatusSucceeded
+	case ctx.Err() != nil && (errors.Is(context.Cause(ctx), ErrCanceled) || errors.Is(context.Cause(ctx), ErrSuperseded) || errors.Is(context.Cause(ctx), ErrShutdown)):
+		st.Status = store.StatusCanceled
+		st.Error = context.Cause(ctx).Error()
+	default:
+		st.Status = store.StatusFailed
+		err = fmt.Errorf("%s: %w", name, err)
+		st.Error = err.Error()
+	}
+	log.Printf("<== %s %s in %s", name, st.Status, time.Duration(st.DurationMS)*time.Millisecond)
+	record(ctx, *b)
+	return err
+}
+
+// labels returns the OCI labels of the image. The source URL is stripped of
+// credentials; no secret build arg reaches a label.
+func (r *Runner) labels(p *config.Project, b *store.Build, co *source.Checkout) map[string]string {
+	src := redactURL(p.Repo)
+	web := src
+	if p.GitHub != "" {
+		web = strings.TrimSuffix(r.githubWeb(), "/") + "/" + p.GitHub
+		src = web
+	}
+	version := ""
+	if len(b.Tags) > 0 {
+		version = b.Tags[0]
+	}
+	return builder.OCILabels(builder.LabelInfo{
+		Source:   src,
+		Revision: b.Commit,
+		Created:  r.now().UTC(),
+		Version:  version,
+		Title:    p.Name,
+		URL:      web,
+	})
+}
+
+// githubWeb derives GitHub's web address from its API address
+// (api.github.com → github.com; GitHub Enterprise's /api/v3/ → its host).
+func (r *Runner) githubWeb() string {
+	u, err := url.Parse(r.cfg.GitHub.APIURL)
+	if err != nil || u.Host == "" || u.Host == "api.github.com" {
+		return "https://github.com"
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+func secretArgs(p *config.Project) map[string]string {
+	if len(p.SecretBuildArgs) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(p.SecretBuildArgs))
+	for k, v := range p.SecretBuildArgs {
+		m[k] = v.Value()
+	}
+	return m
+}
+
+// gitAuth returns the credentials of a project's clone: its own token or SSH
+// key, else the GitHub token for github.com HTTPS URLs.
+func gitAuth(cfg *config.Config, p *config.Project) source.Auth {
+	return source.Auth{Token: cfg.GitTokenFor(p).Value(), SSHKeyFile: p.GitSSHKeyFile}
+}
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	u.User = nil
+	return u.String()
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}

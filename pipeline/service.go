@@ -1,0 +1,145 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/docker/docker/client"
+	"github.com/rs/zerolog"
+
+	"github.com/slipwayci/slipway/builder"
+	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/registry"
+	"github.com/slipwayci/slipway/source"
+	"github.com/slipwayci/slipway/store"
+)
+
+// Service is slipway's build machinery wired from a config: the engine
+// client, the clone cache, the builder, the pusher, the store and the runner.
+// Close releases it.
+type Service struct {
+	Config *config.Config
+	Store  *store.Store
+	Docker *client.Client
+	Runner *Runner
+	logger zerolog.Logger
+	now    func() time.Time
+}
+
+// Open wires a Service from cfg: it opens the store in data_dir, connects to
+// the engine (docker_host, else DOCKER_HOST, else the local socket) and
+// prepares the clone cache.
+func Open(ctx context.Context, cfg *config.Config, logger zerolog.Logger) (*Service, error) {
+	st, err := store.Open(ctx, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	docker, err := builder.Dial(cfg.DockerHost)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	sources, err := source.NewCache(source.Options{
+		Dir:          cfg.DataDir + "/git",
+		FetchTimeout: cfg.Git.FetchTimeout.D(),
+		MaxFiles:     cfg.Git.MaxFiles,
+		MaxBytes:     int64(cfg.Git.MaxBytes),
+		MaxDepth:     cfg.Git.MaxDepth,
+	})
+	if err != nil {
+		st.Close()
+		docker.Close()
+		return nil, err
+	}
+	creds := make(map[string]registry.Credentials, len(cfg.Registries))
+	for _, r := range cfg.Registries {
+		creds[r.Host] = registry.Credentials{Username: r.Username, Password: r.Password.Value()}
+	}
+	keys := registry.NewKeychain(creds, "")
+	s := &Service{
+		Config: cfg,
+		Store:  st,
+		Docker: docker,
+		logger: logger,
+		now:    time.Now,
+	}
+	s.Runner = NewRunner(RunnerDeps{
+		Config:  cfg,
+		Sources: sources,
+		Builder: builder.New(docker, builder.Mode(cfg.Builder)),
+		Pusher:  registry.NewPusher(docker, keys, registry.PushOptions{}),
+	})
+	return s, nil
+}
+
+// Close releases the store and the engine client.
+func (s *Service) Close() error {
+	s.Docker.Close()
+	return s.Store.Close()
+}
+
+// BuildRequest asks for one build now, outside the queue (`slipway build`).
+type BuildRequest struct {
+	Project  string
+	Ref      string // branch, tag or full ref; default: the project's default branch
+	Commit   string // optional exact commit
+	NoPush   bool
+	NoDeploy bool
+}
+
+// BuildNow runs one build in the calling goroutine and returns its final
+// record. The build is recorded in the store (trigger manual) and its log
+// written to data_dir/logs/<id>.log and echoed to progress (may be nil). The
+// returned error is the build's failure, if any.
+func (s *Service) BuildNow(ctx context.Context, req BuildRequest, progress io.Writer) (store.Build, error) {
+	p, err := s.Config.Project(req.Project)
+	if err != nil {
+		return store.Build{}, err
+	}
+	ref := req.Ref
+	if ref == "" {
+		ref = "refs/heads/" + p.DefaultBranch
+	}
+	b := store.Build{
+		Project:  p.Name,
+		Trigger:  store.TriggerManual,
+		Ref:      ref,
+		Commit:   req.Commit,
+		Image:    p.Image,
+		NoPush:   req.NoPush,
+		NoDeploy: req.NoDeploy,
+	}
+	b, err = s.Store.Insert(ctx, b)
+	if err != nil {
+		return b, err
+	}
+	log, err := OpenLog(s.Store.LogPath(b.ID), int64(s.Config.LogLimit), progress)
+	if err != nil {
+		return b, err
+	}
+	defer log.Close()
+	zl := s.logger.With().Int64("build", b.ID).Str("project", b.Project).Str("ref", b.Ref).Logger()
+	ctx = zl.WithContext(ctx)
+	err = s.Runner.Run(ctx, &b, log, s.record)
+	return b, err
+}
+
+// record saves b; a failure is logged, never fails the build.
+func (s *Service) record(ctx context.Context, b store.Build) {
+	if err := s.Store.UpdateBuild(context.WithoutCancel(ctx), b); err != nil {
+		zerolog.Ctx(ctx).Error().Err(err).Msg("record build")
+	}
+}
+
+// Ready checks the engine and the store (for /readyz).
+func (s *Service) Ready(ctx context.Context) error {
+	if err := s.Store.Ping(ctx); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if _, err := s.Docker.Ping(ctx); err != nil {
+		return fmt.Errorf("docker engine: %w", err)
+	}
+	return nil
+}

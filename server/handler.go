@@ -1,0 +1,327 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/store"
+	"github.com/slipwayci/slipway/webhook"
+)
+
+// HandlerDeps are what the HTTP handler serves from.
+type HandlerDeps struct {
+	Service  *pipeline.Service
+	Queue    *pipeline.Queue
+	Metrics  *Metrics
+	Gatherer prometheus.Gatherer
+	Logger   zerolog.Logger
+	// FollowPoll is how often a followed log is checked for new bytes.
+	// Default 200ms.
+	FollowPoll time.Duration
+}
+
+type handler struct {
+	HandlerDeps
+	cfg      *config.Config
+	tokens   [][32]byte
+	readAuth bool
+}
+
+// NewHandler returns slipway's HTTP handler: webhook, API, health, metrics.
+func NewHandler(d HandlerDeps) (http.Handler, error) {
+	if d.FollowPoll <= 0 {
+		d.FollowPoll = 200 * time.Millisecond
+	}
+	cfg := d.Service.Config
+	h := &handler{HandlerDeps: d, cfg: cfg, readAuth: cfg.DashboardAuth == "token"}
+	for _, t := range cfg.APITokens {
+		h.tokens = append(h.tokens, sha256.Sum256([]byte(t.Value())))
+	}
+	hook, err := webhook.NewHandler(cfg.GitHub.WebhookSecret, int64(cfg.GitHub.MaxPayload), cfg.Projects,
+		deliveryQueue{queue: d.Queue, store: d.Service.Store}, d.Logger, d.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST /hooks/github", hook)
+	mux.HandleFunc("POST /api/v1/projects/{name}/builds", h.write(h.createBuild))
+	mux.HandleFunc("GET /api/v1/builds", h.read(h.listBuilds))
+	mux.HandleFunc("GET /api/v1/builds/{id}", h.read(h.getBuild))
+	mux.HandleFunc("GET /api/v1/builds/{id}/log", h.read(h.buildLog))
+	mux.HandleFunc("POST /api/v1/builds/{id}/cancel", h.write(h.cancelBuild))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", h.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
+	return mux, nil
+}
+
+// authorized reports whether r carries one of the API tokens, compared in
+// constant time. With no tokens configured nothing is authorized.
+func (h *handler) authorized(r *http.Request) bool {
+	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || raw == "" || len(h.tokens) == 0 {
+		return false
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(raw)))
+	match := 0
+	for _, t := range h.tokens {
+		match |= subtle.ConstantTimeCompare(sum[:], t[:])
+	}
+	return match == 1
+}
+
+func (h *handler) write(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if len(h.tokens) == 0 {
+			writeError(w, http.StatusForbidden, "API writes are disabled: set api_tokens_file to a file with one token per line")
+			return
+		}
+		if !h.authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="slipway"`)
+			writeError(w, http.StatusUnauthorized, "a valid API token is required: Authorization: Bearer <token from api_tokens_file>")
+			return
+		}
+		next(w, r)
+	}
+}
+
+func (h *handler) read(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if h.readAuth && !h.authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="slipway"`)
+			writeError(w, http.StatusUnauthorized, "a valid API token is required (dashboard_auth: token)")
+			return
+		}
+		next(w, r)
+	}
+}
+
+func (h *handler) createBuild(w http.ResponseWriter, r *http.Request) {
+	p, err := h.cfg.Project(r.PathValue("name"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	var req struct {
+		Ref    string `json:"ref"`
+		Commit string `json:"commit"`
+	}
+	body := http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := json.NewDecoder(body).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+		writeError(w, http.StatusBadRequest, "body must be JSON like {\"ref\":\"main\"}: "+err.Error())
+		return
+	}
+	ref := req.Ref
+	switch {
+	case ref == "":
+		ref = "refs/heads/" + p.DefaultBranch
+	case !strings.HasPrefix(ref, "refs/"):
+		ref = "refs/heads/" + ref
+	}
+	if req.Commit != "" && !isHex40(req.Commit) {
+		writeError(w, http.StatusBadRequest, "commit must be 40 hex characters")
+		return
+	}
+	b, _, err := h.Queue.Enqueue(r.Context(), store.Build{
+		Project: p.Name, Trigger: store.TriggerManual, Ref: ref, Commit: req.Commit, Image: p.Image,
+	})
+	if err != nil {
+		h.Logger.Error().Err(err).Str("project", p.Name).Msg("queue manual build")
+		writeError(w, http.StatusInternalServerError, "could not queue the build")
+		return
+	}
+	h.Logger.Info().Int64("build", b.ID).Str("project", p.Name).Str("ref", ref).Msg("manual build queued")
+	writeJSON(w, http.StatusAccepted, result(b))
+}
+
+func (h *handler) listBuilds(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := store.Filter{Project: q.Get("project"), Status: q.Get("status")}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			writeError(w, http.StatusBadRequest, "limit must be a positive number")
+			return
+		}
+		f.Limit = n
+	}
+	builds, err := h.Service.Store.ListBuilds(r.Context(), f)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "could not list builds")
+		return
+	}
+	out := make([]store.Build, len(builds))
+	for i, b := range builds {
+		out[i] = result(b)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (h *handler) build(w http.ResponseWriter, r *http.Request) (store.Build, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "build id must be a number")
+		return store.Build{}, false
+	}
+	b, err := h.Service.Store.GetBuild(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no build %d", id))
+		return b, false
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "could not read the build")
+		return b, false
+	}
+	return b, true
+}
+
+func (h *handler) getBuild(w http.ResponseWriter, r *http.Request) {
+	if b, ok := h.build(w, r); ok {
+		writeJSON(w, http.StatusOK, result(b))
+	}
+}
+
+func (h *handler) cancelBuild(w http.ResponseWriter, r *http.Request) {
+	b, ok := h.build(w, r)
+	if !ok {
+		return
+	}
+	err := h.Queue.Cancel(r.Context(), b.ID)
+	switch {
+	case errors.Is(err, pipeline.ErrNotCancelable):
+		writeError(w, http.StatusConflict, err.Error())
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, "could not cancel the build")
+	default:
+		h.Logger.Info().Int64("build", b.ID).Msg("build cancel requested")
+		writeJSON(w, http.StatusAccepted, map[string]any{"id": b.ID, "cancel": "requested"})
+	}
+}
+
+// buildLog serves the build's log; with ?follow=1 it streams new bytes until
+// the build has ended and the whole log was sent.
+func (h *handler) buildLog(w http.ResponseWriter, r *http.Request) {
+	b, ok := h.build(w, r)
+	if !ok {
+		return
+	}
+	follow := r.URL.Query().Get("follow") == "1" || r.URL.Query().Get("follow") == "true"
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	path := h.Service.Store.LogPath(b.ID)
+	f, err := os.Open(path)
+	if err != nil && !(follow && errors.Is(err, os.ErrNotExist)) {
+		if errors.Is(err, os.ErrNotExist) {
+			w.WriteHeader(http.StatusOK) // a queued build has no log yet
+			return
+		}
+		writeError(w, http.StatusInternalServerError, "could not read the log")
+		return
+	}
+	if !follow {
+		defer f.Close()
+		io.Copy(w, f)
+		return
+	}
+	if f != nil {
+		defer f.Close()
+	}
+	flusher, _ := w.(http.Flusher)
+	ctx := r.Context()
+	t := time.NewTicker(h.FollowPoll)
+	defer t.Stop()
+	for {
+		if f == nil {
+			f, _ = os.Open(path)
+			if f != nil {
+				defer f.Close()
+			}
+		}
+		// Read the status before copying so the last bytes written before
+		// the build ended are always sent.
+		cur, err := h.Service.Store.GetBuild(ctx, b.ID)
+		if err != nil {
+			return
+		}
+		if f != nil {
+			if _, err := io.Copy(w, f); err != nil {
+				return
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+		if store.Finished(cur.Status) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := h.Service.Ready(ctx); err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	io.WriteString(w, "ready\n")
+}
+
+// result prepares a build for an answer: lists are never null.
+func result(b store.Build) store.Build {
+	if b.Tags == nil {
+		b.Tags = []string{}
+	}
+	if b.Stages == nil {
+		b.Stages = []store.Stage{}
+	}
+	if b.Deploys == nil {
+		b.Deploys = []store.Deploy{}
+	}
+	return b
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+func isHex40(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,55 @@
+package server
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/slipwayci/slipway/store"
+)
+
+// Metrics are slipway's Prometheus metrics. They are registered on the
+// registerer given to NewMetrics, never on a global one.
+type Metrics struct {
+	builds     *prometheus.CounterVec
+	stages     *prometheus.HistogramVec
+	queueDepth prometheus.Gauge
+	deliveries *prometheus.CounterVec
+}
+
+// NewMetrics creates and registers the metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		builds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "slipway_builds_total",
+			Help: "Builds that ended, by project and result.",
+		}, []string{"project", "result"}),
+		stages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "slipway_stage_duration_seconds",
+			Help:    "Duration of build stages, by stage and result.",
+			Buckets: []float64{0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800},
+		}, []string{"stage", "result"}),
+		queueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "slipway_queue_depth",
+			Help: "Builds waiting in the queue.",
+		}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "slipway_webhook_deliveries_total",
+			Help: "GitHub webhook deliveries, by outcome.",
+		}, []string{"outcome"}),
+	}
+	reg.MustRegister(m.builds, m.stages, m.queueDepth, m.deliveries)
+	return m
+}
+
+// BuildFinished counts a finished build and observes its stages.
+func (m *Metrics) BuildFinished(project, status string, stages []store.Stage) {
+	m.builds.WithLabelValues(project, status).Inc()
+	for _, s := range stages {
+		m.stages.WithLabelValues(s.Name, s.Status).Observe(float64(s.DurationMS) / 1000)
+	}
+}
+
+// QueueDepth sets the queue depth gauge.
+func (m *Metrics) QueueDepth(n int) { m.queueDepth.Set(float64(n)) }
+
+// Delivery counts a webhook delivery by outcome.
+func (m *Metrics) Delivery(outcome string) { m.deliveries.WithLabelValues(outcome).Inc() }

@@ -1,0 +1,113 @@
+// Package server is slipway's HTTP side: the GitHub webhook route, the build
+// API, health and readiness, Prometheus metrics and the dashboard. Run wires
+// the whole service and owns its goroutines.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/webhook"
+)
+
+// Options tune Run; zero values get the documented defaults.
+type Options struct {
+	// Listener, when set, is used instead of listening on config.listen
+	// (tests pass a 127.0.0.1:0 listener).
+	Listener net.Listener
+	// ShutdownTimeout bounds the HTTP server's shutdown. Default 10s.
+	ShutdownTimeout time.Duration
+	// Grace is how long running builds may finish after a stop. Default 30s.
+	Grace time.Duration
+	// Ready is called once the server listens, with its address.
+	Ready func(addr net.Addr)
+}
+
+// Run serves slipway until ctx ends: it opens the store and the engine
+// client, recovers interrupted builds, starts the workers and the HTTP
+// server, and on ctx's end stops taking work, lets running builds finish up
+// to the grace period and returns.
+func Run(ctx context.Context, cfg *config.Config, logger zerolog.Logger, opts Options) error {
+	if err := cfg.RequireWebhookSecret(); err != nil {
+		return err
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 10 * time.Second
+	}
+	svc, err := pipeline.Open(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := NewMetrics(reg)
+	statuses, err := webhook.NewStatusReporter(cfg, logger)
+	if err != nil {
+		return err
+	}
+	queue := pipeline.NewQueue(svc, pipeline.QueueOptions{
+		Concurrency: cfg.Concurrency,
+		Grace:       opts.Grace,
+		Notifier:    statuses,
+		Observer:    metrics,
+	})
+	h, err := NewHandler(HandlerDeps{Service: svc, Queue: queue, Metrics: metrics, Gatherer: reg, Logger: logger})
+	if err != nil {
+		return err
+	}
+
+	ln := opts.Listener
+	if ln == nil {
+		ln, err = net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("listen on %s (config listen): %w", cfg.Listen, err)
+		}
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	logger.Info().Str("listen", ln.Addr().String()).Int("projects", len(cfg.Projects)).Int("concurrency", cfg.Concurrency).Msg("slipway serving")
+	if opts.Ready != nil {
+		opts.Ready(ln.Addr())
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http server: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.ShutdownTimeout)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	// Commit statuses outlive the queue so the final statuses of builds
+	// that end during the grace period are still sent.
+	statusCtx, stopStatuses := context.WithCancel(context.WithoutCancel(ctx))
+	g.Go(func() error { return statuses.Run(statusCtx) })
+	g.Go(func() error {
+		defer stopStatuses()
+		return queue.Run(gctx)
+	})
+	err = g.Wait()
+	logger.Info().Msg("slipway stopped")
+	return err
+}
