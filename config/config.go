@@ -50,6 +50,9 @@ type Config struct {
 	// "public". Default "token" when api_tokens_file is set, else "public".
 	// Writes always need a token.
 	DashboardAuth string `yaml:"dashboard_auth"`
+	// EngineGC bounds the engine's build cache; dangling images of a
+	// project's builds are always removed after its builds.
+	EngineGC EngineGC `yaml:"engine_gc"`
 	// GitHub configures webhooks and commit statuses.
 	GitHub GitHub `yaml:"github"`
 	// Git bounds every clone and fetch.
@@ -226,8 +229,8 @@ type Schedule struct {
 	Cron string `yaml:"cron"`
 	// Branch is the branch released. Default: the project's DefaultBranch.
 	Branch string `yaml:"branch"`
-	// Timezone is an IANA zone name the cron spec is read in. Default "":
-	// the server's local time zone.
+	// Timezone is an IANA zone name the cron spec is read in and the tag
+	// date is taken in. Default "": UTC.
 	Timezone string `yaml:"timezone"`
 	// CatchUp runs a release missed while slipway was down once at start.
 	// Default true (set by ApplyDefaults; see CatchesUp).
@@ -235,6 +238,24 @@ type Schedule struct {
 	// Rebuild builds even when the branch's commit was already built.
 	// Default false: the existing image is re-tagged.
 	Rebuild bool `yaml:"rebuild"`
+	// Retention deletes this schedule's older versioned tags from the
+	// registry after a successful release. Default: off (nothing deleted).
+	Retention Retention `yaml:"retention"`
+}
+
+// Retention bounds how many versioned tags of a schedule stay in the
+// registry. Moving tags and tags of other rules are never deleted.
+type Retention struct {
+	// Keep is the number of newest versioned tags kept. Default 0: keep
+	// every tag.
+	Keep int `yaml:"keep"`
+}
+
+// EngineGC keeps the engine's disk use bounded after builds.
+type EngineGC struct {
+	// MaxBuildCache is the build cache size above which the oldest cache is
+	// pruned after a build. Default 0: no limit.
+	MaxBuildCache ByteSize `yaml:"max_build_cache"`
 }
 
 // CatchesUp reports whether a missed release is run at start: CatchUp, true

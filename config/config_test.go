@@ -143,6 +143,7 @@ func TestLoadFull(t *testing.T) {
 		APITokensFile: secret("api_tokens"),
 		APITokens:     []Secret{"tok-one", "tok-two"},
 		DashboardAuth: "token",
+		EngineGC:      EngineGC{MaxBuildCache: 2 << 30},
 		GitHub: GitHub{
 			WebhookSecret:     "whsec-from-file",
 			WebhookSecretFile: secret("webhook_secret"),
@@ -178,7 +179,7 @@ func TestLoadFull(t *testing.T) {
 				{Type: "sha", Length: 12},
 				{Type: "raw", Value: "stable"},
 			},
-			Schedules: []Schedule{{Name: "weekly", Cron: "0 3 * * MON", Branch: "release/1", Timezone: "Europe/Berlin", CatchUp: &no, Rebuild: true}},
+			Schedules: []Schedule{{Name: "weekly", Cron: "0 3 * * MON", Branch: "release/1", Timezone: "Europe/Berlin", CatchUp: &no, Rebuild: true, Retention: Retention{Keep: 4}}},
 			Deploy: []DeployBinding{{
 				Target: "production", Stack: "web", Services: []string{"web_app", "web_worker"},
 				On: []string{"branch:trunk", "schedule:weekly"},
