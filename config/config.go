@@ -258,6 +258,20 @@ type EngineGC struct {
 	MaxBuildCache ByteSize `yaml:"max_build_cache"`
 }
 
+// ScheduleNamed returns the project's schedule called name, nil when there
+// is none (or name is empty).
+func (p *Project) ScheduleNamed(name string) *Schedule {
+	if name == "" {
+		return nil
+	}
+	for i := range p.Schedules {
+		if p.Schedules[i].Name == name {
+			return &p.Schedules[i]
+		}
+	}
+	return nil
+}
+
 // CatchesUp reports whether a missed release is run at start: CatchUp, true
 // when unset.
 func (s Schedule) CatchesUp() bool { return s.CatchUp == nil || *s.CatchUp }
