@@ -288,6 +288,23 @@ type DeployBinding struct {
 	// branch, tag, schedule, manual and pattern in path.Match syntax
 	// ("branch:main", "tag:v*", "schedule:weekly"). At least one.
 	On []string `yaml:"on"`
+	// ComposeFiles switch the binding to stack mode: the whole stack is
+	// deployed from these compose files, merged in order as `docker stack
+	// deploy -c a.yml -c b.yml` does, with the new image substituted for
+	// every service whose image repository is the project's image. Relative
+	// paths are taken from the checkout and may not leave it; absolute paths
+	// name files on the slipway host. Stack is required with them. Default:
+	// none (service mode).
+	ComposeFiles []string `yaml:"compose_files"`
+	// Prune removes the stack's services that the compose files no longer
+	// name (stack mode only). Default false: nothing is removed.
+	Prune bool `yaml:"prune"`
+	// Timeout bounds the wait for one service to converge on the new image
+	// (and, separately, the wait for its rollback). Default 5m.
+	Timeout Duration `yaml:"deploy_timeout"`
+	// Rollback rolls a service that fails to converge back to its previous
+	// spec. Default true (nil means true).
+	Rollback *bool `yaml:"rollback"`
 }
 
 // Project returns the project called name, or ErrUnknownProject.

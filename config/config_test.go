@@ -180,10 +180,13 @@ func TestLoadFull(t *testing.T) {
 				{Type: "raw", Value: "stable"},
 			},
 			Schedules: []Schedule{{Name: "weekly", Cron: "0 3 * * MON", Branch: "release/1", Timezone: "Europe/Berlin", CatchUp: &no, Rebuild: true, Retention: Retention{Keep: 4}}},
-			Deploy: []DeployBinding{{
-				Target: "production", Stack: "web", Services: []string{"web_app", "web_worker"},
-				On: []string{"branch:trunk", "schedule:weekly"},
-			}},
+			Deploy: []DeployBinding{
+				{
+					Target: "production", Stack: "web", Services: []string{"web_app", "web_worker"},
+					On: []string{"branch:trunk", "schedule:weekly"}, Timeout: Duration(2 * time.Minute), Rollback: &no,
+				},
+				{Target: "production", Stack: "web2", ComposeFiles: []string{"a.yml", "b.yml"}, Prune: true, On: []string{"tag:v*"}},
+			},
 			GitSSHKeyFile: secret("id_ed25519"),
 			GitToken:      "git-token-from-file",
 			GitTokenFile:  secret("git_token"),

@@ -15,4 +15,7 @@ var (
 	// ErrShutdown is the cause when slipway stopped before the build ended;
 	// the build is queued again at the next start.
 	ErrShutdown = errors.New("slipway is shutting down")
+	// ErrOlderCommit ends a push build whose commit is older than one
+	// already built for its branch: building it would move tags backwards.
+	ErrOlderCommit = errors.New("older than the commit already built")
 )

@@ -185,12 +185,8 @@ func (q *Queue) worker(stop, runCtx context.Context) {
 	t := time.NewTicker(q.opts.Poll)
 	defer t.Stop()
 	for stop.Err() == nil {
-		b, ok, err := q.svc.Store.ClaimNext(stop)
-		if err != nil && stop.Err() == nil {
-			q.svc.logger.Error().Err(err).Msg("claim next build")
-		}
-		if ok {
-			q.runOne(runCtx, b)
+		if b, ctx, cancel, ok := q.claim(stop, runCtx); ok {
+			q.runOne(ctx, cancel, b)
 			continue
 		}
 		q.observeDepth(stop)
@@ -202,13 +198,28 @@ func (q *Queue) worker(stop, runCtx context.Context) {
 	}
 }
 
-// runOne runs a claimed build to its end.
-func (q *Queue) runOne(parent context.Context, b store.Build) {
-	ctx, cancel := context.WithCancelCause(parent)
-	defer cancel(nil)
+// claim takes the next build and makes it cancelable in one step under
+// q.mu: Cancel, which takes q.mu too, thus never finds a build that the
+// store says is running but that has no cancel function yet.
+func (q *Queue) claim(stop, runCtx context.Context) (store.Build, context.Context, context.CancelCauseFunc, bool) {
 	q.mu.Lock()
+	defer q.mu.Unlock()
+	b, ok, err := q.svc.Store.ClaimNext(stop)
+	if err != nil && stop.Err() == nil {
+		q.svc.logger.Error().Err(err).Msg("claim next build")
+	}
+	if !ok {
+		return store.Build{}, nil, nil, false
+	}
+	ctx, cancel := context.WithCancelCause(runCtx)
 	q.running[b.ID] = cancel
-	q.mu.Unlock()
+	return b, ctx, cancel, true
+}
+
+// runOne runs a claimed build to its end; ctx and cancel are the build's
+// own, registered by claim.
+func (q *Queue) runOne(ctx context.Context, cancel context.CancelCauseFunc, b store.Build) {
+	defer cancel(nil)
 	defer func() {
 		q.mu.Lock()
 		delete(q.running, b.ID)
@@ -228,23 +239,53 @@ func (q *Queue) runOne(parent context.Context, b store.Build) {
 	log, err := OpenLog(q.svc.Store.LogPath(b.ID), int64(q.svc.Config.LogLimit), nil)
 	if err != nil {
 		zl.Error().Err(err).Msg("open build log")
-		b.Status, b.Error = store.StatusFailed, err.Error()
+		now := time.Now().UTC()
+		b.Status, b.Error, b.FinishedAt = store.StatusFailed, err.Error(), &now
 		q.svc.record(ctx, b)
+		q.finished(ctx, b)
 		return
 	}
 	if b.Attempts > 1 {
 		log.Printf("slipway: attempt %d: the previous run was interrupted by a restart", b.Attempts)
 	}
-	_ = q.svc.Runner.Run(ctx, &b, log, q.svc.record)
-	if cerr := log.Close(); cerr != nil {
-		zl.Error().Err(cerr).Msg("close build log")
+	closeLog := func() {
+		if err := log.Close(); err != nil {
+			zl.Error().Err(err).Msg("close build log")
+		}
 	}
-	if errors.Is(context.Cause(ctx), ErrShutdown) {
-		// Not the build's fault: it runs again at the next start.
-		b.Status, b.FinishedAt, b.Error = store.StatusQueued, nil, ""
-		q.svc.record(context.WithoutCancel(ctx), b)
+	// requeued is set when the run ended because of the shutdown rather
+	// than by its own doing (decided once, at the final record).
+	requeued := false
+	record := func(rctx context.Context, cur store.Build) {
+		if store.Finished(cur.Status) {
+			requeued = cur.Status != store.StatusSucceeded && errors.Is(context.Cause(ctx), ErrShutdown)
+			if requeued {
+				// It runs again at the next start. It is never
+				// recorded as ended in between, so a crash right now
+				// loses nothing, and the interrupted run does not
+				// count against the restart retries.
+				cur.Status, cur.Error, cur.Stages = store.StatusQueued, "", nil
+				cur.StartedAt, cur.FinishedAt = nil, nil
+				cur.Attempts = max(cur.Attempts-1, 0)
+			} else {
+				// The kept tail of a long log is written by Close: it
+				// must be in the file before a follower sees the end.
+				closeLog()
+			}
+		}
+		q.svc.record(rctx, cur)
+	}
+	_ = q.svc.Runner.Run(ctx, &b, log, record)
+	closeLog()
+	if requeued {
+		zl.Info().Msg("build stopped by the shutdown: queued again for the next start")
 		return
 	}
+	q.finished(ctx, b)
+}
+
+// finished reports a build's end to the notifier and the observer.
+func (q *Queue) finished(ctx context.Context, b store.Build) {
 	q.notify(ctx, b)
 	if q.opts.Observer != nil {
 		q.opts.Observer.BuildFinished(b.Project, b.Status, b.Stages)

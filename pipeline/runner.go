@@ -33,7 +33,19 @@ type Runner struct {
 	sources *source.Cache
 	builder *builder.Builder
 	pusher  *registry.Pusher
+	keys    *registry.Keychain
+	history History
+	engine  builder.GCClient
 	now     func() time.Time
+}
+
+// History is what the runner reads of earlier builds: an image already
+// pushed for the same inputs (re-tagging without a rebuild) and a
+// schedule's earlier releases (retention). The store implements it.
+type History interface {
+	FindPushed(ctx context.Context, project, commit, buildKey string) (store.Build, error)
+	ListBuilds(ctx context.Context, f store.Filter) ([]store.Build, error)
+	LastBuild(ctx context.Context, project, ref string, statuses ...string) (store.Build, error)
 }
 
 // RunnerDeps are the collaborators of a Runner. Now defaults to time.Now.
@@ -42,7 +54,11 @@ type RunnerDeps struct {
 	Sources *source.Cache
 	Builder *builder.Builder
 	Pusher  *registry.Pusher
-	Now     func() time.Time
+	Keys    *registry.Keychain
+	History History
+	// Engine, when set, gets a hygiene pass after every build.
+	Engine builder.GCClient
+	Now    func() time.Time
 }
 
 // NewRunner returns a Runner of the given collaborators.
@@ -50,7 +66,8 @@ func NewRunner(d RunnerDeps) *Runner {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Runner{cfg: d.Config, sources: d.Sources, builder: d.Builder, pusher: d.Pusher, now: d.Now}
+	return &Runner{cfg: d.Config, sources: d.Sources, builder: d.Builder, pusher: d.Pusher, keys: d.Keys,
+		history: d.History, engine: d.Engine, now: d.Now}
 }
 
 // Recorder saves a build record after each change; the store implements it.
@@ -107,6 +124,8 @@ func (r *Runner) Run(ctx context.Context, b *store.Build, log *Log, record Recor
 func finalStatus(ctx context.Context, err error, timeout time.Duration) (string, error) {
 	cause := context.Cause(ctx)
 	switch {
+	case errors.Is(err, ErrOlderCommit):
+		return store.StatusSuperseded, err
 	case errors.Is(cause, ErrSuperseded):
 		return store.StatusSuperseded, cause
 	case errors.Is(cause, ErrCanceled), errors.Is(cause, ErrShutdown):
@@ -150,16 +169,48 @@ func (r *Runner) stages(ctx context.Context, b *store.Build, log *Log, record Re
 		return err
 	}
 	defer co.Close()
+	if newer, ok := r.olderThanBuilt(ctx, b); ok {
+		return fmt.Errorf("%w: %s is an ancestor of %s, already built for %s", ErrOlderCommit, b.Commit, newer, b.Ref)
+	}
 
-	tags, err := Tags(p, b.Ref, b.Commit)
+	sched := p.ScheduleNamed(b.Schedule)
+	ev, err := r.event(ctx, p, b, sched)
 	if err != nil {
 		return err
+	}
+	tags, err := registry.Tags(ev, p.Tags)
+	if err != nil {
+		return err
+	}
+	if len(tags) == 0 {
+		return fmt.Errorf("no tags for %s: the project's tags: rules that apply render nothing (check projects[].tags)", ev)
 	}
 	b.Tags = displayOrder(tags)
 	refs := make([]string, len(tags))
 	for i, t := range tags {
 		refs[i] = p.Image + ":" + t.Name
 	}
+	b.BuildKey = BuildKey(p)
+
+	rebuild := sched != nil && sched.Rebuild
+	if !rebuild && !b.NoPush && (ev.Kind == registry.KindSchedule || ev.Kind == registry.KindTag) {
+		if prev, ok := r.reusable(ctx, p, b, log); ok {
+			err := r.stage(ctx, b, StagePush, log, record, func(ctx context.Context) error {
+				log.Printf("%s@%s was built from the same commit and inputs by build %d: adding tags without a rebuild", p.Image, prev.Digest, prev.ID)
+				if err := r.pusher.Retag(ctx, p.Image, prev.Digest, tags, log); err != nil {
+					return err
+				}
+				b.Digest = prev.Digest
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			r.retention(ctx, p, sched, log)
+			return nil
+		}
+	}
+	defer r.clean(ctx, p, log)
 
 	var img builder.Image
 	err = r.stage(ctx, b, StageBuild, log, record, func(ctx context.Context) error {
@@ -176,6 +227,8 @@ func (r *Runner) stages(ctx context.Context, b *store.Build, log *Log, record Re
 			SecretArgs: secretArgs(p),
 			Labels:     r.labels(p, b, co),
 			Tags:       refs,
+			NoCache:    rebuild,
+			Pull:       rebuild,
 		}, log)
 		if err != nil {
 			return err
@@ -204,7 +257,7 @@ func (r *Runner) stages(ctx context.Context, b *store.Build, log *Log, record Re
 		log.Printf("not pushing (--no-push); tagged locally as %s", strings.Join(refs, ", "))
 		return nil
 	}
-	return r.stage(ctx, b, StagePush, log, record, func(ctx context.Context) error {
+	err = r.stage(ctx, b, StagePush, log, record, func(ctx context.Context) error {
 		digest, err := r.pusher.Push(ctx, img.ID, p.Image, tags, log)
 		if err != nil {
 			return err
@@ -213,6 +266,11 @@ func (r *Runner) stages(ctx context.Context, b *store.Build, log *Log, record Re
 		log.Printf("pushed %s@%s as %s", p.Image, digest, strings.Join(b.Tags, ", "))
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	r.retention(ctx, p, sched, log)
+	return nil
 }
 
 // stage runs fn as the named stage of b, recording its start, duration and
@@ -257,7 +315,7 @@ func (r *Runner) labels(p *config.Project, b *store.Build, co *source.Checkout) 
 	if len(b.Tags) > 0 {
 		version = b.Tags[0]
 	}
-	return builder.OCILabels(builder.LabelInfo{
+	labels := builder.OCILabels(builder.LabelInfo{
 		Source:   src,
 		Revision: b.Commit,
 		Created:  r.now().UTC(),
@@ -265,6 +323,8 @@ func (r *Runner) labels(p *config.Project, b *store.Build, co *source.Checkout) 
 		Title:    p.Name,
 		URL:      web,
 	})
+	labels[builder.ProjectLabel] = p.Name
+	return labels
 }
 
 // githubWeb derives GitHub's web address from its API address

@@ -53,11 +53,7 @@ func Open(ctx context.Context, cfg *config.Config, logger zerolog.Logger) (*Serv
 		docker.Close()
 		return nil, err
 	}
-	creds := make(map[string]registry.Credentials, len(cfg.Registries))
-	for _, r := range cfg.Registries {
-		creds[r.Host] = registry.Credentials{Username: r.Username, Password: r.Password.Value()}
-	}
-	keys := registry.NewKeychain(creds, "")
+	keys := registry.NewKeychain(registry.ConfiguredCredentials(cfg.Registries), "")
 	s := &Service{
 		Config: cfg,
 		Store:  st,
@@ -70,6 +66,9 @@ func Open(ctx context.Context, cfg *config.Config, logger zerolog.Logger) (*Serv
 		Sources: sources,
 		Builder: builder.New(docker, builder.Mode(cfg.Builder)),
 		Pusher:  registry.NewPusher(docker, keys, registry.PushOptions{}),
+		Keys:    keys,
+		History: st,
+		Engine:  docker,
 	})
 	return s, nil
 }

@@ -20,20 +20,28 @@ import (
 
 	"github.com/slipwayci/slipway/config"
 	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/schedules"
 	"github.com/slipwayci/slipway/store"
 	"github.com/slipwayci/slipway/webhook"
 )
 
 // HandlerDeps are what the HTTP handler serves from.
 type HandlerDeps struct {
-	Service  *pipeline.Service
-	Queue    *pipeline.Queue
-	Metrics  *Metrics
-	Gatherer prometheus.Gatherer
-	Logger   zerolog.Logger
+	Service *pipeline.Service
+	Queue   *pipeline.Queue
+	// Scheduler runs schedules by hand; nil disables the route.
+	Scheduler *schedules.Scheduler
+	Metrics   *Metrics
+	Gatherer  prometheus.Gatherer
+	Logger    zerolog.Logger
 	// FollowPoll is how often a followed log is checked for new bytes.
 	// Default 200ms.
 	FollowPoll time.Duration
+	// Stopping, when closed, ends the followed logs: the server is
+	// shutting down, and an http.Server's Shutdown waits for every
+	// handler, which a follow of a long build would hold up. Nil never
+	// closes.
+	Stopping <-chan struct{}
 }
 
 type handler struct {
@@ -61,6 +69,7 @@ func NewHandler(d HandlerDeps) (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.Handle("POST /hooks/github", hook)
 	mux.HandleFunc("POST /api/v1/projects/{name}/builds", h.write(h.createBuild))
+	mux.HandleFunc("POST /api/v1/projects/{name}/schedules/{schedule}/run", h.write(h.runSchedule))
 	mux.HandleFunc("GET /api/v1/builds", h.read(h.listBuilds))
 	mux.HandleFunc("GET /api/v1/builds/{id}", h.read(h.getBuild))
 	mux.HandleFunc("GET /api/v1/builds/{id}/log", h.read(h.buildLog))
@@ -68,6 +77,7 @@ func NewHandler(d HandlerDeps) (http.Handler, error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", h.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
+	h.mountDashboard(mux)
 	return mux, nil
 }
 
@@ -147,6 +157,31 @@ func (h *handler) createBuild(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Logger.Info().Int64("build", b.ID).Str("project", p.Name).Str("ref", ref).Msg("manual build queued")
+	writeJSON(w, http.StatusAccepted, result(b))
+}
+
+// runSchedule makes a schedule's release now, with the schedule's tags
+// dated now.
+func (h *handler) runSchedule(w http.ResponseWriter, r *http.Request) {
+	if _, err := h.cfg.Project(r.PathValue("name")); err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	if h.Scheduler == nil {
+		writeError(w, http.StatusServiceUnavailable, "schedules are not running")
+		return
+	}
+	b, err := h.Scheduler.RunNow(r.Context(), r.PathValue("name"), r.PathValue("schedule"))
+	if errors.Is(err, schedules.ErrUnknownSchedule) {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	if err != nil {
+		h.Logger.Error().Err(err).Str("project", r.PathValue("name")).Msg("run schedule")
+		writeError(w, http.StatusInternalServerError, "could not queue the release")
+		return
+	}
+	h.Logger.Info().Int64("build", b.ID).Str("project", b.Project).Str("schedule", b.Schedule).Msg("schedule run by hand")
 	writeJSON(w, http.StatusAccepted, result(b))
 }
 
@@ -272,6 +307,8 @@ func (h *handler) buildLog(w http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case <-ctx.Done():
+			return
+		case <-h.Stopping:
 			return
 		case <-t.C:
 		}

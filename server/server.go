@@ -18,6 +18,7 @@ import (
 
 	"github.com/slipwayci/slipway/config"
 	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/schedules"
 	"github.com/slipwayci/slipway/webhook"
 )
 
@@ -64,7 +65,12 @@ func Run(ctx context.Context, cfg *config.Config, logger zerolog.Logger, opts Op
 		Notifier:    statuses,
 		Observer:    metrics,
 	})
-	h, err := NewHandler(HandlerDeps{Service: svc, Queue: queue, Metrics: metrics, Gatherer: reg, Logger: logger})
+	stopping := make(chan struct{})
+	sched, err := schedules.New(cfg.Projects, svc.Store, queue, schedules.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	h, err := NewHandler(HandlerDeps{Service: svc, Queue: queue, Scheduler: sched, Metrics: metrics, Gatherer: reg, Logger: logger, Stopping: stopping})
 	if err != nil {
 		return err
 	}
@@ -81,7 +87,16 @@ func Run(ctx context.Context, cfg *config.Config, logger zerolog.Logger, opts Op
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	// Requests are not canceled by ctx (a delivery being recorded
+	// finishes), but followed logs end when the shutdown starts.
+	srv.RegisterOnShutdown(func() { close(stopping) })
 	logger.Info().Str("listen", ln.Addr().String()).Int("projects", len(cfg.Projects)).Int("concurrency", cfg.Concurrency).Msg("slipway serving")
+	for _, p := range cfg.Projects {
+		logger.Info().Str("project", p.Name).Str("image", p.Image).Strs("branches", p.Branches).Msg("project loaded")
+	}
+	for _, e := range sched.Entries() {
+		logger.Info().Str("project", e.Project).Str("schedule", e.Schedule).Str("cron", e.Cron).Time("next", e.Next).Msg("schedule loaded")
+	}
 	if opts.Ready != nil {
 		opts.Ready(ln.Addr())
 	}
@@ -107,6 +122,7 @@ func Run(ctx context.Context, cfg *config.Config, logger zerolog.Logger, opts Op
 		defer stopStatuses()
 		return queue.Run(gctx)
 	})
+	g.Go(func() error { return sched.Run(gctx) })
 	err = g.Wait()
 	logger.Info().Msg("slipway stopped")
 	return err

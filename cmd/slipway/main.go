@@ -24,6 +24,7 @@ import (
 
 	"github.com/slipwayci/slipway/config"
 	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/registry"
 	"github.com/slipwayci/slipway/server"
 	"github.com/slipwayci/slipway/store"
 )
@@ -62,7 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "validate":
 		err = cmdValidate(args, stdout, stderr)
 	case "tags":
-		err = cmdTags(args, stdout, stderr)
+		err = cmdTags(ctx, args, stdout, stderr)
 	case "serve":
 		err = cmdServe(ctx, args, stderr)
 	case "version", "--version", "-v":
@@ -148,6 +149,18 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	cfg, err := config.Load(path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
+		return errQuiet
+	}
+	// Tag rules are rendered with sample values here, so a rule that makes
+	// an invalid tag fails now rather than a release at 3 a.m.
+	bad := false
+	for i, p := range cfg.Projects {
+		for _, err := range registry.CheckRules(p.Tags, p.Schedules) {
+			fmt.Fprintf(stderr, "%s: projects[%d] (%s): %v\n", path, i, p.Name, err)
+			bad = true
+		}
+	}
+	if bad {
 		return errQuiet
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d projects)\n", path, len(cfg.Projects))

@@ -1,19 +1,20 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
-	"strings"
+	"time"
 
 	"github.com/slipwayci/slipway/pipeline"
 )
 
-func cmdTags(args []string, stdout, stderr io.Writer) error {
+func cmdTags(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, cfgFlag := newFlagSet("tags", stderr)
-	ref := fs.String("ref", "", "branch or tag ref (refs/heads/main, refs/tags/v1.2.3, main)")
-	schedule := fs.String("schedule", "", "schedule name")
+	ref := fs.String("ref", "", "branch or tag ref (main, refs/heads/main, refs/tags/v1.2.3)")
+	schedule := fs.String("schedule", "", "schedule name: the tags of its release")
 	at := fs.String("at", "", "the schedule's due time, RFC3339 (default now)")
-	commit := fs.String("commit", "0000000000000000000000000000000000000000", "commit whose short form appears in tags")
+	commit := fs.String("commit", "", "commit whose short form appears in tags (default: none, so no sha tags)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -24,9 +25,15 @@ func cmdTags(args []string, stdout, stderr io.Writer) error {
 	if (*ref == "") == (*schedule == "") {
 		return usageError{"give exactly one of --ref or --schedule"}
 	}
-	_ = at
-	if *schedule != "" {
-		return fmt.Errorf("--schedule: scheduled releases are not available yet")
+	var due time.Time
+	if *at != "" {
+		if *schedule == "" {
+			return usageError{"--at goes with --schedule"}
+		}
+		due, err = time.Parse(time.RFC3339, *at)
+		if err != nil {
+			return usageError{fmt.Sprintf("--at %q: want RFC3339 such as 2026-11-23T03:00:00Z", *at)}
+		}
 	}
 	cfg, err := loadConfig(*cfgFlag)
 	if err != nil {
@@ -36,11 +43,7 @@ func cmdTags(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	full := *ref
-	if !strings.HasPrefix(full, "refs/") {
-		full = "refs/heads/" + full
-	}
-	tags, err := pipeline.Tags(p, full, *commit)
+	tags, err := pipeline.Preview(ctx, cfg, p, pipeline.PreviewRequest{Ref: *ref, Schedule: *schedule, At: due, Commit: *commit}, time.Now)
 	if err != nil {
 		return err
 	}

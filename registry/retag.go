@@ -1,0 +1,173 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+
+	"github.com/distribution/reference"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// Retag points tags of repo ("docker.io/acme/web", no tag) at the manifest
+// the registry already has at digest ("sha256:<64 hex>"), without the
+// engine: a release of an image that an earlier build pushed. It writes the
+// manifest under each tag (go-containerregistry's remote.Tag), immutable
+// tags first, then moving ones, and reads every tag back to check its
+// digest, as Push does; a moving tag is written only after every immutable
+// tag was written and checked.
+//
+// A digest the registry does not have gives ErrNotFound, a read-back
+// showing another digest ErrDigestMismatch, a refused login
+// ErrUnauthorized naming the host and the config key to fix. Transient
+// failures are retried per the Pusher's PushOptions, whose Insecure decides
+// about plain HTTP. Retag needs no engine: a Pusher made with a nil Client
+// can Retag. Progress goes to log, one line per tag; nothing written or
+// returned contains a credential.
+func (p *Pusher) Retag(ctx context.Context, repo, digest string, tags []Tag, log io.Writer) error {
+	if log == nil {
+		log = io.Discard
+	}
+	named, err := reference.ParseNormalizedNamed(repo)
+	if err != nil {
+		return fmt.Errorf("retag: image repository %q: %w", repo, err)
+	}
+	if !reference.IsNameOnly(named) {
+		return fmt.Errorf("retag: image repository %q has a tag or digest; give the repository alone", repo)
+	}
+	if _, err := v1.NewHash(digest); err != nil {
+		return fmt.Errorf("retag %s: digest %q: %w", repo, digest, err)
+	}
+	if err := checkTags(tags); err != nil {
+		return fmt.Errorf("retag %s: %w", repo, err)
+	}
+	host := normalizeHost(reference.Domain(named))
+	creds, hint, err := p.keys.lookup(host)
+	if err != nil {
+		return fmt.Errorf("retag %s: %w", repo, err)
+	}
+	s := scrubber(creds.secrets())
+	r, err := repository(named.Name(), p.opts.Insecure)
+	if err != nil {
+		return fmt.Errorf("retag: %w", err)
+	}
+	if err := p.retag(ctx, r, digest, pushOrder(tags), &lineWriter{w: log, s: s}); err != nil {
+		if errors.Is(err, ErrUnauthorized) {
+			err = fmt.Errorf("registry %s refused the credentials (%s): %w", host, hint, err)
+		}
+		return scrubbedError{err: err, s: s}
+	}
+	return nil
+}
+
+func (p *Pusher) retag(ctx context.Context, repo name.Repository, digest string, tags []Tag, log *lineWriter) error {
+	// go-containerregistry's own retries are off: retry decides, with the
+	// Pusher's backoff and a log line per retry.
+	opts := []remote.Option{
+		remote.WithContext(ctx), remote.WithAuthFromKeychain(p.keys),
+		remote.WithRetryStatusCodes(), remote.WithRetryPredicate(func(error) bool { return false }),
+	}
+	src := repo.Digest(digest)
+	var desc *remote.Descriptor
+	err := p.retry(ctx, "retag", log, func() error {
+		d, err := remote.Get(src, opts...)
+		if err != nil {
+			return classifyOp("read "+src.String(), err)
+		}
+		desc = d
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, tag := range tags {
+		ref := repo.Tag(tag.Name)
+		err := p.retry(ctx, "retag "+ref.String(), log, func() error {
+			if err := remote.Tag(ref, desc, opts...); err != nil {
+				return classifyOp("write", err)
+			}
+			got, err := resolve(ctx, ref.String(), p.keys, p.opts.Insecure)
+			switch {
+			case errors.Is(err, ErrNotFound):
+				// Eventually consistent storage may not serve a manifest
+				// it just accepted.
+				return &transientError{fmt.Errorf("read back: %w", err)}
+			case err != nil:
+				return fmt.Errorf("read back: %w", err)
+			case got != digest:
+				return fmt.Errorf("the registry serves %s but %s was tagged: %w", got, digest, ErrDigestMismatch)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		log.printf("retag %s: digest %s checked in the registry", ref, digest)
+	}
+	return nil
+}
+
+// retry runs f until it succeeds, fails for good, or the retries of the
+// Pusher's options are spent; transientError marks what is worth a retry.
+func (p *Pusher) retry(ctx context.Context, what string, log *lineWriter, f func() error) error {
+	opts := p.opts
+	for attempt := 0; ; attempt++ {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", what, context.Cause(ctx))
+		}
+		var te *transientError
+		if !errors.As(err, &te) {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if attempt == opts.Retries {
+			return fmt.Errorf("%s: gave up after %d attempts: %w", what, attempt+1, err)
+		}
+		wait := min(opts.Backoff<<attempt, opts.MaxBackoff)
+		if wait <= 0 { // shifted past the int64 range
+			wait = opts.MaxBackoff
+		}
+		log.printf("%s: %v; retry %d of %d in %s", what, err, attempt+1, opts.Retries, wait)
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return fmt.Errorf("%s: %w (last error: %w)", what, context.Cause(ctx), err)
+		case <-timer.C:
+		}
+	}
+}
+
+// classifyOp maps a go-containerregistry error of what ("read REF",
+// "write") to the package's errors.
+func classifyOp(what string, err error) error {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		switch {
+		case te.StatusCode == http.StatusNotFound:
+			return fmt.Errorf("%s: %w: %w", what, err, ErrNotFound)
+		case te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden:
+			return fmt.Errorf("%s: %w: %w", what, err, ErrUnauthorized)
+		case te.StatusCode == http.StatusTooManyRequests || te.StatusCode >= 500:
+			return &transientError{fmt.Errorf("%s: %w", what, err)}
+		}
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, io.ErrUnexpectedEOF) {
+		return &transientError{fmt.Errorf("%s: %w", what, err)}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

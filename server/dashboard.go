@@ -1,0 +1,706 @@
+package server
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/store"
+)
+
+// ui holds the dashboard's templates and static files; it is read-only.
+//
+//go:embed ui
+var ui embed.FS
+
+// Dashboard limits and names.
+const (
+	// sessionCookie is the dashboard's login cookie (dashboard_auth: token).
+	sessionCookie = "slipway_session"
+	// sessionTTL bounds a login; the key is per process, so a restart
+	// also ends every session.
+	sessionTTL = 12 * time.Hour
+	// pageSize is the number of builds per page of the builds list.
+	pageSize = 50
+	// projectHistory is how many recent builds of a project the projects
+	// page looks at for the last build per branch, tag and schedule.
+	projectHistory = store.MaxLimit
+)
+
+// contentSecurityPolicy allows only the dashboard's own script and style:
+// even markup that slipped through escaping could not run script.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// dashboard serves the server-rendered pages. Its fields are set once by
+// mountDashboard and only read afterwards.
+type dashboard struct {
+	h      *handler
+	pages  map[string]*template.Template
+	static http.Handler
+	// key signs session cookies; random per process, never stored.
+	key []byte
+	now func() time.Time
+}
+
+// mountDashboard adds the dashboard's routes to mux:
+//
+//	GET  /                 projects, last build per branch, tag and schedule
+//	GET  /builds           builds list (?project= &status= &ref= &before=)
+//	GET  /builds/{id}      one build, its log live while it runs
+//	GET  /builds/{id}/log  the log as text/plain (?follow=1 streams)
+//	GET  /login, POST /login, POST /logout   (dashboard_auth: token)
+//	GET  /static/...       CSS and JavaScript
+//
+// Pages are readable as the API is (dashboard_auth); with "token" a Bearer
+// token or the login cookie is needed. Writes go from the browser to the API
+// with a token the user types in.
+func (h *handler) mountDashboard(mux *http.ServeMux) {
+	d := newDashboard(h, time.Now)
+	mux.Handle("GET /static/", d.static)
+	mux.HandleFunc("GET /{$}", d.page(d.projects))
+	mux.HandleFunc("GET /builds", d.page(d.builds))
+	mux.HandleFunc("GET /builds/{id}", d.page(d.build))
+	mux.HandleFunc("GET /builds/{id}/log", d.guard(h.buildLog))
+	mux.HandleFunc("GET /login", d.loginForm)
+	mux.HandleFunc("POST /login", d.login)
+	mux.HandleFunc("POST /logout", d.logout)
+}
+
+// newDashboard parses the embedded templates; a template that does not parse
+// is a bug caught by the package's tests, hence the panic.
+func newDashboard(h *handler, now func() time.Time) *dashboard {
+	key := make([]byte, 32)
+	rand.Read(key) // never fails (crypto/rand, Go 1.24+)
+	d := &dashboard{h: h, key: key, now: now, pages: map[string]*template.Template{}}
+	funcs := d.funcs()
+	for _, page := range []string{"projects", "builds", "build", "login"} {
+		d.pages[page] = template.Must(template.New(page).Funcs(funcs).ParseFS(ui, "ui/layout.html", "ui/"+page+".html"))
+	}
+	static, err := fs.Sub(ui, "ui/static")
+	if err != nil {
+		panic(err)
+	}
+	files := http.StripPrefix("/static/", http.FileServerFS(static))
+	d.static = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		files.ServeHTTP(w, r)
+	})
+	return d
+}
+
+// funcs are the template functions. None returns template.HTML: every value
+// that reaches a page is escaped by html/template.
+func (d *dashboard) funcs() template.FuncMap {
+	return template.FuncMap{
+		"ago":         func(t time.Time) string { return relTime(t, d.now()) },
+		"rfc3339":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"abstime":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+		"short":       shortCommit,
+		"shortDigest": shortDigest,
+		"refName":     refName,
+		"refKind":     refKind,
+		"ms":          func(ms int64) string { return formatDuration(time.Duration(ms) * time.Millisecond) },
+		"took":        func(b store.Build) string { return buildDuration(b, d.now()) },
+		"icon":        statusIcon,
+		"statusClass": statusClass,
+		"commitURL":   d.commitURL,
+		"repoURL":     d.repoURL,
+		"active":      func(s string) bool { return s == store.StatusQueued || s == store.StatusRunning },
+		"finished":    store.Finished,
+	}
+}
+
+// page wraps a page handler with read access: without it the browser is sent
+// to the login form.
+func (d *dashboard) page(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !d.canRead(r) {
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		}
+		next(w, r)
+	}
+}
+
+// guard wraps a non-page route (the log the page fetches) with read access:
+// without it the answer is 401.
+func (d *dashboard) guard(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !d.canRead(r) {
+			writeError(w, http.StatusUnauthorized, "log in first: a valid API token is required (dashboard_auth: token)")
+			return
+		}
+		next(w, r)
+	}
+}
+
+// canRead reports whether r may read: always with dashboard_auth public,
+// else with a Bearer token or a valid session cookie.
+func (d *dashboard) canRead(r *http.Request) bool {
+	if !d.h.readAuth || d.h.authorized(r) {
+		return true
+	}
+	c, err := r.Cookie(sessionCookie)
+	return err == nil && d.validSession(c.Value)
+}
+
+// session returns a cookie value for the token with hash tokenHash, valid
+// until expires: the expiry and an HMAC over it and the token's hash, under
+// the per-process key. Neither the token nor its hash is in the cookie.
+func (d *dashboard) session(tokenHash [32]byte, expires time.Time) string {
+	exp := strconv.FormatInt(expires.Unix(), 10)
+	return exp + "." + base64.RawURLEncoding.EncodeToString(d.sessionMAC(exp, tokenHash))
+}
+
+func (d *dashboard) sessionMAC(exp string, tokenHash [32]byte) []byte {
+	m := hmac.New(sha256.New, d.key)
+	m.Write([]byte("slipway-session\x00" + exp + "\x00"))
+	m.Write(tokenHash[:])
+	return m.Sum(nil)
+}
+
+// validSession reports whether value was made by session for one of the
+// configured tokens and has not expired.
+func (d *dashboard) validSession(value string) bool {
+	exp, macText, ok := strings.Cut(value, ".")
+	if !ok {
+		return false
+	}
+	unix, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil || !d.now().Before(time.Unix(unix, 0)) {
+		return false
+	}
+	mac, err := base64.RawURLEncoding.DecodeString(macText)
+	if err != nil {
+		return false
+	}
+	match := false
+	for _, t := range d.h.tokens {
+		if hmac.Equal(mac, d.sessionMAC(exp, t)) {
+			match = true
+		}
+	}
+	return match
+}
+
+// matchToken returns the stored hash of the API token raw, compared in
+// constant time with every configured token.
+func matchToken(tokens [][32]byte, raw string) ([32]byte, bool) {
+	sum := sha256.Sum256([]byte(strings.TrimSpace(raw)))
+	match := 0
+	for _, t := range tokens {
+		match |= subtle.ConstantTimeCompare(sum[:], t[:])
+	}
+	return sum, raw != "" && match == 1
+}
+
+type loginPage struct {
+	basePage
+	Next  string
+	Error string
+}
+
+func (d *dashboard) loginForm(w http.ResponseWriter, r *http.Request) {
+	next := localPath(r.URL.Query().Get("next"))
+	if d.canRead(r) {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	d.render(w, http.StatusOK, "login", loginPage{basePage: d.base(r, "Log in"), Next: next})
+}
+
+// login checks the posted token and sets the session cookie.
+func (d *dashboard) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	next := localPath(r.PostForm.Get("next"))
+	if !d.h.readAuth {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	sum, ok := matchToken(d.h.tokens, r.PostForm.Get("token"))
+	if !ok {
+		d.h.Logger.Warn().Str("remote", r.RemoteAddr).Msg("dashboard login with a wrong token")
+		page := loginPage{basePage: d.base(r, "Log in"), Next: next, Error: "That token is not one of the API tokens (api_tokens_file)."}
+		if len(d.h.tokens) == 0 {
+			page.Error = "No API tokens are configured: set api_tokens_file to a file with one token per line."
+		}
+		d.render(w, http.StatusUnauthorized, "login", page)
+		return
+	}
+	expires := d.now().Add(sessionTTL)
+	http.SetCookie(w, &http.Cookie{
+		Name:     sessionCookie,
+		Value:    d.session(sum, expires),
+		Path:     "/",
+		Expires:  expires,
+		MaxAge:   int(sessionTTL / time.Second),
+		HttpOnly: true,
+		Secure:   d.secureCookies(r),
+		SameSite: http.SameSiteStrictMode,
+	})
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (d *dashboard) logout(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: d.secureCookies(r), SameSite: http.SameSiteStrictMode,
+	})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// secureCookies reports whether the session cookie gets the Secure flag: on
+// TLS connections and when public_url is https (behind a TLS proxy).
+func (d *dashboard) secureCookies(r *http.Request) bool {
+	return r.TLS != nil || strings.HasPrefix(d.h.cfg.PublicURL, "https://")
+}
+
+// localPath returns p when it is a path on this server, else "/": the login
+// form's next must not send the browser elsewhere.
+func localPath(p string) string {
+	if p == "" || p[0] != '/' || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.ContainsAny(p, "\r\n") {
+		return "/"
+	}
+	if u, err := url.Parse(p); err != nil || u.Scheme != "" || u.Host != "" {
+		return "/"
+	}
+	return p
+}
+
+// basePage is what the layout needs.
+type basePage struct {
+	Title string
+	// Nav is the active top-level section: "projects" or "builds".
+	Nav string
+	// TokenAuth shows the sign-out button.
+	TokenAuth bool
+	// Now is when the page was made.
+	Now time.Time
+}
+
+func (d *dashboard) base(r *http.Request, title string) basePage {
+	_, bearer := r.Header["Authorization"]
+	return basePage{Title: title, TokenAuth: d.h.readAuth && !bearer, Now: d.now()}
+}
+
+// render executes a page into memory first so a template error becomes a
+// clean 500, then writes it with the dashboard's security headers.
+func (d *dashboard) render(w http.ResponseWriter, code int, name string, data any) {
+	var buf bytes.Buffer
+	if err := d.pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
+		d.h.Logger.Error().Err(err).Str("page", name).Msg("render dashboard page")
+		http.Error(w, "could not render the page", http.StatusInternalServerError)
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/html; charset=utf-8")
+	hdr.Set("Content-Security-Policy", contentSecurityPolicy)
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Referrer-Policy", "same-origin")
+	hdr.Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	w.Write(buf.Bytes())
+}
+
+// errorPage answers a page request that failed with a short text.
+func (d *dashboard) errorPage(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	http.Error(w, msg, code)
+}
+
+// projectsPage is GET /.
+type projectsPage struct {
+	basePage
+	Projects []projectView
+}
+
+type projectView struct {
+	Name    string
+	Image   string
+	RepoURL string // web page of the repository, "" when unknown
+	Refs    []refView
+	// Schedules are the project's schedules with their next due time.
+	Schedules []scheduleView
+}
+
+// refView is a branch or tag with its newest build.
+type refView struct {
+	Ref     string
+	Default bool
+	Last    *store.Build // nil: never built
+}
+
+type scheduleView struct {
+	Name     string
+	Cron     string
+	Timezone string
+	Branch   string
+	Next     time.Time
+	NextErr  string
+	Last     *store.Build
+}
+
+func (d *dashboard) projects(w http.ResponseWriter, r *http.Request) {
+	page := projectsPage{basePage: d.base(r, "Projects")}
+	page.Nav = "projects"
+	for i := range d.h.cfg.Projects {
+		p := &d.h.cfg.Projects[i]
+		builds, err := d.h.Service.Store.ListBuilds(r.Context(), store.Filter{Project: p.Name, Limit: projectHistory})
+		if err != nil {
+			d.h.Logger.Error().Err(err).Str("project", p.Name).Msg("dashboard: list builds")
+			d.errorPage(w, http.StatusInternalServerError, "could not list builds")
+			return
+		}
+		page.Projects = append(page.Projects, d.projectView(p, builds, d.now()))
+	}
+	d.render(w, http.StatusOK, "projects", page)
+}
+
+// projectView groups a project's builds (newest first) into the newest
+// build per ref and per schedule. The default branch is always listed, the
+// other refs only once built.
+func (d *dashboard) projectView(p *config.Project, builds []store.Build, now time.Time) projectView {
+	v := projectView{Name: p.Name, Image: p.Image, RepoURL: d.repoURL(p.Name)}
+	def := "refs/heads/" + p.DefaultBranch
+	v.Refs = append(v.Refs, refView{Ref: def, Default: true})
+	seen := map[string]int{def: 0}
+	lastSchedule := map[string]*store.Build{}
+	for i := range builds {
+		b := &builds[i]
+		if b.Trigger == store.TriggerSchedule {
+			if _, ok := lastSchedule[b.Schedule]; !ok {
+				lastSchedule[b.Schedule] = b
+			}
+			continue
+		}
+		j, ok := seen[b.Ref]
+		if !ok {
+			j = len(v.Refs)
+			seen[b.Ref] = j
+			v.Refs = append(v.Refs, refView{Ref: b.Ref})
+		}
+		if v.Refs[j].Last == nil {
+			v.Refs[j].Last = b
+		}
+	}
+	for _, s := range p.Schedules {
+		sv := scheduleView{Name: s.Name, Cron: s.Cron, Timezone: s.Timezone, Branch: s.Branch, Last: lastSchedule[s.Name]}
+		if sv.Branch == "" {
+			sv.Branch = p.DefaultBranch
+		}
+		next, err := nextDue(s.Cron, s.Timezone, now)
+		if err != nil {
+			sv.NextErr = err.Error()
+		} else {
+			sv.Next = next
+		}
+		v.Schedules = append(v.Schedules, sv)
+	}
+	return v
+}
+
+// nextDue is the first time after now that the cron spec (read in the IANA
+// zone tz, "" for UTC) is due.
+func nextDue(spec, tz string, now time.Time) (time.Time, error) {
+	loc := time.UTC
+	if tz != "" {
+		l, err := time.LoadLocation(tz)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("timezone %q: %w", tz, err)
+		}
+		loc = l
+	}
+	sched, err := cron.ParseStandard(spec)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("cron %q: %w", spec, err)
+	}
+	next := sched.Next(now.In(loc))
+	if next.IsZero() {
+		return time.Time{}, fmt.Errorf("cron %q is never due", spec)
+	}
+	return next, nil
+}
+
+// buildsPage is GET /builds.
+type buildsPage struct {
+	basePage
+	Builds   []store.Build
+	Project  string
+	Status   string
+	Ref      string
+	Projects []string
+	Statuses []string
+	// Older links to the next page; "" on the last.
+	Older string
+}
+
+var buildStatuses = []string{
+	store.StatusQueued, store.StatusRunning, store.StatusSucceeded,
+	store.StatusFailed, store.StatusCanceled, store.StatusSuperseded,
+}
+
+func (d *dashboard) builds(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := store.Filter{Project: q.Get("project"), Status: q.Get("status"), Ref: q.Get("ref"), Limit: pageSize}
+	if s := q.Get("before"); s != "" {
+		id, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || id < 1 {
+			d.errorPage(w, http.StatusBadRequest, "before must be a build id")
+			return
+		}
+		f.BeforeID = id
+	}
+	builds, err := d.h.Service.Store.ListBuilds(r.Context(), f)
+	if err != nil {
+		d.h.Logger.Error().Err(err).Msg("dashboard: list builds")
+		d.errorPage(w, http.StatusInternalServerError, "could not list builds")
+		return
+	}
+	page := buildsPage{
+		basePage: d.base(r, "Builds"),
+		Builds:   builds,
+		Project:  f.Project,
+		Status:   f.Status,
+		Ref:      f.Ref,
+		Statuses: buildStatuses,
+	}
+	page.Nav = "builds"
+	for _, p := range d.h.cfg.Projects {
+		page.Projects = append(page.Projects, p.Name)
+	}
+	if len(builds) == pageSize {
+		older := url.Values{}
+		for k, v := range map[string]string{"project": f.Project, "status": f.Status, "ref": f.Ref} {
+			if v != "" {
+				older.Set(k, v)
+			}
+		}
+		older.Set("before", strconv.FormatInt(builds[len(builds)-1].ID, 10))
+		page.Older = "/builds?" + older.Encode()
+	}
+	d.render(w, http.StatusOK, "builds", page)
+}
+
+// buildPage is GET /builds/{id}.
+type buildPage struct {
+	basePage
+	Build store.Build
+	// Live is set while the build may still write to its log.
+	Live bool
+}
+
+func (d *dashboard) build(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		d.errorPage(w, http.StatusBadRequest, "build id must be a number")
+		return
+	}
+	b, err := d.h.Service.Store.GetBuild(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		d.errorPage(w, http.StatusNotFound, fmt.Sprintf("no build %d", id))
+		return
+	}
+	if err != nil {
+		d.h.Logger.Error().Err(err).Int64("build", id).Msg("dashboard: read build")
+		d.errorPage(w, http.StatusInternalServerError, "could not read the build")
+		return
+	}
+	page := buildPage{basePage: d.base(r, fmt.Sprintf("Build %d · %s", b.ID, b.Project)), Build: b, Live: !store.Finished(b.Status)}
+	page.Nav = "builds"
+	d.render(w, http.StatusOK, "build", page)
+}
+
+// githubWeb is the web host of the configured GitHub: github.com for the
+// public API, the Enterprise host (from api_url) otherwise.
+func (d *dashboard) githubWeb() string {
+	api := d.h.cfg.GitHub.APIURL
+	u, err := url.Parse(api)
+	if api == "" || err != nil || u.Host == "" || u.Host == "api.github.com" {
+		return "https://github.com"
+	}
+	scheme := u.Scheme
+	if scheme != "http" {
+		scheme = "https"
+	}
+	return scheme + "://" + u.Host
+}
+
+// repoURL returns the repository's web page for a project with a github
+// key, else "".
+func (d *dashboard) repoURL(project string) string {
+	p, err := d.h.cfg.Project(project)
+	if err != nil || p.GitHub == "" {
+		return ""
+	}
+	owner, name, ok := strings.Cut(p.GitHub, "/")
+	if !ok || owner == "" || name == "" {
+		return ""
+	}
+	return d.githubWeb() + "/" + url.PathEscape(owner) + "/" + url.PathEscape(name)
+}
+
+// commitURL returns the web page of a commit of project, "" when the
+// project has no github key or commit is not a full hash.
+func (d *dashboard) commitURL(project, commit string) string {
+	repo := d.repoURL(project)
+	if repo == "" || !isHex40(commit) {
+		return ""
+	}
+	return repo + "/commit/" + commit
+}
+
+// shortCommit is the first 7 hex digits of a commit.
+func shortCommit(c string) string {
+	if len(c) > 7 {
+		return c[:7]
+	}
+	return c
+}
+
+// shortDigest is "sha256:" and the first 12 hex digits of a digest.
+func shortDigest(dg string) string {
+	algo, hex, ok := strings.Cut(dg, ":")
+	if !ok || len(hex) <= 12 {
+		return dg
+	}
+	return algo + ":" + hex[:12]
+}
+
+// refName is a ref without refs/heads/ or refs/tags/.
+func refName(ref string) string {
+	for _, p := range []string{"refs/heads/", "refs/tags/"} {
+		if s, ok := strings.CutPrefix(ref, p); ok {
+			return s
+		}
+	}
+	return ref
+}
+
+// refKind is "branch", "tag" or "ref".
+func refKind(ref string) string {
+	switch {
+	case strings.HasPrefix(ref, "refs/heads/"):
+		return "branch"
+	case strings.HasPrefix(ref, "refs/tags/"):
+		return "tag"
+	}
+	return "ref"
+}
+
+// statusIcon is a symbol per status, so statuses differ without colour.
+func statusIcon(status string) string {
+	switch status {
+	case store.StatusSucceeded:
+		return "✓"
+	case store.StatusFailed:
+		return "✗"
+	case store.StatusRunning:
+		return "▶"
+	case store.StatusQueued:
+		return "…"
+	case store.StatusCanceled:
+		return "⊘"
+	case store.StatusSuperseded:
+		return "↷"
+	case store.StatusSkipped:
+		return "–"
+	case "converged":
+		return "✓"
+	case "rolled_back":
+		return "↶"
+	}
+	return "?"
+}
+
+// statusClass is the CSS class of a status; unknown statuses share one.
+func statusClass(status string) string {
+	switch status {
+	case store.StatusSucceeded, store.StatusFailed, store.StatusRunning, store.StatusQueued,
+		store.StatusCanceled, store.StatusSuperseded, store.StatusSkipped, "converged", "rolled_back":
+		return "st-" + status
+	}
+	return "st-unknown"
+}
+
+// buildDuration is how long the build ran (so far, while running); "" when
+// it has not started.
+func buildDuration(b store.Build, now time.Time) string {
+	if b.StartedAt == nil {
+		return ""
+	}
+	end := now
+	if b.FinishedAt != nil {
+		end = *b.FinishedAt
+	}
+	return formatDuration(end.Sub(*b.StartedAt))
+}
+
+// formatDuration is a short human duration: "850ms", "1.2s", "42s",
+// "3m 05s", "2h 07m".
+func formatDuration(d time.Duration) string {
+	switch {
+	case d < 0:
+		d = 0
+		fallthrough
+	case d < time.Second:
+		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+	case d < 10*time.Second:
+		return strconv.FormatFloat(float64(d/(100*time.Millisecond))/10, 'f', 1, 64) + "s"
+	case d < time.Minute:
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm %02ds", int64(d/time.Minute), int64(d%time.Minute/time.Second))
+	}
+	return fmt.Sprintf("%dh %02dm", int64(d/time.Hour), int64(d%time.Hour/time.Minute))
+}
+
+// relTime says how far t is from now: "just now", "42s ago", "3m ago",
+// "5h ago", "2d ago", "in 3h"; beyond 30 days the date.
+func relTime(t, now time.Time) string {
+	d := now.Sub(t)
+	future := d < 0
+	if future {
+		d = -d
+	}
+	var s string
+	switch {
+	case d < 5*time.Second:
+		return "just now"
+	case d < time.Minute:
+		s = strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	case d < time.Hour:
+		s = strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+	case d < 48*time.Hour:
+		s = strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	case d < 30*24*time.Hour:
+		s = strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	default:
+		return t.UTC().Format("2006-01-02")
+	}
+	if future {
+		return "in " + s
+	}
+	return s + " ago"
+}
