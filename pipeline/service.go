@@ -84,6 +84,10 @@ type BuildRequest struct {
 	Project  string
 	Ref      string // branch, tag or full ref; default: the project's default branch
 	Commit   string // optional exact commit
+	// Schedule makes the build a release of that schedule (its branch,
+	// its tags), dated At (default now).
+	Schedule string
+	At       time.Time
 	NoPush   bool
 	NoDeploy bool
 }
@@ -99,7 +103,7 @@ func (s *Service) BuildNow(ctx context.Context, req BuildRequest, progress io.Wr
 	}
 	ref := req.Ref
 	if ref == "" {
-		ref = "refs/heads/" + p.DefaultBranch
+		ref = p.DefaultBranch
 	}
 	b := store.Build{
 		Project:  p.Name,
@@ -109,6 +113,18 @@ func (s *Service) BuildNow(ctx context.Context, req BuildRequest, progress io.Wr
 		Image:    p.Image,
 		NoPush:   req.NoPush,
 		NoDeploy: req.NoDeploy,
+	}
+	if req.Schedule != "" {
+		sched := p.ScheduleNamed(req.Schedule)
+		if sched == nil {
+			return b, fmt.Errorf("project %s has no schedule %q (known: %s)", p.Name, req.Schedule, scheduleNames(p))
+		}
+		due := req.At
+		if due.IsZero() {
+			due = s.now()
+		}
+		due = due.UTC()
+		b.Schedule, b.DueAt, b.Ref = sched.Name, &due, "refs/heads/"+sched.Branch
 	}
 	b, err = s.Store.Insert(ctx, b)
 	if err != nil {
