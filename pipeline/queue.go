@@ -147,7 +147,9 @@ func (q *Queue) Cancel(ctx context.Context, id int64) error {
 // what is left (queued again for the next start) and returns.
 func (q *Queue) Run(ctx context.Context) error {
 	log := q.svc.logger
-	requeued, failed, err := q.svc.Store.Recover(ctx, q.opts.MaxAttempts)
+	// A stop that comes at once is no reason to fail: the short recovery
+	// runs to its end regardless.
+	requeued, failed, err := q.svc.Store.Recover(context.WithoutCancel(ctx), q.opts.MaxAttempts)
 	if err != nil {
 		return fmt.Errorf("recover interrupted builds: %w", err)
 	}
@@ -239,7 +241,7 @@ func (q *Queue) runOne(ctx context.Context, cancel context.CancelCauseFunc, b st
 	log, err := OpenLog(q.svc.Store.LogPath(b.ID), int64(q.svc.Config.LogLimit), nil)
 	if err != nil {
 		zl.Error().Err(err).Msg("open build log")
-		now := time.Now().UTC()
+		now := q.svc.now().UTC()
 		b.Status, b.Error, b.FinishedAt = store.StatusFailed, err.Error(), &now
 		q.svc.record(ctx, b)
 		q.finished(ctx, b)

@@ -147,13 +147,7 @@ func (r *Runner) stages(ctx context.Context, b *store.Build, log *Log, record Re
 	var co *source.Checkout
 	err = r.stage(ctx, b, StageSource, log, record, func(ctx context.Context) error {
 		var err error
-		co, err = r.sources.Checkout(ctx, source.Request{
-			Project: p.Name,
-			URL:     p.Repo,
-			Ref:     b.Ref,
-			Commit:  b.Commit,
-			Auth:    gitAuth(r.cfg, p),
-		})
+		co, err = r.sources.Checkout(ctx, sourceRequest(r.cfg, p, b.Ref, b.Commit))
 		if err != nil {
 			return err
 		}
@@ -206,8 +200,7 @@ func (r *Runner) stages(ctx context.Context, b *store.Build, log *Log, record Re
 			if err != nil {
 				return err
 			}
-			r.retention(ctx, p, sched, log)
-			return nil
+			return r.afterPush(ctx, p, b, sched, tags, co.Dir, log, record)
 		}
 	}
 	defer r.clean(ctx, p, log)
@@ -269,8 +262,21 @@ func (r *Runner) stages(ctx context.Context, b *store.Build, log *Log, record Re
 	if err != nil {
 		return err
 	}
+	return r.afterPush(ctx, p, b, sched, tags, co.Dir, log, record)
+}
+
+// afterPush runs what follows a successful push: the schedule's retention
+// and the deploys the build's trigger selects (unless b.NoDeploy).
+func (r *Runner) afterPush(ctx context.Context, p *config.Project, b *store.Build, sched *config.Schedule, tags []registry.Tag, workDir string, log *Log, record Recorder) error {
 	r.retention(ctx, p, sched, log)
-	return nil
+	if b.NoDeploy {
+		return nil
+	}
+	bindings := deployBindings(p, b)
+	if len(bindings) == 0 {
+		return nil
+	}
+	return r.deployStage(ctx, p, b, bindings, workDir, immutableTag(tags), log, record)
 }
 
 // stage runs fn as the named stage of b, recording its start, duration and
@@ -346,6 +352,11 @@ func secretArgs(p *config.Project) map[string]string {
 		m[k] = v.Value()
 	}
 	return m
+}
+
+// sourceRequest is the clone request of project p at ref and commit.
+func sourceRequest(cfg *config.Config, p *config.Project, ref, commit string) source.Request {
+	return source.Request{Project: p.Name, URL: p.Repo, Ref: ref, Commit: commit, Auth: gitAuth(cfg, p)}
 }
 
 // gitAuth returns the credentials of a project's clone: its own token or SSH

@@ -81,9 +81,9 @@ func (s *Service) Close() error {
 
 // BuildRequest asks for one build now, outside the queue (`slipway build`).
 type BuildRequest struct {
-	Project  string
-	Ref      string // branch, tag or full ref; default: the project's default branch
-	Commit   string // optional exact commit
+	Project string
+	Ref     string // branch, tag or full ref; default: the project's default branch
+	Commit  string // optional exact commit
 	// Schedule makes the build a release of that schedule (its branch,
 	// its tags), dated At (default now).
 	Schedule string
@@ -138,6 +138,27 @@ func (s *Service) BuildNow(ctx context.Context, req BuildRequest, progress io.Wr
 	zl := s.logger.With().Int64("build", b.ID).Str("project", b.Project).Str("ref", b.Ref).Logger()
 	ctx = zl.WithContext(ctx)
 	err = s.Runner.Run(ctx, &b, log, s.record)
+	return b, err
+}
+
+// Redeploy rolls p's image tag out again (`slipway deploy`), recorded as a
+// manual build with a deploy stage only.
+func (s *Service) Redeploy(ctx context.Context, project, tag, target string, progress io.Writer) (store.Build, error) {
+	p, err := s.Config.Project(project)
+	if err != nil {
+		return store.Build{}, err
+	}
+	b, err := s.Store.Insert(ctx, store.Build{Project: p.Name, Trigger: store.TriggerManual, Ref: "deploy:" + tag, Image: p.Image})
+	if err != nil {
+		return b, err
+	}
+	log, err := OpenLog(s.Store.LogPath(b.ID), int64(s.Config.LogLimit), progress)
+	if err != nil {
+		return b, err
+	}
+	defer log.Close()
+	zl := s.logger.With().Int64("build", b.ID).Str("project", b.Project).Str("tag", tag).Logger()
+	err = s.Runner.Redeploy(zl.WithContext(ctx), &b, tag, target, log, s.record)
 	return b, err
 }
 

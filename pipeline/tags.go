@@ -80,4 +80,3 @@ func displayOrder(tags []registry.Tag) []string {
 	}
 	return append(append(first, mid...), last...)
 }
-

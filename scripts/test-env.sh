@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what slipway's tests need on a Debian machine, when it
 # is missing: the Docker engine (docker.io), a registry binary
-# (docker-registry), git and Go's toolchain checks. Safe to run again: it only
+# (docker-registry), git, Chromium for the dashboard's browser tests and a
+# static busybox for the self-build test's base image. Safe to run again: it only
 # does what is not done yet. Needs root (or sudo) for apt-get and dockerd.
 set -euo pipefail
 
@@ -13,6 +14,9 @@ command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v busybox >/dev/null 2>&1 || need+=(busybox-static)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test-env: installing ${need[*]}"
   $SUDO apt-get update -qq

@@ -35,6 +35,7 @@ var version = "dev"
 const usage = `usage:
   slipway serve    [--config FILE]
   slipway build    [--config FILE] PROJECT [--ref REF] [--commit SHA] [--no-push] [--no-deploy] [--json]
+  slipway deploy   [--config FILE] PROJECT --tag TAG [--target NAME] [--json]
   slipway validate [--config FILE]
   slipway tags     [--config FILE] PROJECT (--ref REF | --schedule NAME) [--at RFC3339] [--commit SHA]
   slipway version
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "build":
 		err = cmdBuild(ctx, args, stdout, stderr)
+	case "deploy":
+		err = cmdDeploy(ctx, args, stdout, stderr)
 	case "validate":
 		err = cmdValidate(args, stdout, stderr)
 	case "tags":
@@ -197,18 +200,7 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Project: pos[0], Ref: *ref, Commit: *commit, NoPush: *noPush, NoDeploy: *noDeploy,
 	}, progress)
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if b.Tags == nil {
-			b.Tags = []string{}
-		}
-		if b.Stages == nil {
-			b.Stages = []store.Stage{}
-		}
-		if b.Deploys == nil {
-			b.Deploys = []store.Deploy{}
-		}
-		if err := enc.Encode(b); err != nil {
+		if err := printJSON(stdout, b); err != nil {
 			return err
 		}
 	}
@@ -221,6 +213,55 @@ func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stderr, "slipway build: build %d succeeded in %s: %s %v %s\n", b.ID, time.Since(start).Round(time.Millisecond), b.Image, b.Tags, b.Digest)
 	return nil
+}
+
+func cmdDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cfgFlag := newFlagSet("deploy", stderr)
+	tag := fs.String("tag", "", "image tag in the registry to roll out (required)")
+	target := fs.String("target", "", "only this deploy target (default: every binding of the project)")
+	asJSON := fs.Bool("json", false, "print the result as JSON on stdout")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || *tag == "" {
+		return usageError{"deploy takes one PROJECT and --tag TAG"}
+	}
+	cfg, err := loadConfig(*cfgFlag)
+	if err != nil {
+		return err
+	}
+	svc, err := pipeline.Open(ctx, cfg, newLogger(stderr))
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	b, err := svc.Redeploy(ctx, pos[0], *tag, *target, &progressWriter{w: stderr, start: time.Now()})
+	if *asJSON {
+		if jerr := printJSON(stdout, b); jerr != nil {
+			return jerr
+		}
+	}
+	if err != nil && b.ID != 0 {
+		fmt.Fprintf(stderr, "slipway deploy: %v\n", err)
+		return errQuiet
+	}
+	return err
+}
+
+func printJSON(w io.Writer, b store.Build) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if b.Tags == nil {
+		b.Tags = []string{}
+	}
+	if b.Stages == nil {
+		b.Stages = []store.Stage{}
+	}
+	if b.Deploys == nil {
+		b.Deploys = []store.Deploy{}
+	}
+	return enc.Encode(b)
 }
 
 func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {

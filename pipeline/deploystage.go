@@ -1,0 +1,193 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/deploy"
+	"github.com/slipwayci/slipway/registry"
+	"github.com/slipwayci/slipway/store"
+)
+
+// Deploy statuses of the build result.
+const (
+	DeployConverged  = "converged"
+	DeployFailed     = "failed"
+	DeployRolledBack = "rolled_back"
+)
+
+// deployBindings returns the project's deploy bindings that b's trigger
+// selects ("branch:main", "tag:v*", "schedule:weekly", "manual:*").
+func deployBindings(p *config.Project, b *store.Build) []config.DeployBinding {
+	trigger, ref := b.Trigger, b.Ref
+	if b.Schedule != "" {
+		trigger, ref = store.TriggerSchedule, b.Schedule
+	}
+	var out []config.DeployBinding
+	for _, bind := range p.Deploy {
+		if deploy.Matches(bind.On, trigger, ref) {
+			out = append(out, bind)
+		}
+	}
+	return out
+}
+
+// deployStage rolls the pushed image out to every binding b selects and
+// records each service's outcome in b.Deploys. The image stays pushed
+// whatever happens here; a failed or rolled back service fails the stage.
+func (r *Runner) deployStage(ctx context.Context, p *config.Project, b *store.Build, bindings []config.DeployBinding, workDir, tag string, log *Log, record Recorder) error {
+	return r.stage(ctx, b, StageDeploy, log, record, func(ctx context.Context) error {
+		img := deploy.Image{Repo: p.Image, Tag: tag, Digest: b.Digest}
+		auth := ""
+		if ref, err := name.NewRepository(p.Image); err == nil {
+			a, err := r.keys.RegistryAuth(ref.RegistryStr())
+			if err != nil {
+				log.Printf("deploy: registry credentials of %s: %v (the agents keep the credentials they have)", ref.RegistryStr(), err)
+			}
+			auth = a
+		}
+		var failed []string
+		for _, bind := range bindings {
+			results := r.deployBinding(ctx, p, bind, img, auth, workDir, log)
+			for _, res := range results {
+				b.Deploys = append(b.Deploys, res)
+				if res.Status != DeployConverged {
+					failed = append(failed, fmt.Sprintf("%s/%s %s: %s", res.Target, res.Service, res.Status, res.Error))
+				}
+			}
+			record(ctx, *b)
+		}
+		if len(failed) > 0 {
+			return fmt.Errorf("%d of %d services did not converge (the image %s@%s is pushed): %s",
+				len(failed), len(b.Deploys), p.Image, b.Digest, strings.Join(failed, "; "))
+		}
+		return nil
+	})
+}
+
+// deployBinding deploys one binding and returns one record per service; a
+// target that cannot be reached or a stack that cannot be deployed is one
+// failed record.
+func (r *Runner) deployBinding(ctx context.Context, p *config.Project, bind config.DeployBinding, img deploy.Image, auth, workDir string, log *Log) []store.Deploy {
+	fail := func(service string, err error) []store.Deploy {
+		return []store.Deploy{{Target: bind.Target, Service: service, Status: DeployFailed, Error: err.Error()}}
+	}
+	what := bind.Stack
+	if what == "" {
+		what = strings.Join(bind.Services, ",")
+	}
+	target, ok := r.cfg.DeployTargets[bind.Target]
+	if !ok {
+		return fail(what, fmt.Errorf("deploy target %q is not in deploy_targets", bind.Target))
+	}
+	t, err := deploy.Connect(ctx, bind.Target, target)
+	if err != nil {
+		return fail(what, err)
+	}
+	defer t.Close()
+	log.Printf("deploy: %s through %s", bind.Target, t.Host())
+	opts := deploy.BindingOptions(bind)
+	opts.RegistryAuth, opts.Log = auth, log
+
+	var results []deploy.Result
+	if len(bind.ComposeFiles) > 0 {
+		results, err = t.DeployStack(ctx, bind.Stack, bind.ComposeFiles, workDir, img, deploy.StackOptions{Rollout: opts, Prune: bind.Prune})
+		if err != nil {
+			return fail(bind.Stack, err)
+		}
+	} else {
+		services, err := t.Services(ctx, bind.Stack, bind.Services, p.Image)
+		if err != nil {
+			return fail(what, err)
+		}
+		for _, s := range services {
+			results = append(results, t.Rollout(ctx, s, img, opts))
+		}
+	}
+	out := make([]store.Deploy, 0, len(results))
+	for _, res := range results {
+		d := store.Deploy{Target: bind.Target, Service: res.Service, Status: res.Status, Error: res.Error}
+		if res.Status == deploy.StatusUnchanged {
+			// Already running this digest: nothing restarted, and the
+			// service is where the build wants it.
+			d.Status = DeployConverged
+		}
+		log.Printf("deploy: %s/%s %s in %s %s", bind.Target, res.Service, res.Status, res.Duration.Round(1e6), res.Error)
+		out = append(out, d)
+	}
+	return out
+}
+
+// immutableTag picks the tag a deploy pins next to the digest: the first
+// immutable one (main-1a2b3c4, 2026.47, 1.2.3), else the first.
+func immutableTag(tags []registry.Tag) string {
+	for _, t := range tags {
+		if !t.Moving {
+			return t.Name
+		}
+	}
+	if len(tags) > 0 {
+		return tags[0].Name
+	}
+	return ""
+}
+
+// Redeploy rolls an image already in the registry (p.Image:tag) out again,
+// to every deploy binding of the project, or only those of target: the
+// manual rollback of `slipway deploy`. Stack-mode compose files are read
+// from a checkout of the project's default branch. b is recorded like a
+// build with a single deploy stage.
+func (r *Runner) Redeploy(ctx context.Context, b *store.Build, tag, target string, log *Log, record Recorder) error {
+	if record == nil {
+		record = func(context.Context, store.Build) {}
+	}
+	p, err := r.cfg.Project(b.Project)
+	if err != nil {
+		return err
+	}
+	var bindings []config.DeployBinding
+	for _, bind := range p.Deploy {
+		if target == "" || bind.Target == target {
+			bindings = append(bindings, bind)
+		}
+	}
+	started := r.now().UTC()
+	b.Status, b.StartedAt, b.Image, b.Tags = store.StatusRunning, &started, p.Image, []string{tag}
+	record(ctx, *b)
+	err = func() error {
+		if len(bindings) == 0 {
+			return fmt.Errorf("project %s has no deploy binding for target %q (projects[].deploy)", p.Name, target)
+		}
+		digest, err := r.pusher.Resolve(ctx, p.Image+":"+tag)
+		if err != nil {
+			return fmt.Errorf("resolve %s:%s in the registry: %w", p.Image, tag, err)
+		}
+		b.Digest = digest
+		log.Printf("redeploying %s:%s@%s", p.Image, tag, digest)
+		workDir := ""
+		for _, bind := range bindings {
+			if len(bind.ComposeFiles) > 0 {
+				co, err := r.sources.Checkout(ctx, sourceRequest(r.cfg, p, p.DefaultBranch, ""))
+				if err != nil {
+					return fmt.Errorf("check out %s for its compose files: %w", p.DefaultBranch, err)
+				}
+				defer co.Close()
+				b.Commit, workDir = co.Commit, co.Dir
+				break
+			}
+		}
+		return r.deployStage(ctx, p, b, bindings, workDir, tag, log, record)
+	}()
+	finished := r.now().UTC()
+	b.FinishedAt = &finished
+	b.Status = store.StatusSucceeded
+	if err != nil {
+		b.Status, b.Error = store.StatusFailed, err.Error()
+	}
+	record(context.WithoutCancel(ctx), *b)
+	return err
+}
