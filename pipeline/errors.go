@@ -17,5 +17,5 @@ var (
 	ErrShutdown = errors.New("slipway is shutting down")
 	// ErrOlderCommit ends a push build whose commit is older than one
 	// already built for its branch: building it would move tags backwards.
-	ErrOlderCommit = errors.New("older than the commit already built")
+	ErrOlderCommit = errors.New("older than a commit pushed after it")
 )

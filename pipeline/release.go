@@ -86,22 +86,46 @@ func BuildKey(p *config.Project) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// olderThanBuilt reports the newer commit already built or building for
-// b's branch when b's commit is its ancestor: a replayed or late push that
-// must not move the branch's tags backwards.
+// olderThanBuilt reports a newer commit pushed to b's branch when b's
+// commit is its ancestor: a replayed or late push that must not move the
+// branch's tags backwards. When the build of that newer commit was
+// superseded (by b, which arrived late), the newer commit is queued again so
+// the branch still ends on its newest commit.
 func (r *Runner) olderThanBuilt(ctx context.Context, b *store.Build) (string, bool) {
 	if r.history == nil || b.Trigger != store.TriggerPush || !strings.HasPrefix(b.Ref, "refs/heads/") {
 		return "", false
 	}
-	last, err := r.history.LastBuild(ctx, b.Project, b.Ref, store.StatusSucceeded, store.StatusRunning)
-	if err != nil || last.ID == b.ID || last.Commit == "" || last.Commit == b.Commit {
+	recent, err := r.history.ListBuilds(ctx, store.Filter{Project: b.Project, Ref: b.Ref, Limit: 100})
+	if err != nil {
 		return "", false
 	}
-	older, err := r.sources.IsAncestor(ctx, b.Project, b.Commit, last.Commit)
-	if err != nil || !older {
+	var newer *store.Build
+	for i := range recent {
+		o := &recent[i]
+		if o.ID == b.ID || o.Commit == "" || o.Commit == b.Commit || o.Trigger != store.TriggerPush {
+			continue
+		}
+		if ok, err := r.sources.IsAncestor(ctx, b.Project, b.Commit, o.Commit); err == nil && ok {
+			newer = o // recent is newest first: the newest descendant wins
+			break
+		}
+	}
+	if newer == nil {
 		return "", false
 	}
-	return last.Commit, true
+	alive := false
+	for _, o := range recent {
+		if o.Commit == newer.Commit && (o.Status == store.StatusQueued || o.Status == store.StatusRunning || o.Status == store.StatusSucceeded) {
+			alive = true
+		}
+	}
+	if !alive {
+		again := store.Build{Project: b.Project, Trigger: store.TriggerPush, Ref: b.Ref, Commit: newer.Commit, Image: b.Image}
+		if got, _, _, err := r.history.Enqueue(ctx, again, store.EnqueueOptions{Dedup: true}); err == nil {
+			zerolog.Ctx(ctx).Info().Int64("requeued", got.ID).Str("newer", newer.Commit).Msg("late push of an older commit: the newer commit is queued again")
+		}
+	}
+	return newer.Commit, true
 }
 
 // reusable finds an image already pushed for b's commit and inputs that is

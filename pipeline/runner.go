@@ -45,7 +45,7 @@ type Runner struct {
 type History interface {
 	FindPushed(ctx context.Context, project, commit, buildKey string) (store.Build, error)
 	ListBuilds(ctx context.Context, f store.Filter) ([]store.Build, error)
-	LastBuild(ctx context.Context, project, ref string, statuses ...string) (store.Build, error)
+	Enqueue(ctx context.Context, b store.Build, opts store.EnqueueOptions) (store.Build, bool, []int64, error)
 }
 
 // RunnerDeps are the collaborators of a Runner. Now defaults to time.Now.
@@ -164,7 +164,7 @@ func (r *Runner) stages(ctx context.Context, b *store.Build, log *Log, record Re
 	}
 	defer co.Close()
 	if newer, ok := r.olderThanBuilt(ctx, b); ok {
-		return fmt.Errorf("%w: %s is an ancestor of %s, already built for %s", ErrOlderCommit, b.Commit, newer, b.Ref)
+		return fmt.Errorf("%w: %s is an ancestor of %s, pushed to %s after it", ErrOlderCommit, b.Commit, newer, b.Ref)
 	}
 
 	sched := p.ScheduleNamed(b.Schedule)
