@@ -233,9 +233,10 @@ func (q *Queue) runOne(ctx context.Context, cancel context.CancelCauseFunc, b st
 		}
 	}()
 
-	zl := q.svc.logger.With().Int64("build", b.ID).Str("project", b.Project).Str("ref", b.Ref).Str("commit", b.Commit).Logger()
+	// The runner adds the commit to the logger as soon as it is known.
+	zl := q.svc.logger.With().Int64("build", b.ID).Str("project", b.Project).Str("ref", b.Ref).Logger()
 	ctx = zl.WithContext(ctx)
-	zl.Info().Str("trigger", b.Trigger).Int("attempt", b.Attempts).Msg("build started")
+	zl.Info().Str("commit", b.Commit).Str("trigger", b.Trigger).Int("attempt", b.Attempts).Msg("build started")
 	q.notify(ctx, b)
 
 	log, err := OpenLog(q.svc.Store.LogPath(b.ID), int64(q.svc.Config.LogLimit), nil)

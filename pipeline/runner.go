@@ -100,7 +100,13 @@ func (r *Runner) Run(ctx context.Context, b *store.Build, log *Log, record Recor
 	b.Stages = nil
 	record(ctx, *b)
 
-	err := r.stages(ctx, b, log, record)
+	// Every log line of a build carries its commit: from the start when it
+	// is known, else from the moment the source stage resolved it.
+	resolve := b.Commit == ""
+	if !resolve {
+		ctx = zerolog.Ctx(ctx).With().Str("commit", b.Commit).Logger().WithContext(ctx)
+	}
+	err := r.stages(ctx, b, log, record, resolve)
 	finished := r.now().UTC()
 	b.FinishedAt = &finished
 	switch {
@@ -114,7 +120,8 @@ func (r *Runner) Run(ctx context.Context, b *store.Build, log *Log, record Recor
 	if b.Error != "" {
 		log.Printf("slipway: error: %s", b.Error)
 	}
-	zl.Info().Str("status", b.Status).Str("digest", b.Digest).Dur("duration", finished.Sub(started)).Msg("build finished")
+	// zl predates the commit field: name the commit here.
+	zl.Info().Str("commit", b.Commit).Str("status", b.Status).Str("digest", b.Digest).Dur("duration", finished.Sub(started)).Msg("build finished")
 	record(context.WithoutCancel(ctx), *b)
 	return err
 }
@@ -137,7 +144,7 @@ func finalStatus(ctx context.Context, err error, timeout time.Duration) (string,
 }
 
 // stages runs the stages in order and returns the first failure.
-func (r *Runner) stages(ctx context.Context, b *store.Build, log *Log, record Recorder) error {
+func (r *Runner) stages(ctx context.Context, b *store.Build, log *Log, record Recorder, resolveCommit bool) error {
 	p, err := r.cfg.Project(b.Project)
 	if err != nil {
 		return err
@@ -163,6 +170,9 @@ func (r *Runner) stages(ctx context.Context, b *store.Build, log *Log, record Re
 		return err
 	}
 	defer co.Close()
+	if resolveCommit {
+		ctx = zerolog.Ctx(ctx).With().Str("commit", b.Commit).Logger().WithContext(ctx)
+	}
 	if newer, ok := r.olderThanBuilt(ctx, b); ok {
 		return fmt.Errorf("%w: %s is an ancestor of %s, pushed to %s after it", ErrOlderCommit, b.Commit, newer, b.Ref)
 	}
