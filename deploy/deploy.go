@@ -219,7 +219,8 @@ type Result struct {
 	Status string
 	// Error says why a deploy failed or was rolled back; "" otherwise.
 	Error string
-	// Duration is the time from the start of the deploy to its outcome.
+	// Duration is the time from the start of the deploy (of the whole stack,
+	// for DeployStack) to the service's outcome.
 	Duration time.Duration
 }
 

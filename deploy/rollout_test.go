@@ -248,12 +248,28 @@ func TestRollout(t *testing.T) {
 		}
 	})
 
+	t.Run("a service whose tasks cannot run does not hang the deploy", func(t *testing.T) {
+		t.Parallel()
+		name := testenv.Name(t, "svc")
+		spec := swarmtest.Spec(name, images.V1.Ref(), 1, nil)
+		spec.TaskTemplate.Placement = &swarm.Placement{Constraints: []string{"node.labels.slipway-test-nowhere==1"}}
+		swarmtest.CreateService(t, cli, spec, images.Auth)
+		start := time.Now()
+		res := target.Rollout(t.Context(), name, images.V2, deploy.RolloutOptions{Timeout: 3 * time.Second, RollbackTimeout: 3 * time.Second, Rollback: true})
+		if res.Succeeded() || !strings.Contains(res.Error, "no suitable node") {
+			t.Errorf("Rollout = %+v, want a failure naming the scheduling problem", res)
+		}
+		if took := time.Since(start); took > 30*time.Second {
+			t.Errorf("Rollout took %s, want about its two 3s timeouts", took)
+		}
+	})
+
 	t.Run("credentials reach the agents", func(t *testing.T) {
 		t.Parallel()
 		// An image only the registry has: the agent must pull it with the
 		// credentials the rollout forwards (the service has none).
-		private := images.Push("private", "private", "serve")
-		images.RemoveLocal(private)
+		private := images.Push(t, "private", "private", "serve")
+		images.RemoveLocal(t, private)
 		name := testenv.Name(t, "svc")
 		id := swarmtest.CreateService(t, cli, swarmtest.Spec(name, images.V1.Ref(), 1, nil), "")
 		swarmtest.WaitRunning(t, cli, id, 1, testTimeout)
@@ -294,7 +310,7 @@ func TestServices(t *testing.T) {
 	t.Parallel()
 	cli := swarmtest.Manager(t)
 	images := swarmtest.NewRegistry(t, cli)
-	v1 := images.Push("v1", "v1", "serve")
+	v1 := images.Push(t, "v1", "v1", "serve")
 	target := connectLocal(t, cli)
 	stack := testenv.Name(t, "stack")
 	create := func(name, stack, image string) {

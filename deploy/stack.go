@@ -60,6 +60,10 @@ type StackOptions struct {
 // workDir too, and env files may not name a variable without a value
 // (docker's loader would take it from slipway's environment).
 //
+// Every change is sent to the swarm before any is watched, so services roll
+// out together; they are then watched in name order, each with its own
+// opts.Rollout.Timeout from the start of its watch.
+//
 // The error is for a stack that could not be deployed at all (files that do
 // not load, no service of img.Repo, a network or secret that cannot be
 // created); each service's outcome is its Result, in service name order.
@@ -127,21 +131,24 @@ func (t *Target) DeployStack(ctx context.Context, stack string, composeFiles []s
 		} else {
 			ropts.RegistryAuth = ""
 		}
-		results[i], changes[i] = t.applyService(ctx, spec, existing[spec.Name], netIDs, ropts)
+		results[i], changes[i] = t.applyService(ctx, spec, project[internal], existing[spec.Name], netIDs, ropts)
+		results[i].Duration = time.Since(start)
 	}
+	// The swarm rolls every change out at once; they are watched in turn.
 	for i, ch := range changes {
 		if ch != nil {
 			fmt.Fprintf(log, "%s: watching\n", ch.name)
 			results[i] = t.settle(ctx, ch, opts.Rollout)
+			results[i].Duration = time.Since(start)
 		}
-		results[i].Duration = time.Since(start)
 	}
 	return results, nil
 }
 
-// applyService creates or updates one service of a stack. It returns the
-// change to watch, or the final Result when there is none.
-func (t *Target) applyService(ctx context.Context, spec swarm.ServiceSpec, existing *swarm.Service, netIDs map[string]string, opts RolloutOptions) (Result, *change) {
+// applyService creates or updates one service of a stack (project: one of
+// the project's image, already substituted). It returns the change to
+// watch, or the final Result when there is none.
+func (t *Target) applyService(ctx context.Context, spec swarm.ServiceSpec, project bool, existing *swarm.Service, netIDs map[string]string, opts RolloutOptions) (Result, *change) {
 	name := spec.Name
 	if existing == nil {
 		fmt.Fprintf(opts.Log, "%s: creating\n", name)
@@ -162,7 +169,7 @@ func (t *Target) applyService(ctx context.Context, spec swarm.ServiceSpec, exist
 	svc, ch, err := t.update(ctx, existing.ID, opts, func(svc swarm.Service) (swarm.ServiceSpec, bool) {
 		next := spec
 		cs := *next.TaskTemplate.ContainerSpec
-		if opts.RegistryAuth == "" && cs.Image == fileImage && svc.Spec.Labels[convert.LabelImage] == fileImage && svc.Spec.TaskTemplate.ContainerSpec != nil {
+		if !project && svc.Spec.Labels[convert.LabelImage] == fileImage && svc.Spec.TaskTemplate.ContainerSpec != nil {
 			// Not the project's image, and the file's image did not change:
 			// keep what the service runs (as `docker stack deploy` does).
 			cs.Image = svc.Spec.TaskTemplate.ContainerSpec.Image

@@ -22,7 +22,7 @@ func TestDeployStack(t *testing.T) {
 	t.Parallel()
 	cli := swarmtest.Manager(t)
 	images := swarmtest.PushImages(t, cli)
-	sidecar := images.PushRepo(images.Host+"/"+testenv.Name(t, "sidecar"), "1", "sidecar", "serve")
+	sidecar := images.PushRepo(t, images.Host+"/"+testenv.Name(t, "sidecar"), "1", "sidecar", "serve")
 	target := connectLocal(t, cli)
 	stack := testenv.Name(t, "stack")
 	swarmtest.RemoveStackAtCleanup(t, cli, stack)

@@ -60,7 +60,7 @@ func assess(ch *change, svc swarm.Service, tasks []swarm.Task) verdict {
 	want := taskKey(svc.Spec)
 	desired := desiredTasks(svc)
 	running, settled := tasksOn(want, tasks, desired)
-	v := verdict{progress: progress(state, running, desired, ch.rollback)}
+	v := verdict{progress: progress(state, running, desired, ch.rollback) + stuckTask(tasks)}
 	ours := canonical(svc.Spec) == ch.spec
 
 	if ch.rollback {
@@ -180,6 +180,24 @@ func failedTask(ch *change, tasks []swarm.Task) string {
 			id = id[:12]
 		}
 		return fmt.Sprintf("task %s %s: %s", id, task.Status.State, why)
+	}
+	return ""
+}
+
+// stuckTask describes a task the swarm wants running that has not started
+// for a reason it reports (no suitable node, an image it cannot pull), for
+// the progress line and so for the message of a timeout; "" when there is
+// none.
+func stuckTask(tasks []swarm.Task) string {
+	for _, task := range tasks {
+		if task.DesiredState != swarm.TaskStateRunning || task.Status.State == swarm.TaskStateRunning || task.Status.Err == "" {
+			continue
+		}
+		id := task.ID
+		if len(id) > 12 {
+			id = id[:12]
+		}
+		return fmt.Sprintf("; task %s %s: %s", id, task.Status.State, task.Status.Err)
 	}
 	return ""
 }

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -121,7 +122,6 @@ type Registry struct {
 	// Repo is a repository unique to the test on the registry.
 	Repo string
 
-	t      testing.TB
 	cli    *client.Client
 	binary []byte
 }
@@ -129,8 +129,10 @@ type Registry struct {
 // NewRegistry starts a registry with basic auth and builds the app binary.
 func NewRegistry(t testing.TB, cli *client.Client) *Registry {
 	t.Helper()
-	r := &Registry{t: t, cli: cli, Username: "deployer", Password: "pw-" + testenv.Name(t, "secret")}
+	r := &Registry{cli: cli, Username: "deployer", Password: "pw-" + testenv.Name(t, "secret")}
 	r.Registry = testenv.StartRegistry(t, testenv.RegistryOptions{Username: r.Username, Password: r.Password})
+	// Registered before any service of the test: runs after they are gone.
+	t.Cleanup(func() { r.removeImages(t) })
 	auth, err := registry.EncodeAuthConfig(registry.AuthConfig{Username: r.Username, Password: r.Password, ServerAddress: r.Host})
 	if err != nil {
 		t.Fatal(err)
@@ -147,16 +149,17 @@ func NewRegistry(t testing.TB, cli *client.Client) *Registry {
 
 // Push builds an image of the app (variant sets its VARIANT variable and a
 // label; cmd is "serve" or "fail"), pushes it as Repo:tag and returns it
-// with its digest. The local image is removed when the test ends.
-func (r *Registry) Push(tag, variant, cmd string) deploy.Image {
-	r.t.Helper()
-	return r.PushRepo(r.Repo, tag, variant, cmd)
+// with its digest. Local images of the registry are removed when the test
+// that made the Registry ends.
+func (r *Registry) Push(t testing.TB, tag, variant, cmd string) deploy.Image {
+	t.Helper()
+	return r.PushRepo(t, r.Repo, tag, variant, cmd)
 }
 
 // PushRepo is Push to another repository of the registry (a full
 // repository name, host included).
-func (r *Registry) PushRepo(repo, tag, variant, cmd string) deploy.Image {
-	r.t.Helper()
+func (r *Registry) PushRepo(t testing.TB, repo, tag, variant, cmd string) deploy.Image {
+	t.Helper()
 	ctx := context.Background()
 	ref := repo + ":" + tag
 	dockerfile := fmt.Sprintf("FROM scratch\nCOPY app /app\nENV VARIANT=%s\nLABEL io.slipway.test.variant=%s\nENTRYPOINT [\"/app\"]\nCMD [%q]\n", variant, variant, cmd)
@@ -168,31 +171,28 @@ func (r *Registry) PushRepo(repo, tag, variant, cmd string) deploy.Image {
 		data []byte
 	}{{"Dockerfile", 0o644, []byte(dockerfile)}, {"app", 0o755, r.binary}} {
 		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data))}); err != nil {
-			r.t.Fatal(err)
+			t.Fatal(err)
 		}
 		if _, err := tw.Write(f.data); err != nil {
-			r.t.Fatal(err)
+			t.Fatal(err)
 		}
 	}
 	if err := tw.Close(); err != nil {
-		r.t.Fatal(err)
+		t.Fatal(err)
 	}
 	resp, err := r.cli.ImageBuild(ctx, &ctxTar, build.ImageBuildOptions{Tags: []string{ref}, Remove: true, ForceRemove: true})
 	if err != nil {
-		r.t.Fatalf("build %s: %v", ref, err)
+		t.Fatalf("build %s: %v", ref, err)
 	}
-	r.t.Cleanup(func() {
-		_, _ = r.cli.ImageRemove(context.Background(), ref, image.RemoveOptions{Force: true, PruneChildren: true})
-	})
 	err = jsonmessage.DisplayJSONMessagesStream(resp.Body, io.Discard, 0, false, nil)
 	resp.Body.Close()
 	if err != nil {
-		r.t.Fatalf("build %s: %v", ref, err)
+		t.Fatalf("build %s: %v", ref, err)
 	}
 
 	push, err := r.cli.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: r.Auth})
 	if err != nil {
-		r.t.Fatalf("push %s: %v", ref, err)
+		t.Fatalf("push %s: %v", ref, err)
 	}
 	defer push.Close()
 	var digest string
@@ -203,23 +203,44 @@ func (r *Registry) PushRepo(repo, tag, variant, cmd string) deploy.Image {
 		}
 	})
 	if err != nil {
-		r.t.Fatalf("push %s: %v", ref, err)
+		t.Fatalf("push %s: %v", ref, err)
 	}
 	if digest == "" {
-		r.t.Fatalf("push %s: no digest in the engine's answer", ref)
+		t.Fatalf("push %s: no digest in the engine's answer", ref)
 	}
 	return deploy.Image{Repo: repo, Tag: tag, Digest: digest}
 }
 
 // RemoveLocal removes the engine's copy of img, so that a task of it has to
 // pull it from the registry.
-func (r *Registry) RemoveLocal(img deploy.Image) {
-	r.t.Helper()
+func (r *Registry) RemoveLocal(t testing.TB, img deploy.Image) {
+	t.Helper()
 	ctx := context.Background()
 	for _, ref := range []string{img.Repo + ":" + img.Tag, img.Repo + "@" + img.Digest} {
 		_, err := r.cli.ImageRemove(ctx, ref, image.RemoveOptions{Force: true, PruneChildren: true})
 		if err != nil && !isNotFound(err) {
-			r.t.Fatalf("remove %s: %v", ref, err)
+			t.Fatalf("remove %s: %v", ref, err)
+		}
+	}
+}
+
+// removeImages removes every local image of the registry: those built
+// and pushed, and those the swarm's tasks pulled by digest.
+func (r *Registry) removeImages(t testing.TB) {
+	ctx := context.Background()
+	imgs, err := r.cli.ImageList(ctx, image.ListOptions{All: true})
+	if err != nil {
+		t.Errorf("list images: %v", err)
+		return
+	}
+	prefix := r.Host + "/"
+	for _, img := range imgs {
+		refs := append(slices.Clone(img.RepoTags), img.RepoDigests...)
+		if !slices.ContainsFunc(refs, func(ref string) bool { return strings.HasPrefix(ref, prefix) }) {
+			continue
+		}
+		if _, err := r.cli.ImageRemove(ctx, img.ID, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil && !isNotFound(err) {
+			t.Errorf("remove image %s: %v", img.ID, err)
 		}
 	}
 }
@@ -239,9 +260,9 @@ func PushImages(t testing.TB, cli *client.Client) *Images {
 	r := NewRegistry(t, cli)
 	return &Images{
 		Registry: r,
-		V1:       r.Push("v1", "v1", "serve"),
-		V2:       r.Push("v2", "v2", "serve"),
-		Bad:      r.Push("bad", "bad", "fail"),
+		V1:       r.Push(t, "v1", "v1", "serve"),
+		V2:       r.Push(t, "v2", "v2", "serve"),
+		Bad:      r.Push(t, "bad", "bad", "fail"),
 	}
 }
 
