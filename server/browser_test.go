@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/docker/docker/api/types/image"
 
 	"github.com/slipwayci/slipway/internal/fixture"
 	"github.com/slipwayci/slipway/store"
@@ -144,6 +145,24 @@ func (b *browser) screenshot(name string) {
 	}
 }
 
+// removeUntagged removes the images of w's repository that lost their tags
+// to newer builds (fixture.RemoveImages only sees tagged ones).
+func removeUntagged(w *fixture.World) {
+	ctx := context.Background()
+	imgs, err := w.Docker.ImageList(ctx, image.ListOptions{})
+	if err != nil {
+		return
+	}
+	for _, img := range imgs {
+		for _, d := range img.RepoDigests {
+			if strings.HasPrefix(d, w.Image+"@") {
+				w.Docker.ImageRemove(ctx, img.ID, image.RemoveOptions{Force: true, PruneChildren: true})
+				break
+			}
+		}
+	}
+}
+
 // TestDashboardInBrowser drives the dashboard of a running slipway in
 // headless Chromium: the builds list, a live log, Rebuild with and without
 // a token and a branch name made of markup. The subtests share one world
@@ -158,6 +177,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		},
 	})
 	removeTestContainers(t, w)
+	t.Cleanup(func() { removeUntagged(w) })
 	c := serve(t, w, nil)
 	b := newBrowser(t, c.base)
 

@@ -122,9 +122,7 @@ func (d *dashboard) funcs() template.FuncMap {
 		"icon":        statusIcon,
 		"statusClass": statusClass,
 		"commitURL":   d.commitURL,
-		"repoURL":     d.repoURL,
 		"active":      func(s string) bool { return s == store.StatusQueued || s == store.StatusRunning },
-		"finished":    store.Finished,
 	}
 }
 
