@@ -183,6 +183,63 @@ type Project struct {
 	GitToken Secret `yaml:"git_token"`
 	// GitTokenFile is read into GitToken by Load when set.
 	GitTokenFile string `yaml:"git_token_file"`
+
+	// BuildRules are Docker Hub's build rules: with any, a push builds only
+	// when a rule with autobuild matches its branch or tag (instead of
+	// Branches), and the matched rules give the tags, context and
+	// Dockerfile. Default: none. See README, Moving from Docker Hub
+	// automated builds.
+	BuildRules []BuildRule `yaml:"build_rules"`
+	// Autotest runs docker-compose.test.yml and *.test.yml next to the
+	// Dockerfile after the build, as Docker Hub's autotest does: the build
+	// fails and pushes nothing unless their sut service exits 0. Default
+	// false.
+	Autotest bool `yaml:"autotest"`
+	// AutotestTimeout bounds each test file. Default: test.timeout when
+	// test is given, else 10m (set by ApplyDefaults when autotest is on).
+	AutotestTimeout Duration `yaml:"autotest_timeout"`
+	// Hooks runs the repository's hooks/ scripts (pre_build, build,
+	// post_push and the others) as processes on the slipway host, with the
+	// Docker engine at their disposal: root-equivalent, so set it only for
+	// repositories you trust. Default false.
+	Hooks bool `yaml:"hooks"`
+	// HookTimeout bounds each hook. Default 10m (set by ApplyDefaults when
+	// hooks is on).
+	HookTimeout Duration `yaml:"hook_timeout"`
+	// BuildEnv are Docker Hub's build environment variables: given to
+	// hooks and autotests, and as build args when the Dockerfile declares
+	// them. Default: none.
+	BuildEnv map[string]string `yaml:"build_env"`
+	// SecretBuildEnv are build environment variables whose values never
+	// reach a log, an answer or an image label. Default: none.
+	SecretBuildEnv map[string]Secret `yaml:"secret_build_env"`
+}
+
+// BuildRule is one of Docker Hub's build rules. It has the fields and keys
+// of hub.BuildRule (the pipeline converts it with hub.BuildRule(r)); its
+// checks are hub.ValidateRules, run by `slipway validate` and at start.
+type BuildRule struct {
+	// SourceType is branch or tag (case-insensitive). Required.
+	SourceType string `yaml:"source_type"`
+	// Source is a branch or tag name matched exactly, or an RE2 regular
+	// expression between slashes ("/^v([0-9.]+)$/") found anywhere in the
+	// name. Required.
+	Source string `yaml:"source"`
+	// DockerTag is a comma-separated list of tags: {sourceref} is the
+	// branch or tag name, {\1} to {\9} the regex's groups. Required.
+	DockerTag string `yaml:"docker_tag"`
+	// Dockerfile is relative to the rule's context ("/" counts as unset).
+	// Default "": the project's dockerfile.
+	Dockerfile string `yaml:"dockerfile"`
+	// Context is the build context relative to the repository root, "/"
+	// being the root. Default "": the project's context.
+	Context string `yaml:"context"`
+	// Autobuild lets pushes build through the rule; false limits it to
+	// builds started by hand. Default true.
+	Autobuild *bool `yaml:"autobuild"`
+	// BuildCache lets the build use the engine's cache; false builds with
+	// no cache. Default true.
+	BuildCache *bool `yaml:"build_cache"`
 }
 
 // Test is the test stage of a project.

@@ -118,6 +118,33 @@ func TestLoadMinimalAppliesDefaults(t *testing.T) {
 	if diff := cmp.Diff(p.Branches, []string{"trunk"}); diff != "" {
 		t.Errorf("branches default mismatch (-got +want):\n%s", diff)
 	}
+	if p.AutotestTimeout != 0 || p.HookTimeout != 0 {
+		t.Errorf("autotest_timeout %v, hook_timeout %v set without autotest or hooks; want 0", p.AutotestTimeout, p.HookTimeout)
+	}
+
+	// Docker Hub's timeouts, set when autotest and hooks are on.
+	tests := []struct {
+		name                  string
+		project               Project
+		autotest, hookTimeout Duration
+	}{
+		{"autotest without test", Project{Autotest: true}, Duration(10 * time.Minute), 0},
+		{"autotest takes test.timeout", Project{Autotest: true, Test: &Test{Command: []string{"/t"}, Timeout: Duration(time.Minute)}}, Duration(time.Minute), 0},
+		{"autotest takes the default test.timeout", Project{Autotest: true, Test: &Test{Command: []string{"/t"}}}, Duration(5 * time.Minute), 0},
+		{"autotest_timeout kept", Project{Autotest: true, AutotestTimeout: Duration(time.Second)}, Duration(time.Second), 0},
+		{"hooks", Project{Hooks: true}, 0, Duration(10 * time.Minute)},
+		{"hook_timeout kept", Project{Hooks: true, HookTimeout: Duration(time.Second)}, 0, Duration(time.Second)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &Config{Projects: []Project{tt.project}}
+			c.ApplyDefaults()
+			p := c.Projects[0]
+			if p.AutotestTimeout != tt.autotest || p.HookTimeout != tt.hookTimeout {
+				t.Errorf("autotest_timeout %v, hook_timeout %v; want %v, %v", p.AutotestTimeout, p.HookTimeout, tt.autotest, tt.hookTimeout)
+			}
+		})
+	}
 }
 
 func TestLoadFull(t *testing.T) {
@@ -190,6 +217,16 @@ func TestLoadFull(t *testing.T) {
 			GitSSHKeyFile: secret("id_ed25519"),
 			GitToken:      "git-token-from-file",
 			GitTokenFile:  secret("git_token"),
+			BuildRules: []BuildRule{
+				{SourceType: "branch", Source: "trunk", DockerTag: "{sourceref},latest"},
+				{SourceType: "tag", Source: "/^v([0-9.]+)$/", DockerTag: `release-{\1}`, Context: "/docker", Dockerfile: "Dockerfile.hub", Autobuild: &no, BuildCache: &no},
+			},
+			Autotest:        true,
+			AutotestTimeout: Duration(3 * time.Minute),
+			Hooks:           true,
+			HookTimeout:     Duration(4 * time.Minute),
+			BuildEnv:        map[string]string{"NODE_ENV": "production"},
+			SecretBuildEnv:  map[string]Secret{"HUB_TOKEN": "hub-secret"},
 		}},
 		Path: "testdata/full.yaml",
 	}
@@ -448,6 +485,16 @@ func TestValidationProblems(t *testing.T) {
 			{7, "projects[0].branches[1]", "must not be empty"},
 		}},
 		{"build arg also secret", proj("    build_args: {TOKEN: x}\n    secret_build_args: {TOKEN: y}\n"), []Problem{{7, "projects[0].build_args.TOKEN", "also set in secret_build_args: keep it in one of them"}}},
+		{"build env names", proj("    build_env: {\"1X\": a, SOURCE_COMMIT: b, TOKEN: c}\n    secret_build_env: {TOKEN: d, IMAGE_NAME: e}\n"), []Problem{
+			{7, "projects[0].build_env.1X", `"1X" is not an environment variable name (letters, digits and '_', not starting with a digit)`},
+			{7, "projects[0].build_env.SOURCE_COMMIT", "SOURCE_COMMIT is one of the variables slipway sets as Docker Hub does: choose another name"},
+			{7, "projects[0].build_env.TOKEN", "also set in secret_build_env: keep it in one of them"},
+			{8, "projects[0].secret_build_env.IMAGE_NAME", "IMAGE_NAME is one of the variables slipway sets as Docker Hub does: choose another name"},
+		}},
+		{"hub timeouts", proj("    autotest: true\n    autotest_timeout: -1s\n    hooks: true\n    hook_timeout: -2m\n"), []Problem{
+			{8, "projects[0].autotest_timeout", "must be greater than 0"},
+			{10, "projects[0].hook_timeout", "must be greater than 0"},
+		}},
 		{"test without command", proj("    test: {timeout: 1m}\n"), []Problem{{7, "projects[0].test.command", `required when test is given: the command run in the built image, e.g. ["/app", "-selftest"]`}}},
 		{"test timeout", proj("    test:\n      command: [/t]\n      timeout: -1s\n"), []Problem{{9, "projects[0].test.timeout", "must be greater than 0"}}},
 		{"tag rules", proj("    tags:\n      - {pattern: x}\n      - {type: semverish}\n      - {type: raw}\n      - {type: sha, length: -1}\n      - {type: ref, pattern: \"{{.Branch\", prefix: \"{{nope}}\"}\n"), []Problem{

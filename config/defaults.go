@@ -28,6 +28,8 @@ const (
 	defaultDockerfile      = "Dockerfile"
 	defaultTestTimeout     = Duration(5 * time.Minute)
 	defaultScheduleCatchUp = true
+	defaultAutotestTimeout = Duration(10 * time.Minute)
+	defaultHookTimeout     = Duration(10 * time.Minute)
 )
 
 // ApplyDefaults sets every unset (zero) value to its default. It is the
@@ -79,6 +81,15 @@ func (c *Config) ApplyDefaults() {
 		setString(&p.Dockerfile, defaultDockerfile)
 		if p.Test != nil && p.Test.Timeout == 0 {
 			p.Test.Timeout = defaultTestTimeout
+		}
+		if p.Autotest && p.AutotestTimeout == 0 {
+			p.AutotestTimeout = defaultAutotestTimeout
+			if p.Test != nil {
+				p.AutotestTimeout = p.Test.Timeout
+			}
+		}
+		if p.Hooks && p.HookTimeout == 0 {
+			p.HookTimeout = defaultHookTimeout
 		}
 		for j := range p.Schedules {
 			s := &p.Schedules[j]

@@ -304,6 +304,13 @@ func (v *checker) project(p string, pr *Project, c *Config) {
 		}
 	}
 	v.image(p+".image", pr.Image)
+	v.buildEnv(p, pr)
+	if pr.AutotestTimeout < 0 {
+		v.add(p+".autotest_timeout", "must be greater than 0")
+	}
+	if pr.HookTimeout < 0 {
+		v.add(p+".hook_timeout", "must be greater than 0")
+	}
 	if pr.Test != nil {
 		if len(pr.Test.Command) == 0 {
 			v.add(p+".test.command", `required when test is given: the command run in the built image, e.g. ["/app", "-selftest"]`)
@@ -332,6 +339,34 @@ func (v *checker) project(p string, pr *Project, c *Config) {
 	}
 	for i, d := range pr.Deploy {
 		v.deploy(fmt.Sprintf("%s.deploy[%d]", p, i), d, c, schedules)
+	}
+}
+
+// hubVariables are the variables Docker Hub sets for builds, hooks and
+// autotests (hub.HookEnv.Vars); the build environment cannot replace them.
+var hubVariables = map[string]bool{
+	"SOURCE_BRANCH": true, "SOURCE_COMMIT": true, "COMMIT_MSG": true, "DOCKER_REPO": true,
+	"DOCKERFILE_PATH": true, "DOCKER_TAG": true, "IMAGE_NAME": true,
+}
+
+// buildEnv checks the names of build_env and secret_build_env.
+func (v *checker) buildEnv(p string, pr *Project) {
+	check := func(key, name string) {
+		switch {
+		case !envNameRe.MatchString(name):
+			v.add(mapPath(key, name), "%q is not an environment variable name (letters, digits and '_', not starting with a digit)", name)
+		case hubVariables[name]:
+			v.add(mapPath(key, name), "%s is one of the variables slipway sets as Docker Hub does: choose another name", name)
+		}
+	}
+	for _, k := range sortedKeys(pr.BuildEnv) {
+		check(p+".build_env", k)
+		if _, dup := pr.SecretBuildEnv[k]; dup {
+			v.add(mapPath(p+".build_env", k), "also set in secret_build_env: keep it in one of them")
+		}
+	}
+	for _, k := range sortedKeys(pr.SecretBuildEnv) {
+		check(p+".secret_build_env", k)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/slipwayci/slipway/hub"
 	"github.com/slipwayci/slipway/store"
 )
 
@@ -156,6 +157,7 @@ func (q *Queue) Run(ctx context.Context) error {
 	if requeued+failed > 0 {
 		log.Warn().Int("requeued", requeued).Int("failed", failed).Msg("recovered builds interrupted by a restart")
 	}
+	q.pruneAutotests(ctx)
 	// Builds run under their own context so that ctx's end only stops
 	// taking work; runCtx is canceled after the grace period.
 	runCtx, cancelRuns := context.WithCancelCause(context.WithoutCancel(ctx))
@@ -180,6 +182,20 @@ func (q *Queue) Run(ctx context.Context) error {
 		<-done
 	}
 	return nil
+}
+
+// pruneAutotests removes what Docker Hub autotests of builds interrupted by
+// a crash left in the engine (containers, networks, volumes); a failure is
+// logged, never fatal.
+func (q *Queue) pruneAutotests(ctx context.Context) {
+	if q.svc.Docker == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := hub.PruneAutotests(ctx, q.svc.Docker, autotestPrefix(q.svc.Config)); err != nil {
+		q.svc.logger.Warn().Err(err).Msg("remove the leftovers of interrupted autotests")
+	}
 }
 
 // worker claims and runs builds until stop ends.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/slipwayci/slipway/builder"
 	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/hub"
 	"github.com/slipwayci/slipway/registry"
 	"github.com/slipwayci/slipway/source"
 	"github.com/slipwayci/slipway/store"
@@ -36,6 +37,7 @@ type Runner struct {
 	keys    *registry.Keychain
 	history History
 	engine  builder.GCClient
+	docker  HubClient
 	now     func() time.Time
 }
 
@@ -58,6 +60,9 @@ type RunnerDeps struct {
 	History History
 	// Engine, when set, gets a hygiene pass after every build.
 	Engine builder.GCClient
+	// Docker runs Docker Hub's autotests and finds the image a hooks/build
+	// made; builds that need it fail without it.
+	Docker HubClient
 	Now    func() time.Time
 }
 
@@ -67,7 +72,7 @@ func NewRunner(d RunnerDeps) *Runner {
 		d.Now = time.Now
 	}
 	return &Runner{cfg: d.Config, sources: d.Sources, builder: d.Builder, pusher: d.Pusher, keys: d.Keys,
-		history: d.History, engine: d.Engine, now: d.Now}
+		history: d.History, engine: d.Engine, docker: d.Docker, now: d.Now}
 }
 
 // Recorder saves a build record after each change; the store implements it.
@@ -182,7 +187,7 @@ func (r *Runner) stages(ctx context.Context, b *store.Build, log *Log, record Re
 	if err != nil {
 		return err
 	}
-	tags, err := registry.Tags(ev, p.Tags)
+	tags, plan, err := buildTags(p, b, ev)
 	if err != nil {
 		return err
 	}
@@ -194,10 +199,17 @@ func (r *Runner) stages(ctx context.Context, b *store.Build, log *Log, record Re
 	for i, t := range tags {
 		refs[i] = p.Image + ":" + t.Name
 	}
-	b.BuildKey = BuildKey(p)
+	logPlan(plan, ev.Kind, refShortName(b.Ref), log)
+	hb, err := r.prepareHub(p, b, co, plan, log)
+	if err != nil {
+		return err
+	}
+	defer hb.close()
+	key, reuse := hb.buildKey(p)
+	b.BuildKey = key
 
 	rebuild := sched != nil && sched.Rebuild
-	if !rebuild && !b.NoPush && (ev.Kind == registry.KindSchedule || ev.Kind == registry.KindTag) {
+	if reuse && !rebuild && !b.NoPush && (ev.Kind == registry.KindSchedule || ev.Kind == registry.KindTag) {
 		if prev, ok := r.reusable(ctx, p, b, log); ok {
 			err := r.stage(ctx, b, StagePush, log, record, func(ctx context.Context) error {
 				log.Printf("%s@%s was built from the same commit and inputs by build %d: adding tags without a rebuild", p.Image, prev.Digest, prev.ID)
@@ -215,41 +227,60 @@ func (r *Runner) stages(ctx context.Context, b *store.Build, log *Log, record Re
 	}
 	defer r.clean(ctx, p, log)
 
+	// Docker Hub's hooks (hb, nil for other projects) run at their phases
+	// inside the stages; hooks/build, hooks/test and hooks/push replace
+	// what the stage would do.
 	var img builder.Image
 	err = r.stage(ctx, b, StageBuild, log, record, func(ctx context.Context) error {
-		tarball, dockerfile, err := source.Context(ctx, co.Dir, p.Context, p.Dockerfile)
-		if err != nil {
+		if err := hb.runHooks(ctx, hub.HookPostCheckout, hub.HookPreBuild); err != nil {
 			return err
 		}
-		defer tarball.Close()
-		img, err = r.builder.Build(ctx, builder.BuildOptions{
-			Context:    tarball,
-			Dockerfile: dockerfile,
-			Target:     p.Target,
-			BuildArgs:  p.BuildArgs,
-			SecretArgs: secretArgs(p),
-			Labels:     r.labels(p, b, co),
-			Tags:       refs,
-			NoCache:    rebuild,
-			Pull:       rebuild,
-		}, log)
+		var err error
+		if hb.has(hub.HookBuild) {
+			img, err = hb.hookBuild(ctx, refs)
+		} else {
+			img, err = r.build(ctx, p, b, co, hb, plan, refs, rebuild, log)
+		}
 		if err != nil {
 			return err
 		}
 		log.Printf("built image %s", img.ID)
-		return nil
+		return hb.runHooks(ctx, hub.HookPostBuild)
 	})
 	if err != nil {
 		return err
 	}
 
-	if p.Test != nil && len(p.Test.Command) > 0 {
+	projectTest := p.Test != nil && len(p.Test.Command) > 0
+	if projectTest || hb.testing() {
 		err = r.stage(ctx, b, StageTest, log, record, func(ctx context.Context) error {
-			return r.builder.Test(ctx, builder.TestOptions{
-				Image:   img.ID,
-				Command: p.Test.Command,
-				Timeout: p.Test.Timeout.D(),
-			}, log)
+			if err := hb.runHooks(ctx, hub.HookPreTest); err != nil {
+				return err
+			}
+			ran, err := hb.hook(ctx, hub.HookTest)
+			switch {
+			case err != nil:
+				return err
+			case ran:
+				log.Printf("hooks/test replaced the test phase: neither test nor autotest ran")
+			default:
+				if projectTest {
+					err := r.builder.Test(ctx, builder.TestOptions{
+						Image:   img.ID,
+						Command: p.Test.Command,
+						Timeout: p.Test.Timeout.D(),
+					}, log)
+					if err != nil {
+						return err
+					}
+				}
+				if p.Autotest {
+					if err := hb.autotest(ctx, b); err != nil {
+						return err
+					}
+				}
+			}
+			return hb.runHooks(ctx, hub.HookPostTest)
 		})
 		if err != nil {
 			return err
@@ -258,21 +289,61 @@ func (r *Runner) stages(ctx context.Context, b *store.Build, log *Log, record Re
 
 	if b.NoPush {
 		log.Printf("not pushing (--no-push); tagged locally as %s", strings.Join(refs, ", "))
+		if hb.hasAny(hub.HookPrePush, hub.HookPush, hub.HookPostPush) {
+			log.Printf("hooks: not running the push hooks (--no-push)")
+		}
 		return nil
 	}
 	err = r.stage(ctx, b, StagePush, log, record, func(ctx context.Context) error {
-		digest, err := r.pusher.Push(ctx, img.ID, p.Image, tags, log)
+		if err := hb.runHooks(ctx, hub.HookPrePush); err != nil {
+			return err
+		}
+		var digest string
+		ran, err := hb.hook(ctx, hub.HookPush)
+		switch {
+		case err != nil:
+			return err
+		case ran:
+			digest, err = hb.pushedDigest(ctx, tags, img.ID)
+		default:
+			digest, err = r.pusher.Push(ctx, img.ID, p.Image, tags, log)
+		}
 		if err != nil {
 			return err
 		}
 		b.Digest = digest
 		log.Printf("pushed %s@%s as %s", p.Image, digest, strings.Join(b.Tags, ", "))
-		return nil
+		return hb.runHooks(ctx, hub.HookPostPush)
 	})
 	if err != nil {
 		return err
 	}
 	return r.afterPush(ctx, p, b, sched, tags, co.Dir, log, record)
+}
+
+// build builds the image with the engine, from the context and Dockerfile
+// the build rules chose (the project's without them).
+func (r *Runner) build(ctx context.Context, p *config.Project, b *store.Build, co *source.Checkout, hb *hubRun, plan hubPlan, refs []string, rebuild bool, log *Log) (builder.Image, error) {
+	args, secrets, err := hb.buildArgs(p)
+	if err != nil {
+		return builder.Image{}, err
+	}
+	tarball, dockerfile, err := source.Context(ctx, co.Dir, plan.context, plan.dockerfile)
+	if err != nil {
+		return builder.Image{}, err
+	}
+	defer tarball.Close()
+	return r.builder.Build(ctx, builder.BuildOptions{
+		Context:    tarball,
+		Dockerfile: dockerfile,
+		Target:     p.Target,
+		BuildArgs:  args,
+		SecretArgs: secrets,
+		Labels:     r.labels(p, b, co),
+		Tags:       refs,
+		NoCache:    rebuild || plan.noCache,
+		Pull:       rebuild,
+	}, log)
 }
 
 // afterPush runs what follows a successful push: the schedule's retention

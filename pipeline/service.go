@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -32,6 +33,9 @@ type Service struct {
 // the engine (docker_host, else DOCKER_HOST, else the local socket) and
 // prepares the clone cache.
 func Open(ctx context.Context, cfg *config.Config, logger zerolog.Logger) (*Service, error) {
+	if errs := CheckBuildRules(cfg); len(errs) > 0 {
+		return nil, fmt.Errorf("invalid build rules (see slipway validate): %w", errors.Join(errs...))
+	}
 	st, err := store.Open(ctx, cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -69,6 +73,7 @@ func Open(ctx context.Context, cfg *config.Config, logger zerolog.Logger) (*Serv
 		Keys:    keys,
 		History: st,
 		Engine:  docker,
+		Docker:  docker,
 	})
 	return s, nil
 }

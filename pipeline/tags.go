@@ -20,7 +20,8 @@ type PreviewRequest struct {
 }
 
 // Preview returns the tags a build of req would push, in push order, as
-// the pipeline computes them. For a git tag it lists the repository's tags
+// the pipeline computes them: for a project with build_rules, those of the
+// rules that match (as for a build started by hand) and of its tags: rules. For a git tag it lists the repository's tags
 // (so `latest` is shown only when the tag is the highest release).
 func Preview(ctx context.Context, cfg *config.Config, p *config.Project, req PreviewRequest, now func() time.Time) ([]registry.Tag, error) {
 	r := &Runner{cfg: cfg, now: now}
@@ -41,7 +42,8 @@ func Preview(ctx context.Context, cfg *config.Config, p *config.Project, req Pre
 	if err != nil {
 		return nil, err
 	}
-	return registry.Tags(ev, p.Tags)
+	tags, _, err := buildTags(p, b, ev)
+	return tags, err
 }
 
 // fullRef turns "main" into refs/heads/main and keeps full refs.

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-github/v75/github"
 
 	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/hub"
 	"github.com/slipwayci/slipway/store"
 )
 
@@ -79,8 +80,11 @@ const (
 // lower-cased, user info, a trailing "/" and ".git" dropped, the path
 // compared case-insensitively as GitHub does). A branch push builds only the
 // projects whose `branches` patterns (path.Match; [default_branch] when
-// empty) match the branch; a tag push builds every matching project. URLs of
-// the payload are used for matching and nothing else.
+// empty) match the branch; a tag push builds every matching project. A
+// project with `build_rules` (Docker Hub's) builds a branch or tag push
+// instead when one of its rules with autobuild matches the branch or tag
+// name, whatever its `branches`. URLs of the payload are used for matching
+// and nothing else.
 //
 // Decide is pure and safe for concurrent use; it does not modify projects or
 // payload.
@@ -140,21 +144,37 @@ func decidePush(projects []config.Project, p *github.PushEvent) Decision {
 		return ignore(fmt.Sprintf("ref %q is neither a branch nor a tag", ref))
 	}
 
-	if trigger == store.TriggerPush {
-		var building []int
-		var refused []string
-		for _, i := range matched {
-			if buildsBranch(&projects[i], branch) {
+	kind, name := hub.SourceBranch, branch
+	if trigger == store.TriggerTag {
+		kind, name = hub.SourceTag, strings.TrimPrefix(ref, tagPrefix)
+	}
+	var building []int
+	var noBranch, noRule []string
+	for _, i := range matched {
+		switch pr := &projects[i]; {
+		case len(pr.BuildRules) > 0:
+			if autobuilds(pr, kind, name) {
 				building = append(building, i)
 			} else {
-				refused = append(refused, fmt.Sprintf("projects[%d].branches", i))
+				noRule = append(noRule, fmt.Sprintf("projects[%d].build_rules", i))
 			}
+		case trigger == store.TriggerTag || buildsBranch(pr, branch):
+			building = append(building, i)
+		default:
+			noBranch = append(noBranch, fmt.Sprintf("projects[%d].branches", i))
 		}
-		if len(building) == 0 {
-			return ignore(fmt.Sprintf("branch %s is not configured to build (%s)", branch, strings.Join(refused, ", ")))
-		}
-		matched = building
 	}
+	if len(building) == 0 {
+		var reasons []string
+		if len(noBranch) > 0 {
+			reasons = append(reasons, fmt.Sprintf("branch %s is not configured to build (%s)", branch, strings.Join(noBranch, ", ")))
+		}
+		if len(noRule) > 0 {
+			reasons = append(reasons, fmt.Sprintf("no build rule matches %s %s (%s)", kind, name, strings.Join(noRule, ", ")))
+		}
+		return ignore(strings.Join(reasons, "; "))
+	}
+	matched = building
 
 	head := p.GetHeadCommit()
 	if skipCI(head.GetMessage()) {
@@ -258,6 +278,24 @@ func buildsBranch(p *config.Project, branch string) bool {
 	for _, pat := range patterns {
 		// A malformed pattern matches nothing; config validation reports it.
 		if ok, err := path.Match(pat, branch); err == nil && ok {
+			return true
+		}
+	}
+	return false
+}
+
+// autobuilds reports whether a push of the branch or tag (kind
+// hub.SourceBranch or hub.SourceTag) builds p, a project with build rules:
+// whether one of its rules with autobuild matches. Rules that autobuild:
+// false leaves to builds started by hand never count; invalid rules match
+// nothing (config validation reports them).
+func autobuilds(p *config.Project, kind, name string) bool {
+	rules := make([]hub.BuildRule, len(p.BuildRules))
+	for i, r := range p.BuildRules {
+		rules[i] = hub.BuildRule(r)
+	}
+	for _, m := range hub.MatchRules(rules, kind, name) {
+		if m.Autobuild {
 			return true
 		}
 	}

@@ -489,3 +489,112 @@ func TestDecideDoesNotModifyProjects(t *testing.T) {
 		t.Errorf("projects changed (-got +want):\n%s", diff)
 	}
 }
+
+// TestDecideBuildRules covers projects with Docker Hub build rules: a push
+// builds when a rule with autobuild matches its branch or tag, whatever the
+// project's branches.
+func TestDecideBuildRules(t *testing.T) {
+	no := false
+	hubRules := func(rules ...config.BuildRule) []config.Project {
+		return withProject(func(p *config.Project) {
+			p.Branches = []string{"master"}
+			p.BuildRules = rules
+		})
+	}
+	branchPush := func(branch string) func(testing.TB) any {
+		return func(tb testing.TB) any {
+			return pushVariant(tb, "push-new-branch.json", func(p *github.PushEvent) { p.Ref = github.Ptr("refs/heads/" + branch) })
+		}
+	}
+	tagPush := func(tag string) func(testing.TB) any {
+		return func(tb testing.TB) any {
+			return pushVariant(tb, "push-new-branch.json", func(p *github.PushEvent) { p.Ref = github.Ptr("refs/tags/" + tag) })
+		}
+	}
+	tagTrigger := func(tag string) webhook.Trigger {
+		return webhook.Trigger{Project: "hello", Trigger: store.TriggerTag, Ref: "refs/tags/" + tag, Commit: recordedCommit, Message: "Initial commit", Pusher: "Codertocat"}
+	}
+	mainRule := config.BuildRule{SourceType: "branch", Source: "main", DockerTag: "{sourceref},latest"}
+	versionRule := config.BuildRule{SourceType: "tag", Source: `/^v([0-9.]+)$/`, DockerTag: `release-{\1}`}
+	previewRule := config.BuildRule{SourceType: "Branch", Source: `/^feature-(.*)$/`, DockerTag: `preview-{\1}`, Autobuild: &no}
+
+	tests := []struct {
+		name     string
+		projects []config.Project
+		payload  func(testing.TB) any
+		want     webhook.Decision
+	}{
+		{
+			name:     "branch rule builds a branch that branches does not name",
+			projects: hubRules(mainRule, versionRule),
+			payload:  branchPush("main"),
+			want:     webhook.Decision{Triggers: []webhook.Trigger{pushTrigger("hello", "refs/heads/main", recordedCommit)}},
+		},
+		{
+			name:     "branches is not used with build rules",
+			projects: hubRules(mainRule, versionRule),
+			payload:  branchPush("master"),
+			want:     webhook.Decision{Ignored: "no build rule matches branch master (projects[0].build_rules)"},
+		},
+		{
+			name:     "regex tag rule",
+			projects: hubRules(mainRule, versionRule),
+			payload:  tagPush("v1.4.2"),
+			want:     webhook.Decision{Triggers: []webhook.Trigger{tagTrigger("v1.4.2")}},
+		},
+		{
+			name:     "tag no rule matches",
+			projects: hubRules(mainRule, versionRule),
+			payload:  tagPush("nightly"),
+			want:     webhook.Decision{Ignored: "no build rule matches tag nightly (projects[0].build_rules)"},
+		},
+		{
+			name:     "a branch rule does not match a tag of the same name",
+			projects: hubRules(config.BuildRule{SourceType: "branch", Source: "v1.4.2", DockerTag: "x"}),
+			payload:  tagPush("v1.4.2"),
+			want:     webhook.Decision{Ignored: "no build rule matches tag v1.4.2 (projects[0].build_rules)"},
+		},
+		{
+			name:     "rule without autobuild is for builds by hand",
+			projects: hubRules(mainRule, previewRule),
+			payload:  branchPush("feature-login"),
+			want:     webhook.Decision{Ignored: "no build rule matches branch feature-login (projects[0].build_rules)"},
+		},
+		{
+			name:     "invalid rule matches nothing",
+			projects: hubRules(config.BuildRule{SourceType: "branch", Source: "/(/", DockerTag: "x"}),
+			payload:  branchPush("main"),
+			want:     webhook.Decision{Ignored: "no build rule matches branch main (projects[0].build_rules)"},
+		},
+		{
+			name: "reasons of projects with and without rules",
+			projects: []config.Project{
+				{Name: "a", GitHub: "Codertocat/Hello-World", Branches: []string{"main"}},
+				{Name: "b", GitHub: "Codertocat/Hello-World", BuildRules: []config.BuildRule{versionRule}},
+			},
+			payload: branchPush("master"),
+			want:    webhook.Decision{Ignored: "branch master is not configured to build (projects[0].branches); no build rule matches branch master (projects[1].build_rules)"},
+		},
+		{
+			name: "monorepo: a project with rules and one without",
+			projects: []config.Project{
+				{Name: "a", GitHub: "Codertocat/Hello-World", Branches: []string{"main"}},
+				{Name: "b", GitHub: "Codertocat/Hello-World", BuildRules: []config.BuildRule{versionRule}},
+				{Name: "c", GitHub: "Codertocat/Hello-World", BuildRules: []config.BuildRule{mainRule}},
+			},
+			payload: tagPush("v2.0"),
+			want: webhook.Decision{Triggers: []webhook.Trigger{
+				{Project: "a", Trigger: store.TriggerTag, Ref: "refs/tags/v2.0", Commit: recordedCommit, Message: "Initial commit", Pusher: "Codertocat"},
+				{Project: "b", Trigger: store.TriggerTag, Ref: "refs/tags/v2.0", Commit: recordedCommit, Message: "Initial commit", Pusher: "Codertocat"},
+			}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := webhook.Decide(tt.projects, "push", tt.payload(t))
+			if diff := cmp.Diff(got, tt.want); diff != "" {
+				t.Errorf("Decide() mismatch (-got +want):\n%s", diff)
+			}
+		})
+	}
+}

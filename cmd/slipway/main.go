@@ -1,6 +1,7 @@
 // Command slipway is the self-hosted image builder: `serve` runs the service,
 // `build` runs one build now, `validate` checks a config file, `tags` prints
-// what a build would push and `version` prints the version.
+// what a build would push, `import-hub` translates Docker Hub build settings
+// into a project and `version` prints the version.
 //
 // This package only parses flags and wires packages together; every decision
 // lives in the packages it calls.
@@ -16,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -38,6 +40,7 @@ const usage = `usage:
   slipway deploy   [--config FILE] PROJECT --tag TAG [--target NAME] [--json]
   slipway validate [--config FILE]
   slipway tags     [--config FILE] PROJECT (--ref REF | --schedule NAME) [--at RFC3339] [--commit SHA]
+  slipway import-hub [FILE]   (Docker Hub build settings, YAML or JSON; stdin without FILE)
   slipway version
 
 --config defaults to $SLIPWAY_CONFIG, then ./slipway.yaml.
@@ -45,13 +48,20 @@ const usage = `usage:
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := runWithInput(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
-// run executes one subcommand and returns the process exit code.
+// run executes one subcommand with no standard input and returns the
+// process exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runWithInput(ctx, args, strings.NewReader(""), stdout, stderr)
+}
+
+// runWithInput executes one subcommand reading stdin and returns the
+// process exit code.
+func runWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -67,6 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdValidate(args, stdout, stderr)
 	case "tags":
 		err = cmdTags(ctx, args, stdout, stderr)
+	case "import-hub":
+		err = cmdImportHub(args, stdin, stdout, stderr)
 	case "serve":
 		err = cmdServe(ctx, args, stderr)
 	case "version", "--version", "-v":
@@ -162,6 +174,11 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "%s: projects[%d] (%s): %v\n", path, i, p.Name, err)
 			bad = true
 		}
+	}
+	// Docker Hub build rules: regexes and their groups, paths.
+	for _, err := range pipeline.CheckBuildRules(cfg) {
+		fmt.Fprintf(stderr, "%s: %v\n", path, err)
+		bad = true
 	}
 	if bad {
 		return errQuiet
