@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Benchmarks of `slipway build` (issue 2), on the local engine:
 #  1. peak RSS of `slipway build` with a 1 GiB build context (target: under
-#     100 MiB): the context must stream, never be held in memory;
+#     100 MiB): the context must stream, never be held in memory. Measured
+#     twice: over file:// (go-git runs git-upload-pack as a child, whose
+#     memory /usr/bin/time counts too: see bench/README.md) and over smart
+#     HTTP (git http-backend in a separate process, as with a real remote),
+#     where the figure is slipway's alone;
 #  2. wall time of slipway's stages against the same steps done by hand with
 #     `git clone --depth 1 && docker build && docker push`, for one small
 #     fixture.
@@ -14,9 +18,12 @@ root=$PWD
 mib=${1:-1024}
 work=$(mktemp -d /tmp/slipway-bench.XXXXXX)
 pids=()
+port=
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  docker image ls --format '{{.Repository}}:{{.Tag}}' | grep "^127.0.0.1:$port/bench" | xargs -r docker rmi -f >/dev/null 2>&1 || true
+  if [ -n "$port" ]; then
+    docker image ls --format '{{.Repository}}:{{.Tag}}' | grep "^127.0.0.1:$port/bench" | xargs -r docker rmi -f >/dev/null 2>&1 || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -39,6 +46,39 @@ for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && bre
 go build -o "$work/slipway" ./cmd/slipway
 (cd examples/hello && CGO_ENABLED=0 go build -trimpath -o "$work/hello" .)
 
+# A smart-HTTP git server (git http-backend behind net/http/cgi) in its own
+# process, so its memory is not counted as slipway's.
+mkdir -p "$work/githttp"
+cat > "$work/githttp/main.go" <<'GO'
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/cgi"
+	"os"
+)
+
+func main() {
+	h := &cgi.Handler{
+		Path:       "/usr/bin/env",
+		Args:       []string{"git", "http-backend"},
+		Env:        []string{"GIT_PROJECT_ROOT=" + os.Args[1], "GIT_HTTP_EXPORT_ALL=1"},
+		InheritEnv: []string{"PATH", "HOME"},
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println(l.Addr())
+	fmt.Fprintln(os.Stderr, http.Serve(l, h))
+	os.Exit(1)
+}
+GO
+go build -o "$work/githttp/githttp" "$work/githttp/main.go"
+
 mkrepo() { # dir, with-big-file
   local dir=$1
   mkdir -p "$dir"
@@ -54,26 +94,47 @@ mkrepo() { # dir, with-big-file
 mkrepo "$work/big" yes
 mkrepo "$work/small" no
 
+mkfifo "$work/githttp/addr"
+"$work/githttp/githttp" "$work" >"$work/githttp/addr" 2>"$work/githttp/log" &
+pids+=($!)
+read -r httpaddr < "$work/githttp/addr"
+
 cat > "$work/slipway.yaml" <<YAML
 data_dir: $work/data
 projects:
   - {name: big,   repo: "file://$work/big",   image: "127.0.0.1:$port/bench-big",   test: {command: ["/hello", "-selftest"]}}
+  - {name: bighttp, repo: "http://$httpaddr/big", image: "127.0.0.1:$port/bench-bighttp", test: {command: ["/hello", "-selftest"]}}
   - {name: small, repo: "file://$work/small", image: "127.0.0.1:$port/bench-small", test: {command: ["/hello", "-selftest"]}}
 YAML
 
-echo "== peak RSS, ${mib} MiB context"
-/usr/bin/time -f '%M %e' -o "$work/rss" "$work/slipway" build --config "$work/slipway.yaml" big --json > "$work/big.json" 2> "$work/big.log"
-read -r rss_kib big_s < "$work/rss"
-echo "slipway build big: peak RSS $((rss_kib / 1024)) MiB, ${big_s}s"
-
-echo "== stages vs docker CLI, small fixture"
-"$work/slipway" build --config "$work/slipway.yaml" small --json > "$work/small.json" 2>/dev/null
-python3 - "$work/small.json" <<'PY'
+stages() { # build result JSON -> one line of stage durations
+  python3 - "$1" <<'PY'
 import json, sys
 b = json.load(open(sys.argv[1]))
+if b["status"] != "succeeded":
+    sys.exit(f'build {b["id"]} {b["status"]}: {b["error"]}')
 total = sum(s["duration_ms"] for s in b["stages"])
 print("slipway stages: " + ", ".join(f'{s["name"]} {s["duration_ms"]} ms' for s in b["stages"]) + f"; total {total} ms")
 PY
+}
+
+echo "== peak RSS, ${mib} MiB context"
+for p in big bighttp; do
+  /usr/bin/time -f '%M %e' -o "$work/rss" "$work/slipway" build --config "$work/slipway.yaml" "$p" --json > "$work/$p.json" 2> "$work/$p.log" ||
+    { echo "bench: slipway build $p failed:" >&2; tail -20 "$work/$p.log" >&2; exit 1; }
+  read -r rss_kib wall_s < "$work/rss"
+  case $p in
+    big) what="file:// (slipway + git-upload-pack child)" ;;
+    *) what="http:// (slipway alone)" ;;
+  esac
+  echo "slipway build $p, $what: peak RSS $((rss_kib / 1024)) MiB, ${wall_s}s"
+  echo "  $(stages "$work/$p.json")"
+done
+
+echo "== stages vs docker CLI, small fixture"
+"$work/slipway" build --config "$work/slipway.yaml" small --json > "$work/small.json" 2>"$work/small.log" ||
+  { echo "bench: slipway build small failed:" >&2; tail -20 "$work/small.log" >&2; exit 1; }
+stages "$work/small.json"
 start=$(date +%s%N)
 git clone -q --depth 1 "file://$work/small" "$work/clone"
 t1=$(date +%s%N)

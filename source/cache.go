@@ -4,7 +4,10 @@
 // .dockerignore semantics.
 //
 // Everything goes through go-git (no git binary is needed at run time, except
-// that go-git's file:// transport runs git-upload-pack).
+// that go-git's file:// transport runs git-upload-pack). One step is this
+// package's own: a received pack is indexed by fetchStorage, which streams
+// every object, instead of go-git's indexer, which inflates each one into
+// memory (a 1 GiB blob would cost 1 GiB of heap).
 //
 // Cache layout: Options.Dir/<project>/ is a bare repository (the object
 // store, shared by every build of the project) and Options.Dir/<project>/work/
@@ -48,7 +51,8 @@ const (
 )
 
 // largeObject is the blob size above which go-git streams an object from its
-// pack instead of inflating it into memory.
+// pack instead of inflating it into memory when reading it back (the fetch
+// itself streams every plain object: see fetchStorage).
 const largeObject = 1 << 20
 
 // workDirName is the directory of a project's cache holding the work trees.
@@ -269,7 +273,7 @@ func (c *Cache) checkout(ctx context.Context, req Request, projDir string) (*Che
 	}
 	defer st.Close()
 
-	ref, local, err := c.fetch(ctx, repo, req)
+	ref, local, err := c.fetch(ctx, fetchStorage{Storage: st, packDir: filepath.Join(projDir, "objects", "pack")}, req)
 	if err != nil {
 		if cloned {
 			// A failed first clone leaves nothing behind, so the next
@@ -399,10 +403,10 @@ func candidates(ref string) ([]candidate, error) {
 	return cs, nil
 }
 
-// fetch brings the requested ref and its history into repo, trying a short
+// fetch brings the requested ref and its history into st, trying a short
 // name as a branch, then as a tag. It returns the remote's full ref name and
 // the local ref it was stored under.
-func (c *Cache) fetch(ctx context.Context, repo *git.Repository, req Request) (plumbing.ReferenceName, plumbing.ReferenceName, error) {
+func (c *Cache) fetch(ctx context.Context, st fetchStorage, req Request) (plumbing.ReferenceName, plumbing.ReferenceName, error) {
 	safeURL := RedactURL(req.URL)
 	cs, err := candidates(req.Ref)
 	if err != nil {
@@ -417,7 +421,7 @@ func (c *Cache) fetch(ctx context.Context, repo *git.Repository, req Request) (p
 
 	// An anonymous remote: nothing about it (URL, credentials) is written to
 	// the cache's config, and a changed projects[].repo just works.
-	remote := git.NewRemote(repo.Storer, &gitconfig.RemoteConfig{Name: "origin", URLs: []string{req.URL}})
+	remote := git.NewRemote(st, &gitconfig.RemoteConfig{Name: "origin", URLs: []string{req.URL}})
 	var whats []string
 	for _, cand := range cs {
 		err := remote.FetchContext(fctx, &git.FetchOptions{
