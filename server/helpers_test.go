@@ -151,7 +151,7 @@ func serve(t *testing.T, w *fixture.World, edit func(*config.Config)) *apiClient
 		})
 	}
 	t.Cleanup(stop)
-	c := &apiClient{t: t, base: "http://" + ln.Addr().String(), http: &http.Client{Timeout: 30 * time.Second}, stop: stop, cfg: cfg}
+	c := &apiClient{t: t, base: "http://" + ln.Addr().String(), http: &http.Client{Timeout: 30 * time.Second}, stop: stop, cfg: cfg, logs: logs}
 	if len(cfg.APITokens) > 0 {
 		c.token = apiToken
 	}
@@ -181,6 +181,8 @@ type apiClient struct {
 	stop func()
 	// cfg is an in-process server's config.
 	cfg *config.Config
+	// logs is an in-process server's log (zerolog JSON lines).
+	logs *logBuffer
 }
 
 // do sends a request and returns the status code and body; a transport

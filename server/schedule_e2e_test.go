@@ -2,23 +2,15 @@ package server_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/slipwayci/slipway/config"
 	"github.com/slipwayci/slipway/internal/fixture"
-	"github.com/slipwayci/slipway/server"
 	"github.com/slipwayci/slipway/store"
 )
 
@@ -26,56 +18,8 @@ import (
 // lines). stop on the client ends the server and waits for Run to return.
 func serveLogged(t *testing.T, w *fixture.World) (*apiClient, *logBuffer) {
 	t.Helper()
-	cfg, err := config.Load(w.ConfigPath())
-	if err != nil {
-		t.Fatalf("load the world's config: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &logBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
-		}
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- server.Run(ctx, cfg, zerolog.New(logs).With().Timestamp().Logger(), server.Options{
-			Listener:        ln,
-			Grace:           serveGrace,
-			ShutdownTimeout: 5 * time.Second,
-		})
-	}()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("server.Run returned %v", err)
-				}
-			case <-time.After(time.Minute):
-				t.Errorf("server.Run did not return within a minute of its context's end")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	c := &apiClient{t: t, base: "http://" + ln.Addr().String(), http: &http.Client{Timeout: 30 * time.Second}, stop: stop, cfg: cfg}
-	waitFor(t, 30*time.Second, "the server answers /healthz", func() (bool, string) {
-		select {
-		case err := <-done:
-			done <- err
-			t.Fatalf("server.Run returned before serving: %v", err)
-		default:
-		}
-		code, body := c.get("/healthz")
-		return code == http.StatusOK, fmt.Sprintf("%d %s", code, body)
-	})
-	return c, logs
+	c := serve(t, w, nil)
+	return c, c.logs
 }
 
 // catchUps returns the IDs of the builds the log says schedule fired as a
