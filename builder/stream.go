@@ -6,48 +6,23 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/docker/docker/pkg/jsonmessage"
+
+	"github.com/slipwayci/slipway/internal/redact"
 )
 
-// redacted replaces a secret value in the build log and in errors.
-const redacted = "***"
+// redacted replaces a secret value.
+const redacted = redact.Mask
 
 // maxLine is the longest partial line held back waiting for its newline;
 // longer output (a progress bar without newlines) is written in pieces.
 const maxLine = 64 << 10
 
-// secretValues returns the values to redact, longest first so that a secret
-// containing another is replaced whole. A multi-line value also contributes
-// each of its lines, as the log is redacted line by line.
-func secretValues(args map[string]string) []string {
-	seen := make(map[string]bool)
-	var out []string
-	add := func(s string) {
-		if strings.TrimSpace(s) != "" && !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	for _, v := range args {
-		add(v)
-		if strings.ContainsAny(v, "\r\n") {
-			for _, l := range strings.Split(strings.ReplaceAll(v, "\r", "\n"), "\n") {
-				add(l)
-			}
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if len(out[i]) != len(out[j]) {
-			return len(out[i]) > len(out[j])
-		}
-		return out[i] < out[j]
-	})
-	return out
-}
+// secretValues returns the values to redact (see redact.Values).
+func secretValues(args map[string]string) []string { return redact.Values(args) }
 
 // logWriter writes whole, redacted lines to the build log. The first write
 // error sticks: every later line returns it.

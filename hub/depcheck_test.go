@@ -8,7 +8,8 @@ import (
 
 // TestDependencies keeps hub a leaf of the module: the pipeline and the
 // command use it, it uses none of slipway's packages (so that config may
-// hold hub's BuildRule type if it wants to).
+// hold hub's BuildRule type if it wants to) but the leaf internal/redact,
+// which imports nothing of slipway either.
 func TestDependencies(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").Output()
 	if err != nil {
@@ -16,7 +17,7 @@ func TestDependencies(t *testing.T) {
 	}
 	const module = "github.com/slipwayci/slipway/"
 	for _, dep := range strings.Fields(string(out)) {
-		if strings.HasPrefix(dep, module) && dep != module+"hub" {
+		if strings.HasPrefix(dep, module) && dep != module+"hub" && dep != module+"internal/redact" {
 			t.Errorf("hub imports %s", dep)
 		}
 	}

@@ -3,44 +3,21 @@ package hub
 import (
 	"bytes"
 	"io"
-	"sort"
 	"strings"
 	"sync"
+
+	"github.com/slipwayci/slipway/internal/redact"
 )
 
-// redacted replaces a secret value in a log.
-const redacted = "***"
+// redacted replaces a secret value.
+const redacted = redact.Mask
 
 // maxLine is the longest partial line held back waiting for its newline;
 // longer output is written in pieces.
 const maxLine = 64 << 10
 
-// secretValues returns the values to redact, longest first so that a
-// secret containing another is replaced whole; a multi-line value also
-// gives each of its lines, as logs are redacted line by line.
-func secretValues(secrets map[string]string) []string {
-	seen := make(map[string]bool)
-	var out []string
-	add := func(s string) {
-		if strings.TrimSpace(s) != "" && !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	for _, v := range secrets {
-		add(v)
-		for _, l := range strings.FieldsFunc(v, func(r rune) bool { return r == '\n' || r == '\r' }) {
-			add(l)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if len(out[i]) != len(out[j]) {
-			return len(out[i]) > len(out[j])
-		}
-		return out[i] < out[j]
-	})
-	return out
-}
+// secretValues returns the values to redact (see redact.Values).
+func secretValues(secrets map[string]string) []string { return redact.Values(secrets) }
 
 // syncWriter serialises writes of several goroutines to one writer.
 type syncWriter struct {
