@@ -261,7 +261,7 @@ func sourceRepo(t *testing.T) *gitfixture.Repo {
 	cmd.Dir = repo.Dir
 	cmd.Env = append(os.Environ(), "GOPROXY=off", "GOFLAGS=", "GOWORK=off", "GOTOOLCHAIN=local")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go mod vendor (offline, from the module cache): %v\n%s", err, out)
+		t.Fatalf("go mod vendor (offline, from the module cache): %v\n%s\nthe module cache lacks modules of other platforms: run `go mod download` first (scripts/test.sh does)", err, out)
 	}
 	repo.Commit(t, "main", nil, "slipway's source with its vendored modules")
 	return repo
