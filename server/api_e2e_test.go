@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -209,5 +210,38 @@ func TestLogFollowGetsTheTailOfACappedLog(t *testing.T) {
 	}
 	if code, whole := c.get(fmt.Sprintf("/api/v1/builds/%d/log", b.ID)); code != http.StatusOK || string(whole) != log {
 		t.Errorf("GET log (%d) differs from the followed stream:\n%s\n---\n%s", code, whole, log)
+	}
+}
+
+func TestBuildBodyWithAnUnknownKeyIsRefused(t *testing.T) {
+	w := newWorld(t, setup{Tokens: true})
+	c := serve(t, w, nil)
+
+	tests := []struct {
+		name, body string
+		wantCode   int
+		wantError  string
+	}{
+		{name: "typo of ref", body: `{"reff":"main"}`, wantCode: http.StatusBadRequest, wantError: `unknown key "reff"`},
+		{name: "known and unknown", body: `{"ref":"main","branch":"dev"}`, wantCode: http.StatusBadRequest, wantError: `unknown key "branch"`},
+		{name: "key in another case", body: `{"Ref":"main"}`, wantCode: http.StatusBadRequest, wantError: `unknown key "Ref"`},
+		{name: "two objects", body: `{"ref":"main"} {"ref":"dev"}`, wantCode: http.StatusBadRequest, wantError: "nothing after it"},
+		{name: "not an object", body: `["main"]`, wantCode: http.StatusBadRequest, wantError: "JSON object"},
+		{name: "ref not a string", body: `{"ref":1}`, wantCode: http.StatusBadRequest, wantError: "body does not fit"},
+		{name: "too large", body: `{"ref":"` + strings.Repeat("m", 70<<10) + `"}`, wantCode: http.StatusRequestEntityTooLarge, wantError: "larger than"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := c.do(http.MethodPost, "/api/v1/projects/fixture/builds", apiToken,
+				strings.NewReader(tt.body), http.Header{"Content-Type": {"application/json"}})
+			var answer struct{ Error string }
+			json.Unmarshal(body, &answer)
+			if code != tt.wantCode || !strings.Contains(answer.Error, tt.wantError) {
+				t.Errorf("POST builds %s: %d %s, want %d naming %q", tt.body[:min(len(tt.body), 40)], code, body, tt.wantCode, tt.wantError)
+			}
+		})
+	}
+	if got := c.builds(); len(got) != 0 {
+		t.Errorf("refused bodies queued %d builds: %v", len(got), got)
 	}
 }

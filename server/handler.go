@@ -132,9 +132,12 @@ func (h *handler) createBuild(w http.ResponseWriter, r *http.Request) {
 		Ref    string `json:"ref"`
 		Commit string `json:"commit"`
 	}
-	body := http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := json.NewDecoder(body).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
-		writeError(w, http.StatusBadRequest, "body must be JSON like {\"ref\":\"main\"}: "+err.Error())
+	if err := decodeObject(w, r, &req); err != nil {
+		code := http.StatusBadRequest
+		if errors.Is(err, errBodyTooLarge) {
+			code = http.StatusRequestEntityTooLarge
+		}
+		writeError(w, code, err.Error()+`; send JSON like {"ref":"main"}`)
 		return
 	}
 	ref := req.Ref
