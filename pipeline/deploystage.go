@@ -123,7 +123,7 @@ func (r *Runner) deployBinding(ctx context.Context, p *config.Project, bind conf
 }
 
 // immutableTag picks the tag a deploy pins next to the digest: the first
-// immutable one (main-1a2b3c4, 2026.47, 1.2.3), else the first.
+// immutable one (main-1a2b3c4, 2026-W47, 1.2.3), else the first.
 func immutableTag(tags []registry.Tag) string {
 	for _, t := range tags {
 		if !t.Moving {

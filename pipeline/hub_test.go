@@ -146,7 +146,7 @@ func TestBuildTags(t *testing.T) {
 			name: "schedules keep slipway's tags", p: project(nil), trigger: store.TriggerSchedule,
 			ev: registry.Event{Kind: registry.KindSchedule, Schedule: "weekly", Ref: "refs/heads/main", Commit: commit, Due: now},
 			want: want{
-				tags:    []registry.Tag{{Name: "2026.48"}, {Name: "weekly", Moving: true}},
+				tags:    []registry.Tag{{Name: "2026-W48"}, {Name: "weekly", Moving: true}},
 				context: ".", dockerfile: "Dockerfile", dockerTag: "weekly",
 			},
 		},

@@ -146,11 +146,11 @@ func TestReleaseRetagsPushedImage(t *testing.T) {
 	if rel.Commit != push.Commit {
 		t.Errorf("release commit = %s, want the push build's %s", rel.Commit, push.Commit)
 	}
-	if diff := cmp.Diff([]string{"weekly", "2026.48"}, rel.Tags); diff != "" {
+	if diff := cmp.Diff([]string{"weekly", "2026-W48"}, rel.Tags); diff != "" {
 		t.Errorf("release tags (-want +got):\n%s", diff)
 	}
 	checkDigests(t, w, map[string]string{
-		"2026.48": push.Digest,
+		"2026-W48": push.Digest,
 		"weekly":  push.Digest,
 		"main":    push.Digest,
 		"latest":  push.Digest,
@@ -176,13 +176,13 @@ func TestReleaseRetagsPushedImage(t *testing.T) {
 		t.Errorf("rebuild: true pushed the push build's digest %s again; want a fresh image", fresh.Digest)
 	}
 	checkDigests(t, w, map[string]string{
-		"2026.49": fresh.Digest,
+		"2026-W49": fresh.Digest,
 		"weekly":  fresh.Digest,
-		"2026.48": push.Digest,
+		"2026-W48": push.Digest,
 		"latest":  push.Digest,
 	})
 	after := localImages(t, w)
-	if got, want := after[freshID(t, w)], []string{"2026.49", "weekly"}; !cmp.Equal(got, want) {
+	if got, want := after[freshID(t, w)], []string{"2026-W49", "weekly"}; !cmp.Equal(got, want) {
 		t.Errorf("local tags of the rebuilt image = %v, want %v (all: %v)", got, want, after)
 	}
 }

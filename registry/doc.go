@@ -21,9 +21,10 @@
 //     when no higher released version among the repository's git tags gets
 //     the same tag (v1.9.1 pushed after v2.0.1 moves 1 and 1.9, not latest);
 //   - a push of any other git tag: the tag, sanitised (immutable);
-//   - a release of schedule weekly: <ISO year>.<ISO week> (2026.53 for
-//     2027-01-01) and weekly; monthly: YYYY.MM and monthly; any other
-//     schedule N: N-YYYYMMDD and N. The date is the due time in the
+//   - a release of schedule weekly: the ISO 8601 week <ISO year>-W<ISO
+//     week> (2026-W53 for 2027-01-01) and weekly; monthly: the ISO 8601
+//     month YYYY-MM (2026-11) and monthly; any other schedule N:
+//     N-YYYYMMDD and N. The date is the due time in the
 //     schedule's time zone (Event.Due's own location).
 //
 // # How tags: rules combine with the defaults
@@ -57,7 +58,7 @@
 // tag is never pushed for a prerelease and moves only forward, like the
 // defaults; for a prerelease, semver rules give only tags whose templates
 // use .Version, .Prerelease or .Tag. In a template that uses .Week, .Year is
-// the ISO week-numbering year, so "{{.Year}}.{{.Week}}" is the default
+// the ISO week-numbering year, so "{{.Year}}-W{{.Week}}" is the default
 // weekly tag across year ends (.WeekYear always is).
 //
 // # Re-tagging and retention

@@ -31,11 +31,11 @@ var ErrDeleteUnsupported = errors.New("the registry does not allow deleting mani
 // ScheduleVersioned returns a matcher of the versioned tags of schedule s
 // under the project's rules, for Prune: the immutable tags that the
 // schedule's own tags come from (its schedule rules, else its defaults:
-// ^\d{4}\.\d{2}$ for weekly and monthly, ^NAME-\d{8}$ for others). Tags of
-// raw rules and of other schedules are never matched by design, but two
-// schedules whose versioned tags have the same form (the defaults of weekly
-// and monthly are both YYYY.NN) cannot be told apart: CheckRules reports a
-// schedule with retention in that case.
+// ^\d{4}-W\d{2}$ for weekly, ^\d{4}-\d{2}$ for monthly, ^NAME-\d{8}$ for
+// others). Tags of raw rules and of other schedules are never matched by
+// design, but two schedules whose versioned tags have the same form (rules
+// "{{.Year}}.{{.Week}}" and "{{.Year}}.{{.Month}}") cannot be told apart:
+// CheckRules reports a schedule with retention in that case.
 //
 // A versioned template may use .Year .Month .Week .WeekYear .Day
 // .Now.Format, .ShortCommit, .FullCommit, .Schedule and .Branch; one that
@@ -219,8 +219,8 @@ func layoutRegexp(layout string) string {
 
 // VersionLess orders versioned tags oldest first: runs of digits compare as
 // numbers, everything else byte by byte ("2026.9" < "2026.10";
-// "nightly-20261231" < "nightly-20270101"). For the default tags (YYYY.WW,
-// YYYY.MM, NAME-YYYYMMDD) this is the order of their dates; a custom
+// "nightly-20261231" < "nightly-20270101"). For the default tags (YYYY-Www,
+// YYYY-MM, NAME-YYYYMMDD) this is the order of their dates; a custom
 // pattern must put the larger units first ({{.Year}} before {{.Week}}) for
 // Prune to keep the newest.
 func VersionLess(a, b string) bool {

@@ -41,15 +41,18 @@ func TestPrune(t *testing.T) {
 		digests := map[string]string{}
 		// Pushed out of order: the registry's order and the push order
 		// must not decide.
-		for _, tag := range []string{"2027.01", "2026.51", "2026.53", "2026.50", "2026.52"} {
+		for _, tag := range []string{"2027-W01", "2026-W51", "2026-W53", "2026-W50", "2026-W52"} {
 			tags := []string{tag}
-			if tag == "2027.01" {
+			if tag == "2027-W01" {
 				tags = append(tags, "weekly")
 			}
 			digests[tag] = pushRandom(t, repo, authn.Anonymous, tags...)
 		}
 		other := pushRandom(t, repo, authn.Anonymous, "main-1a2b3c4", "main", "latest")
 		monthly := pushRandom(t, repo, authn.Anonymous, "monthly", "nightly-20261231")
+		// Monthly's versioned tag of November: the weekly retention must
+		// not take it for a week (the defaults once were both YYYY.NN).
+		november := pushRandom(t, repo, authn.Anonymous, "2026-11")
 
 		var log bytes.Buffer
 		deleted, err := Prune(t.Context(), repo, nil, weeklyVersioned(t), 2, &log)
@@ -57,16 +60,16 @@ func TestPrune(t *testing.T) {
 			t.Fatalf("Prune: %v\nlog:\n%s", err, log.String())
 		}
 		t.Logf("log:\n%s", log.String())
-		if diff := cmp.Diff([]string{"2026.50", "2026.51", "2026.52"}, deleted); diff != "" {
+		if diff := cmp.Diff([]string{"2026-W50", "2026-W51", "2026-W52"}, deleted); diff != "" {
 			t.Errorf("deleted mismatch (-want +got):\n%s", diff)
 		}
-		want := []string{"2026.53", "2027.01", "weekly", "main-1a2b3c4", "main", "latest", "monthly", "nightly-20261231"}
+		want := []string{"2026-W53", "2027-W01", "weekly", "main-1a2b3c4", "main", "latest", "monthly", "nightly-20261231", "2026-11"}
 		if diff := cmp.Diff(want, registryTags(t, repo, authn.Anonymous), sortStrings); diff != "" {
 			t.Errorf("registry tags mismatch (-want +got):\n%s", diff)
 		}
 		for tag, d := range map[string]string{
-			"2026.53": digests["2026.53"], "2027.01": digests["2027.01"], "weekly": digests["2027.01"],
-			"main": other, "latest": other, "monthly": monthly,
+			"2026-W53": digests["2026-W53"], "2027-W01": digests["2027-W01"], "weekly": digests["2027-W01"],
+			"main": other, "latest": other, "monthly": monthly, "2026-11": november,
 		} {
 			if got, err := headDigest(t, repo+":"+tag, authn.Anonymous); err != nil || got != d {
 				t.Errorf("registry digest of %s = %q, %v; want %s", tag, got, err, d)
@@ -93,13 +96,13 @@ func TestPrune(t *testing.T) {
 		t.Parallel()
 		reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
 		repo := reg.Host + "/" + testenv.Name(t, "app")
-		// 2026.49 and 2026.52 share an image and are both beyond the
-		// newest 2: deleted together. 2026.50 shares main's image, 2026.51
-		// the image of the kept 2027.01: neither can go without a kept tag.
-		a := pushRandom(t, repo, authn.Anonymous, "2026.49", "2026.52")
-		b := pushRandom(t, repo, authn.Anonymous, "2026.50", "main")
-		c := pushRandom(t, repo, authn.Anonymous, "2026.51", "2027.01", "weekly")
-		pushRandom(t, repo, authn.Anonymous, "2026.53")
+		// 2026-W49 and 2026-W52 share an image and are both beyond the
+		// newest 2: deleted together. 2026-W50 shares main's image, 2026-W51
+		// the image of the kept 2027-W01: neither can go without a kept tag.
+		a := pushRandom(t, repo, authn.Anonymous, "2026-W49", "2026-W52")
+		b := pushRandom(t, repo, authn.Anonymous, "2026-W50", "main")
+		c := pushRandom(t, repo, authn.Anonymous, "2026-W51", "2027-W01", "weekly")
+		pushRandom(t, repo, authn.Anonymous, "2026-W53")
 
 		var log bytes.Buffer
 		deleted, err := Prune(t.Context(), repo, nil, weeklyVersioned(t), 2, &log)
@@ -107,10 +110,10 @@ func TestPrune(t *testing.T) {
 			t.Fatalf("Prune: %v\nlog:\n%s", err, log.String())
 		}
 		t.Logf("log:\n%s", log.String())
-		if diff := cmp.Diff([]string{"2026.49", "2026.52"}, deleted); diff != "" {
+		if diff := cmp.Diff([]string{"2026-W49", "2026-W52"}, deleted); diff != "" {
 			t.Errorf("deleted mismatch (-want +got):\n%s", diff)
 		}
-		want := []string{"2026.50", "main", "2026.51", "2027.01", "weekly", "2026.53"}
+		want := []string{"2026-W50", "main", "2026-W51", "2027-W01", "weekly", "2026-W53"}
 		if diff := cmp.Diff(want, registryTags(t, repo, authn.Anonymous), sortStrings); diff != "" {
 			t.Errorf("registry tags mismatch (-want +got):\n%s", diff)
 		}
@@ -123,9 +126,9 @@ func TestPrune(t *testing.T) {
 			}
 		}
 		for _, want := range []string{
-			"retention: keep 2026.50: its manifest " + b + " is also tagged main",
-			"retention: keep 2026.51: its manifest " + c + " is also tagged",
-			"retention: deleted 2026.49, 2026.52 (" + a + ")",
+			"retention: keep 2026-W50: its manifest " + b + " is also tagged main",
+			"retention: keep 2026-W51: its manifest " + c + " is also tagged",
+			"retention: deleted 2026-W49, 2026-W52 (" + a + ")",
 		} {
 			if !strings.Contains(log.String(), want) {
 				t.Errorf("log lacks %q:\n%s", want, log.String())
@@ -137,13 +140,13 @@ func TestPrune(t *testing.T) {
 		t.Parallel()
 		reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
 		repo := reg.Host + "/" + testenv.Name(t, "app")
-		pushRandom(t, repo, authn.Anonymous, "2026.50")
-		pushRandom(t, repo, authn.Anonymous, "2026.51", "weekly")
+		pushRandom(t, repo, authn.Anonymous, "2026-W50")
+		pushRandom(t, repo, authn.Anonymous, "2026-W51", "weekly")
 		deleted, err := Prune(t.Context(), repo, nil, weeklyVersioned(t), 2, io.Discard)
 		if err != nil || len(deleted) != 0 {
 			t.Errorf("Prune = %v, %v; want nothing deleted", deleted, err)
 		}
-		if diff := cmp.Diff([]string{"2026.50", "2026.51", "weekly"}, registryTags(t, repo, authn.Anonymous), sortStrings); diff != "" {
+		if diff := cmp.Diff([]string{"2026-W50", "2026-W51", "weekly"}, registryTags(t, repo, authn.Anonymous), sortStrings); diff != "" {
 			t.Errorf("registry tags mismatch (-want +got):\n%s", diff)
 		}
 	})
@@ -170,7 +173,7 @@ func TestPrune(t *testing.T) {
 		reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
 		proxy := startNoDeleteProxy(t, reg.Host)
 		path := testenv.Name(t, "app")
-		for _, tag := range []string{"2026.50", "2026.51", "2026.52"} {
+		for _, tag := range []string{"2026-W50", "2026-W51", "2026-W52"} {
 			pushRandom(t, reg.Host+"/"+path, authn.Anonymous, tag)
 		}
 		deleted, err := Prune(t.Context(), proxy+"/"+path, nil, weeklyVersioned(t), 1, io.Discard)

@@ -66,8 +66,8 @@ type Vars struct {
 	Schedule string
 	// Year is the 4-digit year of Now. In a template that uses .Week it is
 	// the ISO week-numbering year instead (as .WeekYear), so that
-	// "{{.Year}}.{{.Week}}" names the ISO week across year ends
-	// (2027-01-01 is 2026.53, not 2027.53).
+	// "{{.Year}}-W{{.Week}}" names the ISO week across year ends
+	// (2027-01-01 is 2026-W53, not 2027-W53).
 	Year string
 	// Month is the 2-digit month of Now ("01".."12").
 	Month string
@@ -458,8 +458,8 @@ const (
 	tmplVersion    = "{{.Version}}"
 	tmplMinorLine  = "{{.Major}}.{{.Minor}}"
 	tmplMajorLine  = "{{.Major}}"
-	tmplWeekly     = "{{.WeekYear}}.{{.Week}}"
-	tmplMonthly    = "{{.Year}}.{{.Month}}"
+	tmplWeekly     = "{{.WeekYear}}-W{{.Week}}"
+	tmplMonthly    = "{{.Year}}-{{.Month}}"
 	tmplDated      = "{{.Schedule}}-{{.Year}}{{.Month}}{{.Day}}"
 	tmplScheduleMv = "{{.Schedule}}"
 )
@@ -482,7 +482,8 @@ func semverPieces(r config.TagRule, major string) []piece {
 }
 
 // schedulePieces are the default tags of a schedule: its versioned tag
-// (weekly YYYY.WW, monthly YYYY.MM, else NAME-YYYYMMDD), then its name.
+// (weekly YYYY-Www, monthly YYYY-MM, else NAME-YYYYMMDD: ISO 8601, so that
+// the two never have the same form), then its name.
 func schedulePieces(r config.TagRule, schedule string) []piece {
 	return []piece{
 		{pattern: versionedTemplate(schedule), prefix: r.Prefix, suffix: r.Suffix},

@@ -128,29 +128,29 @@ func TestTagsDefaults(t *testing.T) {
 		{"upper-case V is not semver", tagEvent("V1.2.3"), []Tag{im("V1.2.3")}},
 
 		// Schedules.
-		{"weekly mid-year", scheduleAt("weekly", utc(2026, 11, 16, 3, 0)), []Tag{im("2026.47"), mv("weekly")}},
-		{"weekly 2026-12-31 is ISO 2026-W53", scheduleAt("weekly", utc(2026, 12, 31, 3, 0)), []Tag{im("2026.53"), mv("weekly")}},
-		{"weekly 2027-01-01 is ISO 2026-W53", scheduleAt("weekly", utc(2027, 1, 1, 3, 0)), []Tag{im("2026.53"), mv("weekly")}},
-		{"weekly 2027-01-04 is ISO 2027-W01", scheduleAt("weekly", utc(2027, 1, 4, 3, 0)), []Tag{im("2027.01"), mv("weekly")}},
-		{"weekly 2025-12-29 is ISO 2026-W01", scheduleAt("weekly", utc(2025, 12, 29, 3, 0)), []Tag{im("2026.01"), mv("weekly")}},
-		{"monthly December", scheduleAt("monthly", utc(2026, 12, 31, 23, 59)), []Tag{im("2026.12"), mv("monthly")}},
-		{"monthly January", scheduleAt("monthly", utc(2027, 1, 1, 0, 0)), []Tag{im("2027.01"), mv("monthly")}},
+		{"weekly mid-year", scheduleAt("weekly", utc(2026, 11, 16, 3, 0)), []Tag{im("2026-W47"), mv("weekly")}},
+		{"weekly 2026-12-31 is ISO 2026-W53", scheduleAt("weekly", utc(2026, 12, 31, 3, 0)), []Tag{im("2026-W53"), mv("weekly")}},
+		{"weekly 2027-01-01 is ISO 2026-W53", scheduleAt("weekly", utc(2027, 1, 1, 3, 0)), []Tag{im("2026-W53"), mv("weekly")}},
+		{"weekly 2027-01-04 is ISO 2027-W01", scheduleAt("weekly", utc(2027, 1, 4, 3, 0)), []Tag{im("2027-W01"), mv("weekly")}},
+		{"weekly 2025-12-29 is ISO 2026-W01", scheduleAt("weekly", utc(2025, 12, 29, 3, 0)), []Tag{im("2026-W01"), mv("weekly")}},
+		{"monthly December", scheduleAt("monthly", utc(2026, 12, 31, 23, 59)), []Tag{im("2026-12"), mv("monthly")}},
+		{"monthly January", scheduleAt("monthly", utc(2027, 1, 1, 0, 0)), []Tag{im("2027-01"), mv("monthly")}},
 		{"other schedule", scheduleAt("nightly", utc(2026, 12, 31, 3, 0)), []Tag{im("nightly-20261231"), mv("nightly")}},
 		{"other schedule on new year", scheduleAt("nightly", utc(2027, 1, 1, 0, 30)), []Tag{im("nightly-20270101"), mv("nightly")}},
 		{
 			"due time in UTC stays in November",
 			scheduleAt("monthly", utc(2026, 11, 30, 23, 30)),
-			[]Tag{im("2026.11"), mv("monthly")},
+			[]Tag{im("2026-11"), mv("monthly")},
 		},
 		{
 			"due time in Berlin is December",
 			scheduleAt("monthly", utc(2026, 11, 30, 23, 30).In(berlin)),
-			[]Tag{im("2026.12"), mv("monthly")},
+			[]Tag{im("2026-12"), mv("monthly")},
 		},
 		{
 			"Sunday night in UTC is Monday in Berlin: next ISO week",
 			scheduleAt("weekly", utc(2027, 1, 3, 23, 30).In(berlin)),
-			[]Tag{im("2027.01"), mv("weekly")},
+			[]Tag{im("2027-W01"), mv("weekly")},
 		},
 		{
 			"new year in UTC is still the old year in Los Angeles",
@@ -160,7 +160,7 @@ func TestTagsDefaults(t *testing.T) {
 		{
 			"schedule without a commit",
 			Event{Kind: KindSchedule, Schedule: "weekly", Due: utc(2026, 11, 16, 3, 0)},
-			[]Tag{im("2026.47"), mv("weekly")},
+			[]Tag{im("2026-W47"), mv("weekly")},
 		},
 	}
 	for _, tt := range tests {
@@ -195,7 +195,7 @@ func TestTagsRules(t *testing.T) {
 			[]Tag{im("main-1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b")}},
 		{"branch rule leaves tag pushes alone", tagEvent("v1.2.3"), []config.TagRule{{Type: "branch"}},
 			[]Tag{im("1.2.3"), mv("1.2"), mv("1"), mv("latest")}},
-		{"branch rule leaves schedules alone", weekly, []config.TagRule{{Type: "branch"}}, []Tag{im("2026.53"), mv("weekly")}},
+		{"branch rule leaves schedules alone", weekly, []config.TagRule{{Type: "branch"}}, []Tag{im("2026-W53"), mv("weekly")}},
 		{"branch rule with name matching", branchEvent("release/1.4"), []config.TagRule{{Type: "branch", Name: "release/*"}}, []Tag{mv("release-1.4")}},
 		{"branch rule with name not matching keeps defaults", branchEvent("main"), []config.TagRule{{Type: "branch", Name: "release/*"}},
 			[]Tag{im("main-1a2b3c4"), mv("main"), mv("latest")}},
@@ -210,7 +210,7 @@ func TestTagsRules(t *testing.T) {
 		{"sha rule without a commit gives nothing", Event{Kind: KindBranch, Ref: "refs/heads/main"}, []config.TagRule{{Type: "sha"}}, []Tag{}},
 		{"sha rule adds to tag pushes", tagEvent("v1.2.3"), []config.TagRule{{Type: "sha"}},
 			[]Tag{im("1.2.3"), im("1a2b3c4"), mv("1.2"), mv("1"), mv("latest")}},
-		{"sha rule leaves schedules alone", weekly, []config.TagRule{{Type: "sha"}}, []Tag{im("2026.53"), mv("weekly")}},
+		{"sha rule leaves schedules alone", weekly, []config.TagRule{{Type: "sha"}}, []Tag{im("2026-W53"), mv("weekly")}},
 		{"sha rule limited to branches", tagEvent("v1.2.3"), []config.TagRule{{Type: "sha", EnableOn: "branch:*"}},
 			[]Tag{im("1.2.3"), mv("1.2"), mv("1"), mv("latest")}},
 
@@ -272,13 +272,13 @@ func TestTagsRules(t *testing.T) {
 			[]Tag{im("2026-w53")}},
 		{"schedule rule for another schedule keeps the defaults", monthly,
 			[]config.TagRule{{Type: "schedule", Name: "weekly", Pattern: "{{.Year}}.{{.Week}}"}},
-			[]Tag{im("2027.01"), mv("monthly")}},
+			[]Tag{im("2027-01"), mv("monthly")}},
 		{"schedule rule without name covers every schedule", nightly,
 			[]config.TagRule{{Type: "schedule", Pattern: "{{.Schedule}}-{{.Now.Format \"2006.01.02\"}}"}},
 			[]Tag{im("nightly-2026.12.31")}},
 		{"schedule rule without pattern with prefix", weekly,
 			[]config.TagRule{{Type: "schedule", Name: "weekly", Prefix: "w"}},
-			[]Tag{im("w2026.53"), mv("wweekly")}},
+			[]Tag{im("w2026-W53"), mv("wweekly")}},
 		{"schedule rule with the name alone is moving", weekly,
 			[]config.TagRule{{Type: "schedule", Pattern: "{{.Schedule}}-{{.Branch}}"}},
 			[]Tag{mv("weekly-main")}},
@@ -304,10 +304,10 @@ func TestTagsRules(t *testing.T) {
 			[]Tag{im("1.2.3"), mv("1.2"), mv("1"), mv("latest")}},
 		{"raw always", weekly,
 			[]config.TagRule{{Type: "raw", Value: "edge"}},
-			[]Tag{im("2026.53"), mv("weekly"), mv("edge")}},
+			[]Tag{im("2026-W53"), mv("weekly"), mv("edge")}},
 		{"raw with alternatives", weekly,
 			[]config.TagRule{{Type: "raw", Value: "stable", EnableOn: "tag:v*, schedule:weekly"}},
-			[]Tag{im("2026.53"), mv("weekly"), mv("stable")}},
+			[]Tag{im("2026-W53"), mv("weekly"), mv("stable")}},
 		{"raw enable_on tag pattern", tagEvent("v2.1.0"),
 			[]config.TagRule{{Type: "raw", Value: "v2-stable", EnableOn: "tag:v2.*"}},
 			[]Tag{im("2.1.0"), mv("2.1"), mv("2"), mv("latest"), mv("v2-stable")}},
@@ -328,7 +328,7 @@ func TestTagsRules(t *testing.T) {
 		{"ref on a branch", branchEvent("feature/x"), []config.TagRule{{Type: "ref"}}, []Tag{mv("feature-x")}},
 		{"ref on a semver tag", tagEvent("v1.2.3"), []config.TagRule{{Type: "ref"}}, []Tag{im("v1.2.3")}},
 		{"ref on another tag", tagEvent("deploy/2026 q1"), []config.TagRule{{Type: "ref"}}, []Tag{im("deploy-2026-q1")}},
-		{"ref leaves schedules alone", weekly, []config.TagRule{{Type: "ref"}}, []Tag{im("2026.53"), mv("weekly")}},
+		{"ref leaves schedules alone", weekly, []config.TagRule{{Type: "ref"}}, []Tag{im("2026-W53"), mv("weekly")}},
 
 		// combining
 		{"immutable wins a duplicate", branchEvent("main"),
@@ -377,10 +377,10 @@ func TestTagsDueLocation(t *testing.T) {
 		loc  string
 		want string
 	}{
-		{"UTC", "2026.11"},
-		{"Europe/Berlin", "2026.12"},
-		{"Asia/Tokyo", "2026.12"},
-		{"America/New_York", "2026.11"},
+		{"UTC", "2026-11"},
+		{"Europe/Berlin", "2026-12"},
+		{"Asia/Tokyo", "2026-12"},
+		{"America/New_York", "2026-11"},
 	} {
 		t.Run(zone.loc, func(t *testing.T) {
 			got, err := Tags(scheduleAt("monthly", due.In(mustLoad(t, zone.loc))), nil)
@@ -571,9 +571,19 @@ func TestCheckRules(t *testing.T) {
 
 		// retention
 		{"retention on weekly with nightly", nil, []config.Schedule{keep(weekly, 8), nightly}, nil},
-		{"retention on weekly beside monthly defaults", nil, []config.Schedule{keep(weekly, 8), monthly},
+		// The ISO 8601 defaults (2026-W47, 2026-11) never have the same form.
+		{"retention on weekly beside monthly defaults", nil, []config.Schedule{keep(weekly, 8), monthly}, nil},
+		{"retention on monthly beside weekly defaults", nil, []config.Schedule{weekly, keep(monthly, 8)}, nil},
+		{"retention on weekly beside a monthly rule of the same form",
+			[]config.TagRule{
+				{Type: "schedule", Name: "weekly", Pattern: "{{.Year}}.{{.Week}}"},
+				{Type: "schedule", Name: "monthly", Pattern: "{{.Year}}.{{.Month}}"},
+			},
+			[]config.Schedule{keep(weekly, 8), monthly},
 			[]wantErr{{"schedules[0].retention", "schedule monthly's versioned tag \"2026.03\" has the form of weekly's versioned tags"}}},
-		{"retention on monthly beside weekly defaults", nil, []config.Schedule{weekly, keep(monthly, 8)},
+		{"retention on monthly beside a weekly rule of the monthly form",
+			[]config.TagRule{{Type: "schedule", Name: "weekly", Pattern: "{{.Year}}-{{.Week}}"}},
+			[]config.Schedule{weekly, keep(monthly, 8)},
 			[]wantErr{{"schedules[1].retention", "schedule weekly's versioned tag"}}},
 		{"retention on weekly with its own prefix", []config.TagRule{{Type: "schedule", Name: "weekly", Prefix: "w"}}, []config.Schedule{keep(weekly, 8), monthly}, nil},
 		{"retention on a schedule with only moving tags", []config.TagRule{{Type: "schedule", Name: "nightly", Pattern: "{{.Schedule}}"}}, []config.Schedule{keep(nightly, 3)},
@@ -616,14 +626,14 @@ func TestScheduleVersioned(t *testing.T) {
 		noMatch  []string
 	}{
 		{"weekly default", "weekly", nil,
-			[]string{"2026.47", "2027.01", "2026.53"},
-			[]string{"weekly", "2026.4", "12026.47", "2026.470", "v2026.47", "2026-47", "latest", "main-1a2b3c4"}},
-		{"monthly default", "monthly", nil, []string{"2026.11"}, []string{"monthly", "2026.1"}},
+			[]string{"2026-W47", "2027-W01", "2026-W53"},
+			[]string{"weekly", "2026-W4", "12026-W47", "2026-W470", "v2026-W47", "2026-47", "2026.47", "2026-w47", "latest", "main-1a2b3c4"}},
+		{"monthly default", "monthly", nil, []string{"2026-11"}, []string{"monthly", "2026-1", "2026.11", "2026-W11"}},
 		{"other default", "nightly", nil,
 			[]string{"nightly-20261231"},
 			[]string{"nightly", "nightly-2026123", "nightly-2026-12-31", "nightlyx20261231", "other-20261231"}},
 		{"schedule rule with prefix", "weekly", []config.TagRule{{Type: "schedule", Name: "weekly", Prefix: "w"}},
-			[]string{"w2026.47"}, []string{"2026.47", "wweekly"}},
+			[]string{"w2026-W47"}, []string{"2026-W47", "wweekly"}},
 		{"schedule rule with pattern and Now.Format", "nightly",
 			[]config.TagRule{{Type: "schedule", Pattern: "{{.Schedule}}-{{.Now.Format \"2006.01.02\"}}"}},
 			[]string{"nightly-2026.12.31"}, []string{"nightly-20261231", "nightly"}},
@@ -632,7 +642,7 @@ func TestScheduleVersioned(t *testing.T) {
 			[]string{"20261231-1a2b3c4"}, []string{"20261231"}},
 		{"rule of another schedule", "nightly",
 			[]config.TagRule{{Type: "schedule", Name: "weekly", Prefix: "w"}},
-			[]string{"nightly-20261231"}, []string{"w2026.47"}},
+			[]string{"nightly-20261231"}, []string{"w2026-W47"}},
 		{"raw rules are not the schedule's", "nightly",
 			[]config.TagRule{{Type: "raw", Value: "{{.Year}}", EnableOn: "schedule:nightly"}},
 			[]string{"nightly-20261231"}, []string{"2026"}},

@@ -165,8 +165,8 @@ func TestValidTag(t *testing.T) {
 }
 
 func TestPushOrder(t *testing.T) {
-	in := []Tag{{Name: "main", Moving: true}, {Name: "main-1a2b3c4"}, {Name: "latest", Moving: true}, {Name: "2026.47"}}
-	want := []Tag{{Name: "main-1a2b3c4"}, {Name: "2026.47"}, {Name: "main", Moving: true}, {Name: "latest", Moving: true}}
+	in := []Tag{{Name: "main", Moving: true}, {Name: "main-1a2b3c4"}, {Name: "latest", Moving: true}, {Name: "2026-W47"}}
+	want := []Tag{{Name: "main-1a2b3c4"}, {Name: "2026-W47"}, {Name: "main", Moving: true}, {Name: "latest", Moving: true}}
 	if diff := cmp.Diff(want, pushOrder(in)); diff != "" {
 		t.Errorf("pushOrder mismatch (-want +got):\n%s", diff)
 	}

@@ -254,7 +254,7 @@ func TestEnqueueGetUpdateRoundTrip(t *testing.T) {
 	upd.Commit = strings.Repeat("b", 40)
 	upd.Digest = "sha256:" + strings.Repeat("c", 64)
 	upd.BuildKey = "key-2"
-	upd.Tags = []string{"2026.47", "weekly"}
+	upd.Tags = []string{"2026-W47", "weekly"}
 	upd.Stages = []Stage{
 		{Name: "source", Status: StatusSucceeded, StartedAt: &stageStart, DurationMS: 1234},
 		{Name: "test", Status: StatusFailed, Error: "exit 1"},

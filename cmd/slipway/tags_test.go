@@ -44,9 +44,9 @@ projects:
 		args []string
 		want []string
 	}{
-		{name: "weekly in ISO week 53", args: []string{"--schedule", "weekly", "--at", "2026-12-31T03:00:00Z"}, want: []string{"2026.53", "weekly"}},
-		{name: "weekly on new year's day is still week 53", args: []string{"--schedule", "weekly", "--at", "2027-01-01T03:00:00Z"}, want: []string{"2026.53", "weekly"}},
-		{name: "monthly", args: []string{"--schedule", "monthly", "--at", "2026-11-01T04:00:00Z"}, want: []string{"2026.11", "monthly"}},
+		{name: "weekly in ISO week 53", args: []string{"--schedule", "weekly", "--at", "2026-12-31T03:00:00Z"}, want: []string{"2026-W53", "weekly"}},
+		{name: "weekly on new year's day is still week 53", args: []string{"--schedule", "weekly", "--at", "2027-01-01T03:00:00Z"}, want: []string{"2026-W53", "weekly"}},
+		{name: "monthly", args: []string{"--schedule", "monthly", "--at", "2026-11-01T04:00:00Z"}, want: []string{"2026-11", "monthly"}},
 		{name: "other schedule dated in its time zone", args: []string{"--schedule", "nightly", "--at", "2026-11-22T23:30:00Z"}, want: []string{"nightly-20261123", "nightly"}},
 		{name: "default branch", args: []string{"--ref", "main", "--commit", head}, want: []string{"main-" + head[:7], "main", "latest"}},
 		{name: "backport release keeps latest", args: []string{"--ref", "refs/tags/v1.2.3"}, want: []string{"1.2.3", "1.2", "1"}},
