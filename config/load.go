@@ -15,9 +15,14 @@ import (
 )
 
 // Load reads the config file at path, expands ${VAR} references from the
-// process environment and returns the validated Config. See LoadWithEnv.
-func Load(path string) (*Config, error) {
-	return LoadWithEnv(path, os.LookupEnv)
+// process environment and returns the Config validated by this package and
+// by checks. See LoadWithEnv.
+//
+// Every command of slipway loads its config with the same checks (the
+// command's loadConfig passes registry.CheckConfig), so that `serve`
+// refuses what `validate` refuses.
+func Load(path string, checks ...Check) (*Config, error) {
+	return LoadWithEnv(path, os.LookupEnv, checks...)
 }
 
 // LoadWithEnv reads the config file at path and returns it validated, with
@@ -34,13 +39,15 @@ func Load(path string) (*Config, error) {
 //     from the config file's directory;
 //   - reads the *_file secrets (one trailing newline trimmed) and
 //     api_tokens_file;
-//   - validates (Validate).
+//   - validates (Validate), Docker Hub build rules included;
+//   - when that found nothing, runs checks (see Check), giving their
+//     problems the line of their key path.
 //
 // Every problem found is reported at once in a *ValidationError naming the
 // file, line and key path of each. Messages never contain a secret: values
 // that came from the environment are shown as the ${VAR} that produced them.
 // A file that cannot be read at all is reported as a plain wrapped error.
-func LoadWithEnv(path string, lookup func(string) (string, bool)) (*Config, error) {
+func LoadWithEnv(path string, lookup func(string) (string, bool), checks ...Check) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
@@ -91,6 +98,11 @@ func LoadWithEnv(path string, lookup func(string) (string, bool)) (*Config, erro
 		if !l.isBad(p.Path) {
 			l.problems = append(l.problems, p)
 		}
+	}
+	if len(l.problems) == 0 {
+		v.problems = nil
+		v.run(c, checks)
+		l.problems = v.problems
 	}
 	if len(l.problems) > 0 {
 		return nil, &ValidationError{File: path, Problems: l.scrub(l.problems)}

@@ -484,3 +484,51 @@ func TestCatchesUp(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadRunsChecks proves a Check's problems get the line of their key
+// path and are hidden like Load's own, and that checks run only on a config
+// that is otherwise valid.
+func TestLoadRunsChecks(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "slipway.yaml")
+	body := `data_dir: ./data
+projects:
+  - name: web
+    repo: https://github.com/acme/web.git
+    image: docker.io/acme/web
+    tags:
+      - type: raw
+        value: ${TAG}
+`
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	check := func(c *Config) []Problem {
+		calls++
+		return []Problem{{Path: "projects[0].tags[0].value", Msg: "renders " + c.Projects[0].Tags[0].Value}}
+	}
+	lookup := func(name string) (string, bool) { return map[string]string{"TAG": "hidden-value"}[name], name == "TAG" }
+	_, err := LoadWithEnv(path, lookup, check)
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("LoadWithEnv = %v, want a *ValidationError", err)
+	}
+	want := []Problem{{Line: 8, Path: "projects[0].tags[0].value", Msg: "renders ${TAG}"}}
+	if diff := cmp.Diff(ve.Problems, want); diff != "" {
+		t.Errorf("problems (-got +want):\n%s", diff)
+	}
+
+	// A config with problems of its own is not handed to the checks.
+	if err := os.WriteFile(path, []byte(strings.Replace(body, "data_dir: ./data\n", "data_dir: ./data\nbuilder: bogus\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	calls = 0
+	_, err = LoadWithEnv(path, lookup, check)
+	if !errors.As(err, &ve) || len(ve.Problems) != 1 || ve.Problems[0].Path != "builder" {
+		t.Errorf("LoadWithEnv = %v, want only the builder problem", err)
+	}
+	if calls != 0 {
+		t.Errorf("the check ran %d times on an invalid config, want 0", calls)
+	}
+}

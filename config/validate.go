@@ -18,6 +18,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/robfig/cron/v3"
+
+	"github.com/slipwayci/slipway/hub"
 )
 
 // ValidationError lists every problem of a config file. Callers get it with
@@ -89,18 +91,57 @@ func (c *Config) describeFile() string {
 	return c.Path
 }
 
-// Validate checks c and returns a *ValidationError listing every problem,
-// or nil. It checks values only: call ApplyDefaults first on a Config built
-// in code, since unset values are not defaults here. Files (*_file,
-// api_tokens_file) are read and checked by Load, not by Validate, and
-// problems carry no line numbers.
-func (c *Config) Validate() error {
+// Check is a validation that lives in a package config cannot import:
+// tag rules are rendered by registry, which imports config
+// (registry.CheckConfig). Load and Validate run the checks they are given
+// after their own, and only when those found nothing, so a Check may rely
+// on a valid Config. A Check returns problems with key paths and no lines:
+// Load gives them the line of their key and hides secrets in them as in
+// its own.
+type Check func(*Config) []Problem
+
+// Validate checks c, then runs checks, and returns a *ValidationError
+// listing every problem, or nil. It checks values only: call ApplyDefaults
+// first on a Config built in code, since unset values are not defaults
+// here. Files (*_file, api_tokens_file) are read and checked by Load, not
+// by Validate, and problems carry no line numbers.
+func (c *Config) Validate(checks ...Check) error {
 	v := &checker{lineOf: func(string) int { return 0 }}
 	v.config(c)
+	if len(v.problems) == 0 {
+		v.run(c, checks)
+	}
 	if len(v.problems) > 0 {
 		return &ValidationError{File: c.Path, Problems: v.problems}
 	}
 	return nil
+}
+
+// run runs checks on c, adding their problems with lines.
+func (v *checker) run(c *Config, checks []Check) {
+	for _, check := range checks {
+		for _, p := range check(c) {
+			p.Line = v.lineOf(p.Path)
+			v.problems = append(v.problems, p)
+		}
+	}
+}
+
+// buildRules checks a project's Docker Hub build rules as Hub does
+// (hub.ValidateRules): regexes and their groups, paths.
+func (v *checker) buildRules(p string, rules []BuildRule) {
+	hubRules := make([]hub.BuildRule, len(rules))
+	for i, r := range rules {
+		hubRules[i] = hub.BuildRule(r)
+	}
+	for _, err := range hub.ValidateRules(hubRules) {
+		var rp *hub.RuleProblem
+		if errors.As(err, &rp) {
+			v.add(fmt.Sprintf("%s.build_rules[%d].%s", p, rp.Rule, rp.Key), "%s", rp.Msg)
+		} else {
+			v.add(p+".build_rules", "%v", err)
+		}
+	}
 }
 
 // checker collects the problems of a Config.
@@ -320,6 +361,7 @@ func (v *checker) project(p string, pr *Project, c *Config) {
 	for i, t := range pr.Tags {
 		v.tagRule(fmt.Sprintf("%s.tags[%d]", p, i), t)
 	}
+	v.buildRules(p, pr.BuildRules)
 	schedules := map[string]int{}
 	for i, s := range pr.Schedules {
 		sp := fmt.Sprintf("%s.schedules[%d]", p, i)

@@ -91,9 +91,25 @@ type Match struct {
 // groupRef finds {\N} group references in a docker_tag.
 var groupRef = regexp.MustCompile(`\{\\([0-9])\}`)
 
-// ValidateRules checks every rule and returns one error per problem, each
-// naming the rule by its index ("build_rules[2].source: ..."); nil when all
-// are valid. It checks that source_type is known, that source is given and,
+// RuleProblem is one problem ValidateRules finds in a build rule.
+type RuleProblem struct {
+	// Rule is the index of the rule in the list checked.
+	Rule int
+	// Key is the rule's setting at fault: "source_type", "source",
+	// "docker_tag", "context" or "dockerfile".
+	Key string
+	// Msg says what is wrong.
+	Msg string
+}
+
+// Error names the rule by its index and key: "build_rules[2].source: ...".
+func (p *RuleProblem) Error() string {
+	return fmt.Sprintf("build_rules[%d].%s: %s", p.Rule, p.Key, p.Msg)
+}
+
+// ValidateRules checks every rule and returns one *RuleProblem per problem,
+// each naming the rule by its index ("build_rules[2].source: ..."); nil
+// when all are valid. It checks that source_type is known, that source is given and,
 // when it is a regex, compiles as RE2; that docker_tag is given and refers
 // only to capture groups the regex has; and that dockerfile and context stay
 // inside the repository.
@@ -101,7 +117,7 @@ func ValidateRules(rules []BuildRule) []error {
 	var errs []error
 	for i, r := range rules {
 		at := func(key, format string, args ...any) {
-			errs = append(errs, fmt.Errorf("build_rules[%d].%s: %s", i, key, fmt.Sprintf(format, args...)))
+			errs = append(errs, &RuleProblem{Rule: i, Key: key, Msg: fmt.Sprintf(format, args...)})
 		}
 		switch strings.ToLower(r.SourceType) {
 		case SourceBranch, SourceTag:

@@ -43,20 +43,6 @@ var ErrNoBuildRule = errors.New("no build rule matches")
 // maxDockerfile bounds the Dockerfile read to find the ARGs it declares.
 const maxDockerfile = 4 << 20
 
-// CheckBuildRules checks every project's build_rules as Docker Hub's rules
-// (hub.ValidateRules) and returns one error per problem, each naming its
-// key ("projects[0].build_rules[1].source: ..."); nil when all are valid.
-// Open refuses a config with such problems; `slipway validate` prints them.
-func CheckBuildRules(cfg *config.Config) []error {
-	var errs []error
-	for i := range cfg.Projects {
-		for _, err := range hub.ValidateRules(hubRules(&cfg.Projects[i])) {
-			errs = append(errs, fmt.Errorf("projects[%d].%v", i, err))
-		}
-	}
-	return errs
-}
-
 // hubRules converts the project's build rules.
 func hubRules(p *config.Project) []hub.BuildRule {
 	rules := make([]hub.BuildRule, len(p.BuildRules))

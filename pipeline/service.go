@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -33,9 +32,6 @@ type Service struct {
 // the engine (docker_host, else DOCKER_HOST, else the local socket) and
 // prepares the clone cache.
 func Open(ctx context.Context, cfg *config.Config, logger zerolog.Logger) (*Service, error) {
-	if errs := CheckBuildRules(cfg); len(errs) > 0 {
-		return nil, fmt.Errorf("invalid build rules (see slipway validate): %w", errors.Join(errs...))
-	}
 	st, err := store.Open(ctx, cfg.DataDir)
 	if err != nil {
 		return nil, err

@@ -225,12 +225,16 @@ type RuleError struct {
 // `tags[0] on a push to branch main renders "main/x": not a valid docker
 // tag (...)`.
 func (e *RuleError) Error() string {
-	var b strings.Builder
 	if e.Key != "" {
-		b.WriteString(e.Key)
-	} else {
-		b.WriteString("default tags")
+		return e.Key + e.detail()
 	}
+	return "default tags" + e.detail()
+}
+
+// detail is the message after the key: the sample, the rendering and the
+// problem.
+func (e *RuleError) detail() string {
+	var b strings.Builder
 	if e.Sample != "" {
 		b.WriteString(" on " + e.Sample)
 	}
@@ -712,6 +716,32 @@ func (l *limitedBuilder) Write(p []byte) (int, error) {
 		return 0, errTooLong
 	}
 	return l.b.Write(p)
+}
+
+// CheckConfig runs CheckRules on every project of c, as a config.Check:
+// config.Load(path, registry.CheckConfig) refuses a config whose tag rules
+// make invalid tags. Each problem's path is the project's key followed by
+// the RuleError's ("projects[0].tags[2]"); a problem of the default tags
+// has the project's key.
+func CheckConfig(c *config.Config) []config.Problem {
+	var problems []config.Problem
+	for i, p := range c.Projects {
+		for _, err := range CheckRules(p.Tags, p.Schedules) {
+			path := fmt.Sprintf("projects[%d]", i)
+			msg := err.Error()
+			var re *RuleError
+			if errors.As(err, &re) {
+				msg = strings.TrimPrefix(strings.TrimPrefix(re.detail(), ":"), " ")
+				if re.Key != "" {
+					path += "." + re.Key
+				} else {
+					msg = "default tags" + re.detail()
+				}
+			}
+			problems = append(problems, config.Problem{Path: path, Msg: msg})
+		}
+	}
+	return problems
 }
 
 // sampleCommit is the commit of the sample events of CheckRules.

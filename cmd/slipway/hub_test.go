@@ -78,7 +78,7 @@ func TestImportHub(t *testing.T) {
 }
 
 // TestValidateBuildRules proves `slipway validate` checks build rules as
-// Docker Hub's, naming each by its key path.
+// Docker Hub's, naming each by its line and key path.
 func TestValidateBuildRules(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -102,9 +102,9 @@ projects:
 	}
 	got := strings.Split(strings.TrimSpace(stderr.String()), "\n")
 	want := []string{
-		cfgPath + `: projects[0].build_rules[1].source: regex /(/ does not compile (RE2 syntax: no lookaround or backreferences): error parsing regexp: missing closing ): ` + "`(`",
-		cfgPath + `: projects[0].build_rules[2].docker_tag: {\2} refers to group 2 but source "/^v(.*)$/" has 1`,
-		cfgPath + `: projects[0].build_rules[2].context: "../up" leaves the repository`,
+		cfgPath + `:8: projects[0].build_rules[1].source: regex /(/ does not compile (RE2 syntax: no lookaround or backreferences): error parsing regexp: missing closing ): ` + "`(`",
+		cfgPath + `:9: projects[0].build_rules[2].docker_tag: {\2} refers to group 2 but source "/^v(.*)$/" has 1`,
+		cfgPath + `:9: projects[0].build_rules[2].context: "../up" leaves the repository`,
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("validate problems (-got +want):\n%s", diff)

@@ -147,8 +147,12 @@ func configPath(flagValue string) string {
 	return "slipway.yaml"
 }
 
+// loadConfig is the one way every command loads its config: config's own
+// validation (Docker Hub build rules included) and the tag rules rendered
+// by registry, each problem with its file:line and key path. `serve`
+// therefore refuses exactly what `validate` refuses.
 func loadConfig(flagValue string) (*config.Config, error) {
-	return config.Load(configPath(flagValue))
+	return config.Load(configPath(flagValue), registry.CheckConfig)
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) error {
@@ -160,30 +164,12 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	if len(pos) > 0 {
 		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
 	}
-	path := configPath(*cfgFlag)
-	cfg, err := config.Load(path)
+	cfg, err := loadConfig(*cfgFlag)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return errQuiet
 	}
-	// Tag rules are rendered with sample values here, so a rule that makes
-	// an invalid tag fails now rather than a release at 3 a.m.
-	bad := false
-	for i, p := range cfg.Projects {
-		for _, err := range registry.CheckRules(p.Tags, p.Schedules) {
-			fmt.Fprintf(stderr, "%s: projects[%d] (%s): %v\n", path, i, p.Name, err)
-			bad = true
-		}
-	}
-	// Docker Hub build rules: regexes and their groups, paths.
-	for _, err := range pipeline.CheckBuildRules(cfg) {
-		fmt.Fprintf(stderr, "%s: %v\n", path, err)
-		bad = true
-	}
-	if bad {
-		return errQuiet
-	}
-	fmt.Fprintf(stdout, "%s: ok (%d projects)\n", path, len(cfg.Projects))
+	fmt.Fprintf(stdout, "%s: ok (%d projects)\n", cfg.Path, len(cfg.Projects))
 	return nil
 }
 
