@@ -605,3 +605,56 @@ func TestProjectViewGroupsBuilds(t *testing.T) {
 		t.Errorf("a project without builds lists %+v, want only its default branch, never built", empty.Refs)
 	}
 }
+
+func TestDashboardRefusesCrossSiteWrites(t *testing.T) {
+	w := newDashWorld(t, "token", `public_url: "https://ci.example.com"`)
+	post := func(t *testing.T, path string, form url.Values, hdr http.Header) *http.Response {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, w.srv.URL+path, strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header = hdr.Clone()
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := noRedirects().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	login := url.Values{"token": {dashToken}, "next": {"/"}}
+	tests := []struct {
+		name     string
+		hdr      http.Header
+		wantCode int
+	}{
+		{name: "cross-site fetch metadata", hdr: http.Header{"Sec-Fetch-Site": {"cross-site"}}, wantCode: http.StatusForbidden},
+		{name: "same-site other origin", hdr: http.Header{"Sec-Fetch-Site": {"same-site"}}, wantCode: http.StatusForbidden},
+		{name: "foreign Origin", hdr: http.Header{"Origin": {"https://evil.example"}}, wantCode: http.StatusForbidden},
+		{name: "null Origin", hdr: http.Header{"Origin": {"null"}}, wantCode: http.StatusForbidden},
+		{name: "same origin fetch metadata", hdr: http.Header{"Sec-Fetch-Site": {"same-origin"}, "Origin": {w.srv.URL}}, wantCode: http.StatusSeeOther},
+		{name: "same Origin", hdr: http.Header{"Origin": {w.srv.URL}}, wantCode: http.StatusSeeOther},
+		{name: "public_url Origin behind a proxy", hdr: http.Header{"Origin": {"https://ci.example.com"}}, wantCode: http.StatusSeeOther},
+		{name: "no browser headers", hdr: http.Header{}, wantCode: http.StatusSeeOther},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, route := range []struct {
+				path string
+				form url.Values
+			}{{"/logout", nil}, {"/login", login}} {
+				resp := post(t, route.path, route.form, tt.hdr)
+				if resp.StatusCode != tt.wantCode {
+					t.Errorf("POST %s: %d, want %d", route.path, resp.StatusCode, tt.wantCode)
+				}
+				if refused := tt.wantCode == http.StatusForbidden; refused && len(resp.Cookies()) != 0 {
+					t.Errorf("refused POST %s set cookies %v", route.path, resp.Cookies())
+				} else if !refused && len(resp.Cookies()) != 1 {
+					t.Errorf("POST %s set cookies %v, want the session cookie set or deleted", route.path, resp.Cookies())
+				}
+			}
+		})
+	}
+}
