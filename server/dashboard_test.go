@@ -129,9 +129,18 @@ func (w *dashWorld) get(t *testing.T, path string, hdr http.Header) (*http.Respo
 
 func (w *dashWorld) postForm(t *testing.T, path string, form url.Values) *http.Response {
 	t.Helper()
+	return w.postFormWith(t, path, form, nil)
+}
+
+// postFormWith posts form with the extra headers hdr.
+func (w *dashWorld) postFormWith(t *testing.T, path string, form url.Values, hdr http.Header) *http.Response {
+	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, w.srv.URL+path, strings.NewReader(form.Encode()))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := noRedirects().Do(req)
@@ -608,22 +617,6 @@ func TestProjectViewGroupsBuilds(t *testing.T) {
 
 func TestDashboardRefusesCrossSiteWrites(t *testing.T) {
 	w := newDashWorld(t, "token", `public_url: "https://ci.example.com"`)
-	post := func(t *testing.T, path string, form url.Values, hdr http.Header) *http.Response {
-		t.Helper()
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, w.srv.URL+path, strings.NewReader(form.Encode()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header = hdr.Clone()
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		resp, err := noRedirects().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp
-	}
 	login := url.Values{"token": {dashToken}, "next": {"/"}}
 	tests := []struct {
 		name     string
@@ -645,7 +638,7 @@ func TestDashboardRefusesCrossSiteWrites(t *testing.T) {
 				path string
 				form url.Values
 			}{{"/logout", nil}, {"/login", login}} {
-				resp := post(t, route.path, route.form, tt.hdr)
+				resp := w.postFormWith(t, route.path, route.form, tt.hdr)
 				if resp.StatusCode != tt.wantCode {
 					t.Errorf("POST %s: %d, want %d", route.path, resp.StatusCode, tt.wantCode)
 				}
