@@ -80,6 +80,40 @@ func TestManualBuildNeedsAToken(t *testing.T) {
 	}
 }
 
+// TestManualBuildRefusesInvalidRefs: a ref git would refuse is answered 400
+// with the reason, before anything is queued.
+func TestManualBuildRefusesInvalidRefs(t *testing.T) {
+	w := newWorld(t, setup{Tokens: true})
+	c := serve(t, w, nil)
+	tests := []struct {
+		ref, wantReason string
+	}{
+		{"--upload-pack=x", `cannot start with \"-\"`},
+		{"refs/../../etc/passwd", `contains \"..\"`},
+		{"refs/heads/ma\tin", "control character"},
+		{"refs/heads/feature/", `ends with \"/\"`},
+		{"main.lock", `ends with \".lock\"`},
+		{"refs/heads/a:b", "one of ~ ^ :"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ref, func(t *testing.T) {
+			code, _, body := c.createBuild(tt.ref, apiToken)
+			if code != http.StatusBadRequest {
+				t.Fatalf("POST build of ref %q: %d %s, want 400", tt.ref, code, body)
+			}
+			if !strings.Contains(body, "not a valid git ref name") || !strings.Contains(body, tt.wantReason) {
+				t.Errorf("POST build of ref %q answered %s, want the reason %s", tt.ref, body, tt.wantReason)
+			}
+			if strings.ContainsRune(body, 0) {
+				t.Errorf("the answer holds a raw NUL byte: %q", body)
+			}
+		})
+	}
+	if got := c.builds(); len(got) != 0 {
+		t.Fatalf("refused requests created builds: %v", got)
+	}
+}
+
 func TestCancelStopsARunningBuild(t *testing.T) {
 	w := newWorld(t, setup{Tokens: true, Fixture: fixture.Options{TestCommand: []string{"/app", "-sleep", "60s"}}})
 	removeTestContainers(t, w)

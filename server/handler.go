@@ -21,6 +21,7 @@ import (
 	"github.com/slipwayci/slipway/config"
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/schedules"
+	"github.com/slipwayci/slipway/source"
 	"github.com/slipwayci/slipway/store"
 	"github.com/slipwayci/slipway/webhook"
 )
@@ -146,6 +147,10 @@ func (h *handler) createBuild(w http.ResponseWriter, r *http.Request) {
 		ref = "refs/heads/" + p.DefaultBranch
 	case !strings.HasPrefix(ref, "refs/"):
 		ref = "refs/heads/" + ref
+	}
+	if err := source.ValidateRef(ref); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
 	}
 	if req.Commit != "" && !isHex40(req.Commit) {
 		writeError(w, http.StatusBadRequest, "commit must be 40 hex characters")

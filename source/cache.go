@@ -396,8 +396,8 @@ func candidates(ref string) ([]candidate, error) {
 		cs = []candidate{branch(ref), tag(ref)}
 	}
 	for _, c := range cs {
-		if c.remote.Validate() != nil || !c.remote.IsSafe() {
-			return nil, fmt.Errorf("ref %q is not a valid git ref name", ref)
+		if err := ValidateRef(string(c.remote)); err != nil {
+			return nil, err
 		}
 	}
 	return cs, nil

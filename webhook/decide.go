@@ -20,6 +20,7 @@ import (
 
 	"github.com/slipwayci/slipway/config"
 	"github.com/slipwayci/slipway/hub"
+	"github.com/slipwayci/slipway/source"
 	"github.com/slipwayci/slipway/store"
 )
 
@@ -48,13 +49,18 @@ type Trigger struct {
 	Pusher string
 }
 
-// Decision is what a delivery asks for: the builds to queue, or the reason
-// it builds nothing. Exactly one of Triggers and Ignored is set.
+// Decision is what a delivery asks for: the builds to queue, the reason it
+// builds nothing, or why it is malformed. Exactly one of Triggers, Ignored
+// and Invalid is set.
 type Decision struct {
 	// Triggers holds one Trigger per matching project, in config order.
 	Triggers []Trigger
 	// Ignored is why nothing builds; "" when Triggers is non-empty.
 	Ignored string
+	// Invalid is why the payload cannot be acted on (a pushed ref git
+	// refuses as a ref name): Handler answers 400 with it and queues
+	// nothing.
+	Invalid string
 }
 
 // Reasons Decide gives for events that never build.
@@ -134,6 +140,9 @@ func decidePush(projects []config.Project, p *github.PushEvent) Decision {
 	}
 
 	ref := p.GetRef()
+	if err := source.ValidateRef(ref); err != nil && (strings.HasPrefix(ref, branchPrefix) || strings.HasPrefix(ref, tagPrefix)) {
+		return Decision{Invalid: err.Error()}
+	}
 	var trigger, branch string
 	switch {
 	case strings.HasPrefix(ref, branchPrefix) && len(ref) > len(branchPrefix):

@@ -99,6 +99,24 @@ func TestDecide(t *testing.T) {
 			want:     webhook.Decision{Triggers: []webhook.Trigger{masterTrigger}},
 		},
 		{
+			name:     "branch name that reads as an option",
+			projects: []config.Project{helloProject()},
+			event:    "push",
+			payload: func(tb testing.TB) any {
+				return pushVariant(tb, "push-new-branch.json", func(p *github.PushEvent) { p.Ref = github.Ptr("refs/heads/--upload-pack=x") })
+			},
+			want: webhook.Decision{Invalid: `ref "refs/heads/--upload-pack=x" is not a valid git ref name: a branch or tag name cannot start with "-" ("--upload-pack=x")`},
+		},
+		{
+			name:     "tag name that climbs out of refs",
+			projects: []config.Project{helloProject()},
+			event:    "push",
+			payload: func(tb testing.TB) any {
+				return pushVariant(tb, "push-new-branch.json", func(p *github.PushEvent) { p.Ref = github.Ptr("refs/tags/../../etc/passwd") })
+			},
+			want: webhook.Decision{Invalid: `ref "refs/tags/../../etc/passwd" is not a valid git ref name: it contains ".."`},
+		},
+		{
 			name:     "rewritten after is the commit built",
 			projects: []config.Project{helloProject()},
 			event:    "push",

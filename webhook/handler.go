@@ -285,6 +285,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, &l, http.StatusBadRequest, OutcomeMalformed, "missing or malformed "+headerDelivery+" header")
 		return
 	}
+	if decision.Invalid != "" {
+		h.fail(w, &l, http.StatusBadRequest, OutcomeMalformed, decision.Invalid)
+		return
+	}
 
 	builds := h.builds(decision.Triggers)
 	d := Delivery{ID: delivery, Event: event, Outcome: OutcomeQueued, Reason: decision.Ignored}

@@ -911,3 +911,41 @@ func TestHandlerConcurrent(t *testing.T) {
 		t.Errorf("Queue.Accept called %d times, want %d", got, n)
 	}
 }
+
+// TestHandlerRefusesInvalidRefs: a signed push of a ref git refuses is
+// answered 400 with the reason, and nothing is queued or recorded.
+func TestHandlerRefusesInvalidRefs(t *testing.T) {
+	push := readPayload(t, "push-new-branch.json")
+	tests := []struct {
+		ref, wantReason string
+	}{
+		{"refs/heads/--upload-pack=x", `a branch or tag name cannot start with \"-\"`},
+		{"refs/heads/../../etc/passwd", `it contains \"..\"`},
+		{`refs/tags/v1\u0007x`, "control character"},
+		{"refs/heads/a b", "contains a space"},
+		{"refs/heads/x.lock", `ends with \".lock\"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ref, func(t *testing.T) {
+			old := []byte(`"ref": "refs/heads/master"`)
+			if bytes.Count(push, old) != 1 {
+				t.Fatalf("payload has no single %s", old)
+			}
+			body := bytes.Replace(push, old, []byte(`"ref": "`+tt.ref+`"`), 1)
+			f := newFixture(t, defaultBody, []config.Project{helloProject()}, nil)
+			w := f.serve(githubRequest("push", body))
+			if w.Code != http.StatusBadRequest {
+				t.Fatalf("push of %s: %d %s, want 400", tt.ref, w.Code, w.Body)
+			}
+			if got := w.Body.String(); !strings.Contains(got, "not a valid git ref name") || !strings.Contains(got, tt.wantReason) {
+				t.Errorf("answer %s, want the reason %s", got, tt.wantReason)
+			}
+			if calls := f.queue.Calls(); len(calls) != 0 {
+				t.Errorf("an invalid ref reached the queue: %+v", calls)
+			}
+			if got, want := f.metrics.Outcomes(), []string{webhook.OutcomeMalformed}; !slices.Equal(got, want) {
+				t.Errorf("outcomes %v, want %v", got, want)
+			}
+		})
+	}
+}
