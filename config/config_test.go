@@ -445,6 +445,9 @@ func TestValidationProblems(t *testing.T) {
 		{"github api_url", strings.Replace(minimal, "github:\n", "github:\n  api_url: https://ghe.example.com/api/v3\n", 1), []Problem{
 			{2, "github.api_url", `must end with "/" (GitHub Enterprise: "https://HOST/api/v3/")`},
 		}},
+		{"github webhook_secret only whitespace", strings.Replace(minimal, "webhook_secret: s3cret", "webhook_secret: \"  \\t \"", 1), []Problem{
+			{2, "github.webhook_secret", "the webhook secret is only whitespace, which anyone can guess: set the secret of the GitHub webhook (e.g. from `openssl rand -hex 32`)"},
+		}},
 		{"github api_url not http", strings.Replace(minimal, "github:\n", "github:\n  api_url: ftp://x/\n", 1), []Problem{
 			{2, "github.api_url", `must be an absolute http:// or https:// URL such as "https://api.github.com/"`},
 		}},

@@ -167,6 +167,7 @@ func TestSecretFiles(t *testing.T) {
 	write("crlf", "crlf-value\r\n")
 	write("two-newlines", "value\n\n")
 	write("empty", "")
+	write("blank", " \t\n")
 	write("tokens", "# admin\n\n tok-a \n#tok-disabled\ntok-b\n")
 	write("no-tokens", "# none yet\n\n")
 
@@ -219,6 +220,15 @@ func TestSecretFiles(t *testing.T) {
 			{11, "api_tokens_file", filepath.Join(dir, "no-tokens") + " holds no token: put one API token per line, or remove the key"},
 			{15, "deploy_targets.prod.tls.ca_file", "cannot read " + filepath.Join(dir, "no-ca") + ": no such file or directory: check the path and the file's permissions, or remove the key"},
 		}
+		if diff := cmp.Diff(problemsOf(t, err), want); diff != "" {
+			t.Errorf("problems mismatch (-got +want):\n%s", diff)
+		}
+	})
+
+	t.Run("whitespace-only webhook secret file", func(t *testing.T) {
+		text := strings.Replace(minimal, "webhook_secret: s3cret", "webhook_secret_file: "+filepath.Join(dir, "blank"), 1)
+		_, err := loadText(t, text, nil)
+		want := []Problem{{2, "github.webhook_secret_file", "the webhook secret is only whitespace, which anyone can guess: set the secret of the GitHub webhook (e.g. from `openssl rand -hex 32`)"}}
 		if diff := cmp.Diff(problemsOf(t, err), want); diff != "" {
 			t.Errorf("problems mismatch (-got +want):\n%s", diff)
 		}

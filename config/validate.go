@@ -192,6 +192,13 @@ func (v *checker) config(c *Config) {
 		v.add("github.api_url", `must end with "/" (GitHub Enterprise: "https://HOST/api/v3/")`)
 	}
 	v.positive("github.max_payload", int64(c.GitHub.MaxPayload))
+	if s := c.GitHub.WebhookSecret.Value(); s != "" && strings.TrimSpace(s) == "" {
+		key := "github.webhook_secret"
+		if c.GitHub.WebhookSecretFile != "" {
+			key = "github.webhook_secret_file"
+		}
+		v.add(key, "the webhook secret is only whitespace, which anyone can guess: set the secret of the GitHub webhook (e.g. from `openssl rand -hex 32`)")
+	}
 	v.positive("git.fetch_timeout", int64(c.Git.FetchTimeout))
 	v.positive("git.max_files", int64(c.Git.MaxFiles))
 	v.positive("git.max_bytes", int64(c.Git.MaxBytes))

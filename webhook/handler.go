@@ -130,12 +130,12 @@ type Handler struct {
 // decides with projects (indexes in reasons refer to this slice, so pass the
 // config's whole list) and records deliveries in q. m may be nil.
 //
-// An empty secret is an error: go-github skips verification when both the
-// secret and the signature are empty, and an unsigned hook would let anyone
-// start builds.
+// An empty or whitespace-only secret is an error: go-github skips
+// verification when both the secret and the signature are empty, and a
+// guessable secret would let anyone start builds.
 func NewHandler(secret config.Secret, maxBody int64, projects []config.Project, q Queue, logger zerolog.Logger, m Metrics) (*Handler, error) {
-	if secret.Value() == "" {
-		return nil, errors.New("webhook: github.webhook_secret is empty; set it to the secret of the GitHub webhook")
+	if strings.TrimSpace(secret.Value()) == "" {
+		return nil, errors.New("webhook: github.webhook_secret is empty or only whitespace; set it to the secret of the GitHub webhook")
 	}
 	if maxBody <= 0 {
 		return nil, fmt.Errorf("webhook: maximum body size must be positive, got %d", maxBody)

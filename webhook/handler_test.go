@@ -842,6 +842,7 @@ func TestNewHandler(t *testing.T) {
 	}{
 		{name: "valid", secret: testSecret, maxBody: defaultBody, queue: q},
 		{name: "empty secret", secret: "", maxBody: defaultBody, queue: q, wantErr: true},
+		{name: "whitespace-only secret", secret: " \t\n", maxBody: defaultBody, queue: q, wantErr: true},
 		{name: "zero max body", secret: testSecret, maxBody: 0, queue: q, wantErr: true},
 		{name: "negative max body", secret: testSecret, maxBody: -1, queue: q, wantErr: true},
 		{name: "nil queue", secret: testSecret, maxBody: defaultBody, queue: nil, wantErr: true},
