@@ -70,8 +70,10 @@ type Config struct {
 
 // GitHub configures the GitHub integration.
 type GitHub struct {
-	// WebhookSecret verifies X-Hub-Signature-256. Required by `serve`
-	// (see RequireWebhookSecret). Usually "${GITHUB_WEBHOOK_SECRET}".
+	// WebhookSecret verifies X-Hub-Signature-256. Required by `serve` when
+	// a project has `github:` (see RequireWebhookSecret); never only
+	// whitespace. Usually "${GITHUB_WEBHOOK_SECRET}". Default "": without
+	// it /hooks/github answers 404.
 	WebhookSecret Secret `yaml:"webhook_secret"`
 	// WebhookSecretFile is read into WebhookSecret by Load when set (one
 	// trailing newline trimmed); setting both is an error.

@@ -409,12 +409,18 @@ projects:
 }
 
 func TestRequireWebhookSecret(t *testing.T) {
-	c := &Config{Path: "slipway.yaml"}
+	// Without a project on GitHub (schedules-only, API-only) no secret is
+	// needed.
+	c := &Config{Path: "slipway.yaml", Projects: []Project{{Name: "cron-only"}}}
+	if err := c.RequireWebhookSecret(); err != nil {
+		t.Errorf("RequireWebhookSecret() without github: projects = %v, want nil", err)
+	}
+	c.Projects = append(c.Projects, Project{Name: "web", GitHub: "acme/web"})
 	err := c.RequireWebhookSecret()
 	if !errors.Is(err, ErrNoWebhookSecret) {
 		t.Fatalf("RequireWebhookSecret() = %v, want ErrNoWebhookSecret", err)
 	}
-	for _, want := range []string{"github.webhook_secret", "github.webhook_secret_file", "slipway.yaml"} {
+	for _, want := range []string{"github.webhook_secret", "github.webhook_secret_file", "slipway.yaml", "projects[1] (web)", "acme/web"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}

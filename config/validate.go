@@ -75,11 +75,19 @@ func (e *ValidationError) format(p Problem) string {
 // ErrNoWebhookSecret is returned by RequireWebhookSecret.
 var ErrNoWebhookSecret = errors.New("no GitHub webhook secret")
 
-// RequireWebhookSecret returns an error wrapping ErrNoWebhookSecret when no
+// RequireWebhookSecret returns an error wrapping ErrNoWebhookSecret when a
+// project has `github:` (it is built on GitHub's push deliveries) but no
 // webhook secret is configured: `serve` refuses to accept unsigned webhooks.
+// Without any `github:` project the secret is optional (schedules-only or
+// API-only setups) and serve answers /hooks/github with 404.
 func (c *Config) RequireWebhookSecret() error {
-	if c.GitHub.WebhookSecret == "" {
-		return fmt.Errorf("%w: set github.webhook_secret (e.g. to ${GITHUB_WEBHOOK_SECRET}) or github.webhook_secret_file in %s", ErrNoWebhookSecret, c.describeFile())
+	if c.GitHub.WebhookSecret != "" {
+		return nil
+	}
+	for i, p := range c.Projects {
+		if p.GitHub != "" {
+			return fmt.Errorf("%w: projects[%d] (%s) has github: %s, whose push deliveries must be signed: set github.webhook_secret (e.g. to ${GITHUB_WEBHOOK_SECRET}) or github.webhook_secret_file in %s, or remove the project's github: key", ErrNoWebhookSecret, i, p.Name, p.GitHub, c.describeFile())
+		}
 	}
 	return nil
 }

@@ -62,8 +62,7 @@ func NewHandler(d HandlerDeps) (http.Handler, error) {
 	for _, t := range cfg.APITokens {
 		h.tokens = append(h.tokens, sha256.Sum256([]byte(t.Value())))
 	}
-	hook, err := webhook.NewHandler(cfg.GitHub.WebhookSecret, int64(cfg.GitHub.MaxPayload), cfg.Projects,
-		deliveryQueue{queue: d.Queue, store: d.Service.Store}, d.Logger, d.Metrics)
+	hook, err := githubHook(d, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -80,6 +79,22 @@ func NewHandler(d HandlerDeps) (http.Handler, error) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
 	h.mountDashboard(mux)
 	return mux, nil
+}
+
+// githubHook is the handler of POST /hooks/github: the webhook handler, or
+// without a webhook secret (allowed when no project has github:, see
+// config.RequireWebhookSecret) a 404 that says how to turn it on.
+func githubHook(d HandlerDeps, cfg *config.Config) (http.Handler, error) {
+	if cfg.GitHub.WebhookSecret == "" {
+		if err := cfg.RequireWebhookSecret(); err != nil {
+			return nil, err
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			writeError(w, http.StatusNotFound, "GitHub webhooks are off: no project has github: and github.webhook_secret is not set; set both to build on pushes")
+		}), nil
+	}
+	return webhook.NewHandler(cfg.GitHub.WebhookSecret, int64(cfg.GitHub.MaxPayload), cfg.Projects,
+		deliveryQueue{queue: d.Queue, store: d.Service.Store}, d.Logger, d.Metrics)
 }
 
 // authorized reports whether r carries one of the API tokens, compared in
