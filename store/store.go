@@ -115,11 +115,49 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Ping checks that the database answers a query (for /readyz).
+// probeSize is how much free space Ping asks of data_dir: a delivery, a
+// build's rows and the first lines of its log fit in it.
+const probeSize = 64 << 10
+
+// Ping checks that the store can take what a delivery or a build writes
+// (for /readyz): a file of probeSize bytes is written, synced and removed in
+// data_dir, and a committed write goes through the database. A full or
+// read-only data_dir fails it, where a read would still pass.
 func (s *Store) Ping(ctx context.Context) error {
-	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+	if err := s.probeFile(); err != nil {
 		return fmt.Errorf("ping store: %w", err)
+	}
+	// Rewriting a row with its own value is a real write (SQLite writes
+	// the page and commits it to the WAL) that changes nothing.
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE schema_migrations SET applied_at = applied_at
+			WHERE version = (SELECT max(version) FROM schema_migrations)`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("ping store: write to the database: %w", err)
+	}
+	return nil
+}
+
+// probeFile writes probeSize bytes to a file in the log directory, syncs
+// and removes it.
+func (s *Store) probeFile() (err error) {
+	f, err := os.CreateTemp(s.logDir, ".probe-*")
+	if err != nil {
+		return fmt.Errorf("write to data_dir: %w", err)
+	}
+	defer func() {
+		f.Close()
+		if rmErr := os.Remove(f.Name()); rmErr != nil && err == nil {
+			err = fmt.Errorf("write to data_dir: %w", rmErr)
+		}
+	}()
+	if _, err := f.Write(make([]byte, probeSize)); err != nil {
+		return fmt.Errorf("write to data_dir: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("write to data_dir: %w", err)
 	}
 	return nil
 }
