@@ -10,11 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
-	"time"
-
-	// Embedded zone data: schedules' time zones must load the same way at
-	// validation and at run time, also in a FROM scratch image.
-	_ "time/tzdata"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/robfig/cron/v3"
@@ -517,7 +512,7 @@ func (v *checker) schedule(p string, s Schedule) {
 		v.add(p+".cron", "invalid cron spec %q: %v (use 5 fields: minute hour day-of-month month day-of-week, or @daily, @weekly, @every 1h)", s.Cron, err)
 	}
 	if s.Timezone != "" {
-		if _, err := time.LoadLocation(s.Timezone); err != nil {
+		if _, err := s.Location(); err != nil {
 			v.add(p+".timezone", "unknown time zone %q: use an IANA name such as \"Europe/Berlin\" or \"UTC\"", s.Timezone)
 		}
 	}

@@ -50,10 +50,7 @@ func (r *Runner) event(ctx context.Context, p *config.Project, b *store.Build, s
 // ScheduleLocation returns the time zone of a schedule: its timezone, UTC
 // when unset or unknown (config validation rejects unknown zones).
 func ScheduleLocation(s *config.Schedule) *time.Location {
-	if s.Timezone == "" {
-		return time.UTC
-	}
-	loc, err := time.LoadLocation(s.Timezone)
+	loc, err := s.Location()
 	if err != nil {
 		return time.UTC
 	}

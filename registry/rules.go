@@ -942,11 +942,9 @@ func sampleName(pattern string) string {
 // 2027-01-04 at 03:00 in the schedule's time zone (UTC when it has none or
 // an unknown one).
 func sampleDues(s config.Schedule, year int, month time.Month, day int) []time.Time {
-	loc := time.UTC
-	if s.Timezone != "" {
-		if l, err := time.LoadLocation(s.Timezone); err == nil {
-			loc = l
-		}
+	loc, err := s.Location()
+	if err != nil {
+		loc = time.UTC
 	}
 	return []time.Time{
 		time.Date(year, month, day, 3, 0, 0, 0, loc),
