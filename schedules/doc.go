@@ -7,8 +7,10 @@
 //
 // Specs are what robfig/cron/v3's cron.ParseStandard reads: 5 fields
 // ("0 3 * * MON") or a descriptor (@daily, @weekly, @monthly, @every 10s),
-// matched in the schedule's time zone (default UTC). NextDue and MissedDue
-// are the pure decisions, table-tested without waiting. A wall-clock time
+// matched in the schedule's time zone (default UTC, loaded by
+// config.Schedule.Location). NextDue and MissedDue are the pure decisions,
+// table-tested without waiting; Next is NextDue for a configured schedule,
+// the one answer to "when next" that the scheduler and the dashboard share. A wall-clock time
 // repeated by the end of summer time is due once; one skipped by its start
 // is not due that day.
 //

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/slipwayci/slipway/config"
 )
 
 // maxLookback bounds the search for the latest due time when there is no
@@ -145,6 +147,39 @@ func (p plan) latest(lower, now time.Time) (due time.Time, ok bool) {
 // errNoDueTime is returned for a spec that matches no time, such as
 // "0 0 30 2 *" (30 February).
 var errNoDueTime = errors.New("no due time within five years")
+
+// compile resolves a configured schedule: its time zone
+// (config.Schedule.Location) and its cron spec read in that zone.
+func compile(s config.Schedule) (plan, *time.Location, error) {
+	loc, err := s.Location()
+	if err != nil {
+		return plan{}, nil, err
+	}
+	p, err := parse(s.Cron, loc)
+	if err != nil {
+		return plan{}, nil, err
+	}
+	return p, loc, nil
+}
+
+// Next is the first due time of s strictly after after, in s's time zone:
+// the time the scheduler releases s next when nothing is missed. The
+// scheduler and the dashboard both use it, so the dashboard never shows a
+// release that does not happen (such as the second 02:30 of the night
+// summer time ends). Due times are those of NextDue.
+//
+// Next is pure: it depends only on its arguments.
+func Next(s config.Schedule, after time.Time) (time.Time, error) {
+	p, loc, err := compile(s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	next := p.next(after)
+	if next.IsZero() {
+		return time.Time{}, fmt.Errorf("cron spec %q: %w after %s", s.Cron, errNoDueTime, after.Format(time.RFC3339))
+	}
+	return next.In(loc), nil
+}
 
 // NextDue is the first due time of spec strictly after after, computed in
 // loc (nil is UTC) and returned in loc. spec is what cron.ParseStandard

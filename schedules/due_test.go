@@ -2,8 +2,11 @@ package schedules
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/slipwayci/slipway/config"
 )
 
 func mustLoad(t *testing.T, name string) *time.Location {
@@ -190,5 +193,54 @@ func TestMissedDueAgreesWithNextDue(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestNext covers Next, the due time the dashboard shows (moved from the
+// dashboard's own nextDue): the schedule's zone and spec, its errors, and
+// the end of summer time, whose repeated 02:30 is not due again.
+func TestNext(t *testing.T) {
+	berlin := mustLoad(t, "Europe/Berlin")
+	// Wednesday.
+	now := time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name, spec, tz string
+		now            time.Time
+		want           time.Time
+		wantErr        string
+	}{
+		{name: "weekly", spec: "0 3 * * MON", want: time.Date(2026, 3, 9, 3, 0, 0, 0, time.UTC)},
+		{name: "monthly", spec: "0 4 1 * *", want: time.Date(2026, 4, 1, 4, 0, 0, 0, time.UTC)},
+		{name: "descriptor", spec: "@daily", want: time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC)},
+		{name: "in a zone", spec: "30 1 * * *", tz: "Europe/Berlin", want: time.Date(2026, 3, 5, 1, 30, 0, 0, berlin)},
+		{name: "repeated wall clock not due twice", spec: "30 2 * * *", tz: "Europe/Berlin",
+			now: utc("2027-10-31T00:45:00Z"), want: time.Date(2027, 11, 1, 2, 30, 0, 0, berlin)},
+		{name: "skipped wall clock", spec: "30 2 * * *", tz: "Europe/Berlin",
+			now: utc("2027-03-27T23:00:00Z"), want: time.Date(2027, 3, 29, 2, 30, 0, 0, berlin)},
+		{name: "bad spec", spec: "61 * * * *", wantErr: "cron"},
+		{name: "bad zone", spec: "@daily", tz: "Mars/Olympus", wantErr: "timezone"},
+		{name: "never due", spec: "0 0 30 2 *", wantErr: "no due time"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			at := now
+			if !tt.now.IsZero() {
+				at = tt.now
+			}
+			s := config.Schedule{Name: "s", Cron: tt.spec, Timezone: tt.tz, Branch: "main"}
+			got, err := Next(s, at)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Next(%q, %q) error = %v, want one naming %s", tt.spec, tt.tz, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !got.Equal(tt.want) {
+				t.Errorf("Next(%q, %q) = %s, %v; want %s", tt.spec, tt.tz, got, err, tt.want)
+			}
+			if wantLoc := tt.want.Location().String(); got.Location().String() != wantLoc {
+				t.Errorf("Next returned a time in %s, want %s", got.Location(), wantLoc)
+			}
+		})
 	}
 }

@@ -128,9 +128,9 @@ func New(projects []config.Project, st Store, w Waker, opts Options) (*Scheduler
 				errs = append(errs, fmt.Errorf("project %s: schedule %q: %w", p.Name, sc.Name, err))
 				continue
 			}
-			next := e.plan.next(now)
-			if next.IsZero() {
-				errs = append(errs, fmt.Errorf("project %s: schedule %q: cron spec %q: %w", p.Name, sc.Name, sc.Cron, errNoDueTime))
+			next, err := Next(sc, now)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("project %s: schedule %q: %w", p.Name, sc.Name, err))
 				continue
 			}
 			s.entries = append(s.entries, e)
@@ -152,15 +152,7 @@ func newEntry(p config.Project, sc config.Schedule, seen map[string]bool) (entry
 		return entry{}, errors.New("duplicate name")
 	}
 	seen[sc.Name] = true
-	loc := time.UTC
-	if sc.Timezone != "" {
-		l, err := time.LoadLocation(sc.Timezone)
-		if err != nil {
-			return entry{}, fmt.Errorf("time zone %q: %w", sc.Timezone, err)
-		}
-		loc = l
-	}
-	pl, err := parse(sc.Cron, loc)
+	pl, loc, err := compile(sc)
 	if err != nil {
 		return entry{}, err
 	}

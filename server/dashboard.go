@@ -18,9 +18,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
-
 	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/schedules"
 	"github.com/slipwayci/slipway/store"
 )
 
@@ -425,42 +424,28 @@ func (d *dashboard) projectView(p *config.Project, builds []store.Build, now tim
 			v.Refs[j].Last = b
 		}
 	}
+	v.Schedules = scheduleViews(p, lastSchedule, now)
+	return v
+}
+
+// scheduleViews lists p's schedules with their next due time after now,
+// as the scheduler computes it (schedules.Next), and their last release.
+func scheduleViews(p *config.Project, last map[string]*store.Build, now time.Time) []scheduleView {
+	var out []scheduleView
 	for _, s := range p.Schedules {
-		sv := scheduleView{Name: s.Name, Cron: s.Cron, Timezone: s.Timezone, Branch: s.Branch, Last: lastSchedule[s.Name]}
+		sv := scheduleView{Name: s.Name, Cron: s.Cron, Timezone: s.Timezone, Branch: s.Branch, Last: last[s.Name]}
 		if sv.Branch == "" {
 			sv.Branch = p.DefaultBranch
 		}
-		next, err := nextDue(s.Cron, s.Timezone, now)
+		next, err := schedules.Next(s, now)
 		if err != nil {
 			sv.NextErr = err.Error()
 		} else {
 			sv.Next = next
 		}
-		v.Schedules = append(v.Schedules, sv)
+		out = append(out, sv)
 	}
-	return v
-}
-
-// nextDue is the first time after now that the cron spec (read in the IANA
-// zone tz, "" for UTC) is due.
-func nextDue(spec, tz string, now time.Time) (time.Time, error) {
-	loc := time.UTC
-	if tz != "" {
-		l, err := time.LoadLocation(tz)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("timezone %q: %w", tz, err)
-		}
-		loc = l
-	}
-	sched, err := cron.ParseStandard(spec)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("cron %q: %w", spec, err)
-	}
-	next := sched.Next(now.In(loc))
-	if next.IsZero() {
-		return time.Time{}, fmt.Errorf("cron %q is never due", spec)
-	}
-	return next, nil
+	return out
 }
 
 // buildsPage is GET /builds.

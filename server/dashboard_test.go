@@ -527,41 +527,6 @@ func TestFormatDuration(t *testing.T) {
 	}
 }
 
-func TestNextDue(t *testing.T) {
-	berlin, err := time.LoadLocation("Europe/Berlin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Wednesday.
-	now := time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		name, spec, tz string
-		want           time.Time
-		wantErr        string
-	}{
-		{name: "weekly", spec: "0 3 * * MON", want: time.Date(2026, 3, 9, 3, 0, 0, 0, time.UTC)},
-		{name: "monthly", spec: "0 4 1 * *", want: time.Date(2026, 4, 1, 4, 0, 0, 0, time.UTC)},
-		{name: "descriptor", spec: "@daily", want: time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC)},
-		{name: "in a zone", spec: "30 1 * * *", tz: "Europe/Berlin", want: time.Date(2026, 3, 5, 1, 30, 0, 0, berlin)},
-		{name: "bad spec", spec: "61 * * * *", wantErr: "cron"},
-		{name: "bad zone", spec: "@daily", tz: "Mars/Olympus", wantErr: "timezone"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := nextDue(tt.spec, tt.tz, now)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("nextDue(%q, %q) error = %v, want one naming %s", tt.spec, tt.tz, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || !got.Equal(tt.want) {
-				t.Errorf("nextDue(%q, %q) = %s, %v; want %s", tt.spec, tt.tz, got, err, tt.want)
-			}
-		})
-	}
-}
-
 func TestCommitURL(t *testing.T) {
 	tests := []struct {
 		name, apiURL, github, commit, want string
