@@ -85,7 +85,13 @@ func Run(ctx context.Context, cfg *config.Config, logger zerolog.Logger, opts Op
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		// A request's body must be in within ReadTimeout (GitHub itself
+		// gives up on a delivery after 10 s), so a stalled sender holds
+		// the memory of a webhook body no longer. Streamed answers (a
+		// followed log) are not bounded: there is no WriteTimeout.
+		ReadTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute,
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	// Requests are not canceled by ctx (a delivery being recorded
 	// finishes), but followed logs end when the shutdown starts.

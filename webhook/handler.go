@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -41,6 +40,9 @@ const (
 	OutcomeTooLarge = "too_large"
 	// OutcomeError: the Queue failed; GitHub will redeliver (500).
 	OutcomeError = "error"
+	// OutcomeBusy: too many bodies were being received at once to make
+	// room for this one in time (503, Retry-After).
+	OutcomeBusy = "busy"
 )
 
 // Delivery is the record of one GitHub delivery handed to the Queue.
@@ -98,7 +100,9 @@ type Metrics interface {
 //
 // For each request, in this order, it: refuses every method but POST (405);
 // reads at most maxBody bytes of the body (413 beyond, without reading more
-// than maxBody+1 bytes); checks X-Hub-Signature-256 (sha256= only) against
+// than maxBody+1 bytes) once the memory budget of all unauthenticated bodies
+// has room for it (503 with Retry-After when none frees up within 10 s; see
+// bodyBudget); checks X-Hub-Signature-256 (sha256= only) against
 // the exact body bytes in constant time (401, before any parsing); requires
 // X-GitHub-Event (400); parses the event with github.ParseWebHook (400 on
 // malformed JSON; an event type go-github does not know is answered 202
@@ -123,6 +127,7 @@ type Handler struct {
 	queue    Queue
 	logger   zerolog.Logger
 	metrics  Metrics
+	bodies   *bodyBudget
 }
 
 // NewHandler returns a Handler that verifies deliveries with secret, refuses
@@ -150,6 +155,7 @@ func NewHandler(secret config.Secret, maxBody int64, projects []config.Project, 
 		queue:    q,
 		logger:   logger,
 		metrics:  m,
+		bodies:   newBodyBudget(maxBody),
 	}, nil
 }
 
@@ -202,9 +208,6 @@ const (
 	// maxHeaderValue bounds the X-GitHub-Delivery and X-GitHub-Event values
 	// accepted; GitHub's are GUIDs and short snake_case names.
 	maxHeaderValue = 128
-	// maxPrealloc bounds the buffer allocated up front from a
-	// Content-Length, so that a claimed size costs nothing until sent.
-	maxPrealloc = 1 << 20
 )
 
 // ServeHTTP handles one delivery; see Handler.
@@ -222,7 +225,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	body, err := h.readBody(w, r)
+	body, release, err := h.bodies.read(w, r)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) || errors.Is(err, errTooLarge) {
@@ -230,10 +233,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				fmt.Sprintf("body is larger than %d bytes", h.maxBody))
 			return
 		}
+		if errors.Is(err, errBusy) {
+			w.Header().Set("Retry-After", "10")
+			h.fail(w, &l, http.StatusServiceUnavailable, OutcomeBusy, "too many deliveries are being received at once; retry later")
+			return
+		}
 		l.err = err
 		h.fail(w, &l, http.StatusBadRequest, OutcomeMalformed, "could not read the body")
 		return
 	}
+	defer release()
 
 	signature := r.Header.Get(headerSignature)
 	if signature == "" {
@@ -323,30 +332,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	l.builds = resp.Builds
 	h.answer(w, &l, status, outcome, resp)
-}
-
-// errTooLarge reports a Content-Length over the limit, refused unread.
-var errTooLarge = errors.New("body too large")
-
-// readBody reads the whole body, refusing more than h.maxBody bytes while
-// reading at most h.maxBody+1 of them.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.ContentLength > h.maxBody {
-		return nil, errTooLarge
-	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(min(r.ContentLength, maxPrealloc)))
-	}
-	if r.Body == nil {
-		return nil, nil
-	}
-	body := http.MaxBytesReader(w, r.Body, h.maxBody)
-	defer body.Close()
-	if _, err := buf.ReadFrom(body); err != nil {
-		return nil, fmt.Errorf("read body: %w", err)
-	}
-	return buf.Bytes(), nil
 }
 
 // jsonPayload returns the JSON of a delivery body: the body itself, or its
