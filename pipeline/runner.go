@@ -194,7 +194,8 @@ func (r *Runner) stages(ctx context.Context, b *store.Build, log *Log, record Re
 	if len(tags) == 0 {
 		return fmt.Errorf("no tags for %s: the project's tags: rules that apply render nothing (check projects[].tags)", ev)
 	}
-	b.Tags = displayOrder(tags)
+	// b.Tags lists only what the registry holds: set once pushed.
+	planned := displayOrder(tags)
 	refs := make([]string, len(tags))
 	for i, t := range tags {
 		refs[i] = p.Image + ":" + t.Name
@@ -214,9 +215,10 @@ func (r *Runner) stages(ctx context.Context, b *store.Build, log *Log, record Re
 			err := r.stage(ctx, b, StagePush, log, record, func(ctx context.Context) error {
 				log.Printf("%s@%s was built from the same commit and inputs by build %d: adding tags without a rebuild", p.Image, prev.Digest, prev.ID)
 				if err := r.pusher.Retag(ctx, p.Image, prev.Digest, tags, log); err != nil {
+					notePushed(b, err)
 					return err
 				}
-				b.Digest = prev.Digest
+				b.Digest, b.Tags = prev.Digest, planned
 				return nil
 			})
 			if err != nil {
@@ -239,7 +241,7 @@ func (r *Runner) stages(ctx context.Context, b *store.Build, log *Log, record Re
 		if hb.has(hub.HookBuild) {
 			img, err = hb.hookBuild(ctx, refs)
 		} else {
-			img, err = r.build(ctx, p, b, co, hb, plan, refs, rebuild, log)
+			img, err = r.build(ctx, p, b, co, hb, plan, refs, planned[0], rebuild, log)
 		}
 		if err != nil {
 			return err
@@ -309,9 +311,10 @@ func (r *Runner) stages(ctx context.Context, b *store.Build, log *Log, record Re
 			digest, err = r.pusher.Push(ctx, img.ID, p.Image, tags, log)
 		}
 		if err != nil {
+			notePushed(b, err)
 			return err
 		}
-		b.Digest = digest
+		b.Digest, b.Tags = digest, planned
 		log.Printf("pushed %s@%s as %s", p.Image, digest, strings.Join(b.Tags, ", "))
 		return hb.runHooks(ctx, hub.HookPostPush)
 	})
@@ -323,7 +326,7 @@ func (r *Runner) stages(ctx context.Context, b *store.Build, log *Log, record Re
 
 // build builds the image with the engine, from the context and Dockerfile
 // the build rules chose (the project's without them).
-func (r *Runner) build(ctx context.Context, p *config.Project, b *store.Build, co *source.Checkout, hb *hubRun, plan hubPlan, refs []string, rebuild bool, log *Log) (builder.Image, error) {
+func (r *Runner) build(ctx context.Context, p *config.Project, b *store.Build, co *source.Checkout, hb *hubRun, plan hubPlan, refs []string, version string, rebuild bool, log *Log) (builder.Image, error) {
 	args, secrets, err := hb.buildArgs(p)
 	if err != nil {
 		return builder.Image{}, err
@@ -339,11 +342,21 @@ func (r *Runner) build(ctx context.Context, p *config.Project, b *store.Build, c
 		Target:     p.Target,
 		BuildArgs:  args,
 		SecretArgs: secrets,
-		Labels:     r.labels(p, b, co),
+		Labels:     r.labels(p, b, co, version),
 		Tags:       refs,
 		NoCache:    rebuild || plan.noCache,
 		Pull:       rebuild,
 	}, log)
+}
+
+// notePushed records in b the tags a failed push or re-tag pushed and
+// checked before it failed (none when it failed at the first), so that the
+// result never lists a tag the registry does not hold.
+func notePushed(b *store.Build, err error) {
+	pushed, digest := registry.PushedTags(err)
+	if len(pushed) > 0 {
+		b.Digest, b.Tags = digest, displayOrder(pushed)
+	}
 }
 
 // afterPush runs what follows a successful push: the schedule's retention
@@ -391,16 +404,12 @@ func (r *Runner) stage(ctx context.Context, b *store.Build, name string, log *Lo
 
 // labels returns the OCI labels of the image. The source URL is stripped of
 // credentials; no secret build arg reaches a label.
-func (r *Runner) labels(p *config.Project, b *store.Build, co *source.Checkout) map[string]string {
+func (r *Runner) labels(p *config.Project, b *store.Build, co *source.Checkout, version string) map[string]string {
 	src := redactURL(p.Repo)
 	web := src
 	if p.GitHub != "" {
 		web = strings.TrimSuffix(r.githubWeb(), "/") + "/" + p.GitHub
 		src = web
-	}
-	version := ""
-	if len(b.Tags) > 0 {
-		version = b.Tags[0]
 	}
 	labels := builder.OCILabels(builder.LabelInfo{
 		Source:   src,

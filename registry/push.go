@@ -177,29 +177,68 @@ func (p *Pusher) push(ctx context.Context, imageID string, repo reference.Named,
 
 	t := tagger{p: p, img: img.ID, host: host, hint: hint, auth: auth, s: s, log: log}
 	var digest string
+	var pushed []Tag
 	for _, tag := range tags {
 		tagged, err := reference.WithTag(repo, tag.Name)
 		if err != nil {
-			return "", fmt.Errorf("push %s:%s: %w", repo, tag.Name, err)
+			return "", partial(pushed, digest, fmt.Errorf("push %s:%s: %w", repo, tag.Name, err))
 		}
 		ref := reference.FamiliarString(tagged)
 		if !existing[ref] {
 			if err := p.cli.ImageTag(ctx, img.ID, ref); err != nil {
-				return "", fmt.Errorf("push %s: tag image %s locally: %w", ref, img.ID, err)
+				return "", partial(pushed, digest, fmt.Errorf("push %s: tag image %s locally: %w", ref, img.ID, err))
 			}
 			created = append(created, ref)
 		}
 		d, err := t.pushTag(ctx, tagged)
 		if err != nil {
-			return "", err
+			return "", partial(pushed, digest, err)
 		}
 		if digest == "" {
 			digest = d
 		} else if d != digest {
-			return "", fmt.Errorf("push %s: digest %s differs from %s of the tags pushed before: %w", ref, d, digest, ErrDigestMismatch)
+			return "", partial(pushed, digest, fmt.Errorf("push %s: digest %s differs from %s of the tags pushed before: %w", ref, d, digest, ErrDigestMismatch))
 		}
+		pushed = append(pushed, tag)
 	}
 	return digest, nil
+}
+
+// PartialError is the error of a Push or Retag that failed after some of
+// its tags were pushed and their digest checked in the registry. Callers
+// get it with errors.As to report what the registry holds now.
+type PartialError struct {
+	// Pushed are the tags pushed and checked before the failure, in push
+	// order (immutable tags first).
+	Pushed []Tag
+	// Digest is the manifest digest those tags name.
+	Digest string
+	// Err is the failure.
+	Err error
+}
+
+// Error is Err's text.
+func (e *PartialError) Error() string { return e.Err.Error() }
+
+// Unwrap returns Err.
+func (e *PartialError) Unwrap() error { return e.Err }
+
+// partial wraps err in a *PartialError when some tags were pushed.
+func partial(pushed []Tag, digest string, err error) error {
+	if len(pushed) == 0 {
+		return err
+	}
+	return &PartialError{Pushed: pushed, Digest: digest, Err: err}
+}
+
+// PushedTags returns the tags that err (from Push or Retag) says were
+// pushed and checked before it, and their digest; nil and "" when none were.
+func PushedTags(err error) ([]Tag, string) {
+	var pe *PartialError
+	if errors.As(err, &pe) {
+		return pe.Pushed, pe.Digest
+	}
+	return nil, ""
 }
 
 // untag removes the local tags Push created. It runs after ctx may have

@@ -299,6 +299,9 @@ func TestPush(t *testing.T) {
 			t.Fatalf("Push error = %v, want one about main-1a2b3c4", err)
 		}
 		t.Logf("error: %v", err)
+		if pushed, digest := PushedTags(err); pushed != nil || digest != "" {
+			t.Errorf("PushedTags = %v, %q; want nothing pushed", pushed, digest)
+		}
 		if diff := cmp.Diff([]string{"main-1a2b3c4"}, proxy.manifestPuts()); diff != "" {
 			t.Errorf("manifest PUTs mismatch (-want +got):\n%s", diff)
 		}
@@ -309,6 +312,25 @@ func TestPush(t *testing.T) {
 		}
 		if diff := cmp.Diff([]string{localName}, localTags(t, cli, id)); diff != "" {
 			t.Errorf("local tags after failed push mismatch (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("a failed moving tag reports the tags pushed before it", func(t *testing.T) {
+		t.Parallel()
+		reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
+		proxy := startFaultProxy(t, reg.Host, func(p *faultProxy) { p.rejectTag = "main" })
+		id, _ := testImage(t, cli, binary)
+		repoPath := testenv.Name(t, "app")
+		_, err := NewPusher(cli, nil, noRetryWait).Push(t.Context(), id, proxy.host+"/"+repoPath, branchTags, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "main") {
+			t.Fatalf("Push error = %v, want one about main", err)
+		}
+		pushed, digest := PushedTags(err)
+		if diff := cmp.Diff([]Tag{{Name: "main-1a2b3c4"}}, pushed); diff != "" {
+			t.Errorf("PushedTags mismatch (-want +got):\n%s", diff)
+		}
+		if got, err := Resolve(t.Context(), reg.Host+"/"+repoPath+":main-1a2b3c4", nil); err != nil || got != digest {
+			t.Errorf("registry digest of main-1a2b3c4 = %q, %v; want the reported %q", got, err, digest)
 		}
 	})
 
@@ -482,6 +504,9 @@ func TestPush(t *testing.T) {
 			t.Fatalf("Push error = %v, want ErrDigestMismatch", err)
 		}
 		t.Logf("error: %v", err)
+		if pushed, digest := PushedTags(err); pushed != nil || digest != "" {
+			t.Errorf("PushedTags = %v, %q; want nothing pushed", pushed, digest)
+		}
 		if diff := cmp.Diff([]string{"main-1a2b3c4"}, proxy.manifestPuts()); diff != "" {
 			t.Errorf("manifest PUTs mismatch (-want +got):\n%s", diff)
 		}

@@ -88,6 +88,7 @@ func (p *Pusher) retag(ctx context.Context, repo name.Repository, digest string,
 	if err != nil {
 		return err
 	}
+	var pushed []Tag
 	for _, tag := range tags {
 		ref := repo.Tag(tag.Name)
 		err := p.retry(ctx, "retag "+ref.String(), log, func() error {
@@ -108,9 +109,10 @@ func (p *Pusher) retag(ctx context.Context, repo name.Repository, digest string,
 			return nil
 		})
 		if err != nil {
-			return err
+			return partial(pushed, digest, err)
 		}
 		log.printf("retag %s: digest %s checked in the registry", ref, digest)
+		pushed = append(pushed, tag)
 	}
 	return nil
 }

@@ -161,6 +161,22 @@ func TestRetag(t *testing.T) {
 		}
 	})
 
+	t.Run("a rejected moving tag reports the tags re-tagged before it", func(t *testing.T) {
+		t.Parallel()
+		reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
+		proxy := startFaultProxy(t, reg.Host, func(p *faultProxy) { p.rejectTag = "weekly" })
+		path := testenv.Name(t, "app")
+		digest := pushRandom(t, reg.Host+"/"+path, authn.Anonymous, "main")
+		err := NewPusher(nil, nil, noRetryWait).Retag(t.Context(), proxy.host+"/"+path, digest, []Tag{mv("weekly"), im("2026-W47")}, io.Discard)
+		if err == nil {
+			t.Fatal("Retag succeeded, want an error about weekly")
+		}
+		pushed, got := PushedTags(err)
+		if diff := cmp.Diff([]Tag{im("2026-W47")}, pushed); diff != "" || got != digest {
+			t.Errorf("PushedTags = %v, %q; want [2026-W47], %q", pushed, got, digest)
+		}
+	})
+
 	t.Run("a wrong read-back digest is a mismatch", func(t *testing.T) {
 		t.Parallel()
 		reg := testenv.StartRegistry(t, testenv.RegistryOptions{})

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"os"
 	"strings"
 	"testing"
 
@@ -144,6 +146,20 @@ func TestBuildFailuresNameTheCauseAndMoveNoTag(t *testing.T) {
 			wantErr: "unauthorized",
 		},
 		{
+			name: "registry down",
+			setup: func(t *testing.T, w *fixture.World) {
+				cfg, err := os.ReadFile(w.ConfigPath())
+				if err != nil {
+					t.Fatal(err)
+				}
+				down := strings.Replace(string(cfg), "image: \""+w.Reg.Host+"/", "image: \""+closedAddr(t)+"/", 1)
+				if err := os.WriteFile(w.ConfigPath(), []byte(down), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantErr: "push",
+		},
+		{
 			name:    "dockerfile outside the checkout",
 			opts:    fixture.Options{Dockerfile: "../x"},
 			wantErr: "dockerfile",
@@ -164,6 +180,10 @@ func TestBuildFailuresNameTheCauseAndMoveNoTag(t *testing.T) {
 			}
 			if b.ID != 0 && b.Status != store.StatusFailed {
 				t.Errorf("result status = %q, want failed", b.Status)
+			}
+			// Nothing was pushed: the result lists no tag and no digest.
+			if len(b.Tags) != 0 || b.Digest != "" {
+				t.Errorf("result tags = %v, digest = %q; want none after a failed build", b.Tags, b.Digest)
 			}
 			for _, tag := range []string{"main", "latest"} {
 				if d := w.Digest(tag); d != "" {
@@ -189,4 +209,16 @@ func TestBuildWithHtpasswdRegistry(t *testing.T) {
 	if strings.Contains(stderr, "s3cret-pass") {
 		t.Errorf("the registry password reached the build output")
 	}
+}
+
+// closedAddr returns a loopback host:port where nothing listens.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }
