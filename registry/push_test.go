@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -452,7 +451,7 @@ func TestPush(t *testing.T) {
 
 	t.Run("registry down fails after the retries", func(t *testing.T) {
 		t.Parallel()
-		host := closedPort(t)
+		host := testenv.ClosedAddr(t)
 		id, localName := testImage(t, cli, binary)
 		repo := host + "/" + testenv.Name(t, "app")
 		var log bytes.Buffer
@@ -478,7 +477,7 @@ func TestPush(t *testing.T) {
 
 	t.Run("cancel during the backoff ends the push with the cause", func(t *testing.T) {
 		t.Parallel()
-		host := closedPort(t)
+		host := testenv.ClosedAddr(t)
 		id, _ := testImage(t, cli, binary)
 		repo := host + "/" + testenv.Name(t, "app")
 		errStop := errors.New("build superseded")
@@ -554,20 +553,6 @@ func (c *cancelOnRetry) Write(p []byte) (int, error) {
 		c.once.Do(c.cancel)
 	}
 	return len(p), nil
-}
-
-// closedPort returns "127.0.0.1:PORT" of a port nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	host := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return host
 }
 
 // TestDependencies keeps the data flow one way: registry never reaches up

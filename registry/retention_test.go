@@ -153,7 +153,7 @@ func TestPrune(t *testing.T) {
 
 	t.Run("keep 0 is off and reaches no registry", func(t *testing.T) {
 		t.Parallel()
-		deleted, err := Prune(t.Context(), closedPort(t)+"/app", nil, weeklyVersioned(t), 0, io.Discard)
+		deleted, err := Prune(t.Context(), testenv.ClosedAddr(t)+"/app", nil, weeklyVersioned(t), 0, io.Discard)
 		if err != nil || deleted != nil {
 			t.Errorf("Prune = %v, %v; want nothing", deleted, err)
 		}

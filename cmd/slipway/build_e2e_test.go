@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"testing"
@@ -152,7 +151,7 @@ func TestBuildFailuresNameTheCauseAndMoveNoTag(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				down := strings.Replace(string(cfg), "image: \""+w.Reg.Host+"/", "image: \""+closedAddr(t)+"/", 1)
+				down := strings.Replace(string(cfg), "image: \""+w.Reg.Host+"/", "image: \""+testenv.ClosedAddr(t)+"/", 1)
 				if err := os.WriteFile(w.ConfigPath(), []byte(down), 0o644); err != nil {
 					t.Fatal(err)
 				}
@@ -209,16 +208,4 @@ func TestBuildWithHtpasswdRegistry(t *testing.T) {
 	if strings.Contains(stderr, "s3cret-pass") {
 		t.Errorf("the registry password reached the build output")
 	}
-}
-
-// closedAddr returns a loopback host:port where nothing listens.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }

@@ -180,6 +180,17 @@ func answers(ctx context.Context, client *http.Client, host, id string) bool {
 		(resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized)
 }
 
+// ClosedAddr returns "127.0.0.1:PORT" of a port nothing listens on (free a
+// moment ago): an endpoint that is down.
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
 // freeLoopbackAddr returns "127.0.0.1:PORT" of a port that was free a moment
 // ago.
 func freeLoopbackAddr() (string, error) {
