@@ -184,10 +184,19 @@ func TestBuildFailuresNameTheCauseAndMoveNoTag(t *testing.T) {
 			if len(b.Tags) != 0 || b.Digest != "" {
 				t.Errorf("result tags = %v, digest = %q; want none after a failed build", b.Tags, b.Digest)
 			}
-			for _, tag := range []string{"main", "latest"} {
+			// The immutable main-<sha7> is pushed first of all: it must
+			// not exist either, nor any other tag.
+			commit := w.Head
+			if b.Commit != "" {
+				commit = b.Commit
+			}
+			for _, tag := range []string{"main-" + commit[:7], "main", "latest"} {
 				if d := w.Digest(tag); d != "" {
 					t.Errorf("tag %s exists in the registry (%s) after a failed build", tag, d)
 				}
+			}
+			if tags := w.Tags(); len(tags) != 0 {
+				t.Errorf("the registry holds tags %v after a failed build, want none", tags)
 			}
 			if strings.Contains(stderr, "Xk9-bad-pw") || strings.Contains(stderr, "Zq7-right-pw") {
 				t.Errorf("a registry password reached the output")
