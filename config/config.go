@@ -26,6 +26,11 @@ type Config struct {
 	// DataDir holds slipway.db, logs/ and git/. Default "./data". Relative
 	// paths are taken from the directory of the config file.
 	DataDir string `yaml:"data_dir"`
+	// Database is where builds, deliveries and schedule marks live: ""
+	// (default) is SQLite in data_dir for one replica; a postgres:// or
+	// postgresql:// URL is a PostgreSQL database shared by any number of
+	// `slipway serve` replicas. A Secret: the URL may hold a password.
+	Database Secret `yaml:"database"`
 	// DockerHost is the engine endpoint (unix://, tcp://, ssh://,
 	// npipe://). Default "": DOCKER_HOST, then the local socket.
 	DockerHost string `yaml:"docker_host"`

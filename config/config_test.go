@@ -162,6 +162,7 @@ func TestLoadFull(t *testing.T) {
 		Listen:        "127.0.0.1:9090",
 		PublicURL:     "https://slipway.example.com",
 		DataDir:       filepath.Join(dir, "state"),
+		Database:      "postgres://slipway@db:5432/slipway?sslmode=verify-full",
 		DockerHost:    "unix:///run/docker.sock",
 		Builder:       "buildkit",
 		Concurrency:   4,
@@ -433,6 +434,9 @@ func TestValidationProblems(t *testing.T) {
 		{"listen port out of range", top("listen: \":99999\"\n"), []Problem{{1, "listen", `must be host:port, such as ":8080" or "127.0.0.1:8080"`}}},
 		{"public_url", top("public_url: localhost:8080\n"), []Problem{{1, "public_url", `must be an absolute http:// or https:// URL such as "https://slipway.example.com"`}}},
 		{"docker_host", top("docker_host: http://engine:2375\n"), []Problem{{1, "docker_host", "must be a unix://, tcp://, ssh:// or npipe:// URL"}}},
+		{"database scheme", top("database: mysql://slipway:pw@db/slipway\n"), []Problem{{1, "database", `must be "" (SQLite in data_dir) or a postgres:// or postgresql:// URL, e.g. "postgres://slipway@db:5432/slipway?sslmode=verify-full"`}}},
+		{"database path", top("database: ./slipway.db\n"), []Problem{{1, "database", `must be "" (SQLite in data_dir) or a postgres:// or postgresql:// URL, e.g. "postgres://slipway@db:5432/slipway?sslmode=verify-full"`}}},
+		{"database without host", top("database: \"postgresql:///slipway\"\n"), []Problem{{1, "database", `needs a host, e.g. "postgres://slipway@db:5432/slipway"`}}},
 		{"docker_host without host", top("docker_host: \"tcp://\"\n"), []Problem{{1, "docker_host", `tcp:// needs a host, e.g. "tcp://manager-1:2376"`}}},
 		{"durations", top("build_timeout: -1m\ngit:\n  fetch_timeout: -5s\n"), []Problem{
 			{1, "build_timeout", "must be greater than 0"},

@@ -337,6 +337,8 @@ func TestSecretsNeverPrinted(t *testing.T) {
 			{"deploy target", proj("    deploy: [{target: \"${SECRET}\", on: [\"branch:main\"]}]\n")},
 			{"bool", proj("    schedules: [{name: a, cron: \"@daily\", catch_up: \"${SECRET}\"}]\n")},
 			{"repo password", strings.Replace(minimal, "https://github.com", "https://bot:${SECRET}@github.com", 1)},
+			{"database password", top("database: mysql://slipway:${SECRET}@db/slipway\n")},
+			{"database without host", top("database: postgres://slipway:${SECRET}@/slipway\n")},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				_, err := loadText(t, tt.yaml, vars)
@@ -346,7 +348,8 @@ func TestSecretsNeverPrinted(t *testing.T) {
 				if msg := err.Error(); strings.Contains(msg, secret) || strings.Contains(msg, "Hunter2") {
 					t.Errorf("error contains the secret:\n%s", msg)
 				}
-				if tt.name != "repo password" && !strings.Contains(err.Error(), "${SECRET}") {
+				// The repo and database URLs are not echoed at all.
+				if !strings.Contains(tt.name, "password") && !strings.Contains(tt.name, "database") && !strings.Contains(err.Error(), "${SECRET}") {
 					t.Errorf("error %q does not name ${SECRET}", err)
 				}
 			})
@@ -371,6 +374,7 @@ projects:
     image: docker.io/acme/web
     git_token: ${SECRET}-git
     secret_build_args: {NPM_TOKEN: "${SECRET}-arg"}
+database: postgres://slipway:${SECRET}-db@db/slipway
 `
 		if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 			t.Fatal(err)

@@ -169,6 +169,7 @@ func (v *checker) config(c *Config) {
 	if c.DataDir == "" {
 		v.add("data_dir", "required")
 	}
+	v.database("database", c.Database.Value())
 	if c.DockerHost != "" {
 		v.endpoint("docker_host", c.DockerHost)
 	}
@@ -275,6 +276,22 @@ func (v *checker) httpURL(path, s, example string) bool {
 		return false
 	}
 	return true
+}
+
+// database checks the database URL: empty or postgres(ql)://HOST/…. The
+// messages never repeat the URL: it may hold a password.
+func (v *checker) database(path, s string) {
+	if s == "" {
+		return
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		v.add(path, `must be "" (SQLite in data_dir) or a postgres:// or postgresql:// URL, e.g. "postgres://slipway@db:5432/slipway?sslmode=verify-full"`)
+		return
+	}
+	if u.Host == "" {
+		v.add(path, `needs a host, e.g. "postgres://slipway@db:5432/slipway"`)
+	}
 }
 
 // endpoint checks a Docker engine endpoint URL.

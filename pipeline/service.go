@@ -28,11 +28,11 @@ type Service struct {
 	now    func() time.Time
 }
 
-// Open wires a Service from cfg: it opens the store in data_dir, connects to
-// the engine (docker_host, else DOCKER_HOST, else the local socket) and
-// prepares the clone cache.
+// Open wires a Service from cfg: it opens the store (database, else SQLite
+// in data_dir), connects to the engine (docker_host, else DOCKER_HOST, else
+// the local socket) and prepares the clone cache.
 func Open(ctx context.Context, cfg *config.Config, logger zerolog.Logger) (*Service, error) {
-	st, err := store.Open(ctx, cfg.DataDir)
+	st, err := store.OpenDatabase(ctx, cfg.Database.Value(), cfg.DataDir, store.Options{})
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,8 @@
 # Installs and starts what slipway's tests need on a Debian machine, when it
 # is missing: the Docker engine (docker.io), a registry binary
 # (docker-registry), git, Chromium for the dashboard's browser tests and a
-# static busybox for the self-build test's base image. Safe to run again: it only
+# static busybox for the self-build test's base image, PostgreSQL (server
+# binaries only: the tests start their own cluster). Safe to run again: it only
 # does what is not done yet. Needs root (or sudo) for apt-get and dockerd.
 set -euo pipefail
 
@@ -17,6 +18,8 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v busybox >/dev/null 2>&1 || need+=(busybox-static)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# The store's tests start a throwaway PostgreSQL cluster with initdb/pg_ctl.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test-env: installing ${need[*]}"
   $SUDO apt-get update -qq

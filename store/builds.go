@@ -60,11 +60,6 @@ const buildColumns = `id, project, trigger_kind, ref, commit_sha, schedule, due_
 	image, digest, build_key, tags, stages, deploys, error,
 	created_at, started_at, finished_at, attempts, no_push, no_deploy`
 
-// rowScanner is *sql.Row or *sql.Rows.
-type rowScanner interface {
-	Scan(dest ...any) error
-}
-
 // scanBuild reads one row of buildColumns.
 func scanBuild(r rowScanner) (Build, error) {
 	var (
@@ -155,7 +150,7 @@ func validTrigger(t string) bool {
 
 // getBuild reads build id through q (the database or a transaction).
 func getBuild(ctx context.Context, q querier, id int64) (Build, error) {
-	b, err := scanBuild(q.QueryRowContext(ctx, `SELECT `+buildColumns+` FROM builds WHERE id = ?`, id))
+	b, err := scanBuild(q.queryRow(ctx, `SELECT `+buildColumns+` FROM builds WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Build{}, fmt.Errorf("build %d: %w", id, ErrNotFound)
 	}
@@ -165,30 +160,20 @@ func getBuild(ctx context.Context, q querier, id int64) (Build, error) {
 	return b, nil
 }
 
-// querier is *sql.DB or *sql.Tx.
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
 // insertBuild inserts b as it is (ID ignored) and returns its ID.
-func insertBuild(ctx context.Context, tx *sql.Tx, b Build) (int64, error) {
+func insertBuild(ctx context.Context, tx querier, b Build) (int64, error) {
 	tags, stages, deploys, err := buildLists(b)
 	if err != nil {
 		return 0, err
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO builds (project, trigger_kind, ref, commit_sha, schedule, due_at, status,
+	var id int64
+	err = tx.queryRow(ctx, `INSERT INTO builds (project, trigger_kind, ref, commit_sha, schedule, due_at, status,
 		image, digest, build_key, tags, stages, deploys, error,
 		created_at, started_at, finished_at, attempts, no_push, no_deploy)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		b.Project, b.Trigger, b.Ref, b.Commit, b.Schedule, nullNanos(b.DueAt), b.Status,
 		b.Image, b.Digest, b.BuildKey, tags, stages, deploys, b.Error,
-		nanos(b.CreatedAt), nullNanos(b.StartedAt), nullNanos(b.FinishedAt), b.Attempts, b.NoPush, b.NoDeploy)
-	if err != nil {
-		return 0, fmt.Errorf("insert build: %w", err)
-	}
-	id, err := res.LastInsertId()
+		nanos(b.CreatedAt), nullNanos(b.StartedAt), nullNanos(b.FinishedAt), b.Attempts, b.NoPush, b.NoDeploy).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("insert build: %w", err)
 	}
@@ -207,7 +192,7 @@ func insertBuild(ctx context.Context, tx *sql.Tx, b Build) (int64, error) {
 // and ref are marked superseded (FinishedAt now, Error naming the new build)
 // in the same transaction; superseded lists their IDs.
 func (s *Store) Enqueue(ctx context.Context, b Build, opts EnqueueOptions) (got Build, created bool, superseded []int64, err error) {
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx querier) error {
 		r, err := s.enqueue(ctx, tx, b, opts)
 		got, created, superseded = r.Build, r.Created, r.Superseded
 		return err
@@ -215,19 +200,27 @@ func (s *Store) Enqueue(ctx context.Context, b Build, opts EnqueueOptions) (got 
 	if err != nil {
 		return Build{}, false, nil, fmt.Errorf("enqueue build of %s %s: %w", b.Project, b.Ref, err)
 	}
+	if created {
+		s.queue.fire()
+	}
 	return got, created, superseded, nil
 }
 
-// enqueue is Enqueue inside tx.
-func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, b Build, opts EnqueueOptions) (EnqueueResult, error) {
+// enqueue is Enqueue inside tx. It holds b's project and ref (lockRef)
+// until tx ends, so that the duplicate check, the insert and the supersede
+// see every other replica's enqueues and claims of that branch.
+func (s *Store) enqueue(ctx context.Context, tx querier, b Build, opts EnqueueOptions) (EnqueueResult, error) {
 	if b.Project == "" {
 		return EnqueueResult{}, errors.New("project is empty")
 	}
 	if !validTrigger(b.Trigger) {
 		return EnqueueResult{}, fmt.Errorf("unknown trigger %q", b.Trigger)
 	}
+	if err := s.db.lockRef(ctx, tx, b.Project, b.Ref); err != nil {
+		return EnqueueResult{}, fmt.Errorf("lock %s %s: %w", b.Project, b.Ref, err)
+	}
 	if opts.Dedup && b.Commit != "" {
-		existing, err := scanBuild(tx.QueryRowContext(ctx, `SELECT `+buildColumns+` FROM builds
+		existing, err := scanBuild(tx.queryRow(ctx, `SELECT `+buildColumns+` FROM builds
 			WHERE project = ? AND ref = ? AND commit_sha = ? AND status IN (?, ?, ?)
 			ORDER BY id DESC LIMIT 1`,
 			b.Project, b.Ref, b.Commit, StatusQueued, StatusRunning, StatusSucceeded))
@@ -248,7 +241,7 @@ func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, b Build, opts EnqueueOp
 	}
 	superseded := []int64{}
 	if opts.Supersede {
-		rows, err := tx.QueryContext(ctx, `UPDATE builds SET status = ?, finished_at = ?, error = ?
+		rows, err := tx.query(ctx, `UPDATE builds SET status = ?, finished_at = ?, error = ?
 			WHERE project = ? AND ref = ? AND status = ? AND trigger_kind IN (?, ?, ?) AND id != ?
 			RETURNING id`,
 			StatusSuperseded, nanos(now), fmt.Sprintf("superseded by build %d", id),
@@ -260,6 +253,9 @@ func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, b Build, opts EnqueueOp
 			return EnqueueResult{}, fmt.Errorf("supersede: %w", err)
 		}
 	}
+	if err := s.db.notifyQueue(ctx, tx); err != nil {
+		return EnqueueResult{}, err
+	}
 	got, err := getBuild(ctx, tx, id)
 	if err != nil {
 		return EnqueueResult{}, err
@@ -268,7 +264,7 @@ func (s *Store) enqueue(ctx context.Context, tx *sql.Tx, b Build, opts EnqueueOp
 }
 
 // scanIDs reads and closes rows of one integer column, in ascending order.
-func scanIDs(rows *sql.Rows) ([]int64, error) {
+func scanIDs(rows rows) ([]int64, error) {
 	defer rows.Close()
 	ids := []int64{}
 	for rows.Next() {
@@ -298,7 +294,7 @@ func (s *Store) Insert(ctx context.Context, b Build) (Build, error) {
 		return Build{}, fmt.Errorf("insert build: unknown trigger %q", b.Trigger)
 	}
 	var got Build
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx querier) error {
 		now := s.now().UTC()
 		b.Status = StatusRunning
 		b.CreatedAt = now
@@ -318,41 +314,109 @@ func (s *Store) Insert(ctx context.Context, b Build) (Build, error) {
 
 // ClaimNext atomically takes the oldest queued build whose project and ref
 // have no running build, except the builds whose IDs are in exclude, marks
-// it running (StartedAt now, Attempts+1) and returns it. ok is false when no
-// build can be claimed.
+// it running (StartedAt now, Attempts+1) under this replica's lease and
+// returns it. ok is false when no build can be claimed.
+//
+// On PostgreSQL, claimers on any number of replicas never take one build
+// twice nor run two builds of one project and ref: each candidate branch is
+// held with a transaction advisory lock (a branch held by another claimer
+// is skipped, not waited for), checked again under it, and its oldest
+// queued build is locked with SELECT … FOR UPDATE SKIP LOCKED.
 func (s *Store) ClaimNext(ctx context.Context, exclude ...int64) (b Build, ok bool, err error) {
-	query := `SELECT id FROM builds AS q
+	notIn, excl := idsNotIn("q.id", exclude)
+	candidates := `SELECT q.id, q.project, q.ref FROM builds AS q
 		WHERE q.status = ? AND NOT EXISTS (
-			SELECT 1 FROM builds AS r WHERE r.project = q.project AND r.ref = q.ref AND r.status = ?)`
-	args := []any{StatusQueued, StatusRunning}
-	if len(exclude) > 0 {
-		query += ` AND q.id NOT IN (?` + strings.Repeat(`, ?`, len(exclude)-1) + `)`
-		for _, id := range exclude {
-			args = append(args, id)
+			SELECT 1 FROM builds AS r WHERE r.project = q.project AND r.ref = q.ref AND r.status = ?)` + notIn + `
+		ORDER BY q.id LIMIT ?`
+	err = s.write(ctx, func(tx querier) error {
+		type cand struct {
+			id           int64
+			project, ref string
 		}
-	}
-	query += ` ORDER BY q.id LIMIT 1`
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		var id int64
-		err := tx.QueryRowContext(ctx, query, args...).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
+		var cs []cand
+		rs, err := tx.query(ctx, candidates, append(append([]any{StatusQueued, StatusRunning}, excl...), claimCandidates)...)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE builds SET status = ?, started_at = ?, attempts = attempts + 1 WHERE id = ?`,
-			StatusRunning, nanos(s.now()), id); err != nil {
+		for rs.Next() {
+			var c cand
+			if err := rs.Scan(&c.id, &c.project, &c.ref); err != nil {
+				rs.Close()
+				return err
+			}
+			cs = append(cs, c)
+		}
+		rs.Close()
+		if err := rs.Err(); err != nil {
 			return err
 		}
-		b, err = getBuild(ctx, tx, id)
-		ok = err == nil
-		return err
+		tried := map[string]bool{}
+		for _, c := range cs {
+			key := refKey(c.project, c.ref)
+			if tried[key] {
+				continue
+			}
+			tried[key] = true
+			got, err := s.db.tryLockRef(ctx, tx, c.project, c.ref)
+			if err != nil {
+				return err
+			}
+			if !got {
+				continue // another replica is claiming or enqueuing on it
+			}
+			var id int64
+			err = tx.queryRow(ctx, `SELECT q.id FROM builds AS q
+				WHERE q.status = ? AND q.project = ? AND q.ref = ? AND NOT EXISTS (
+					SELECT 1 FROM builds AS r WHERE r.project = q.project AND r.ref = q.ref AND r.status = ?)`+notIn+`
+				ORDER BY q.id LIMIT 1`+s.skipLocked(),
+				append([]any{StatusQueued, c.project, c.ref, StatusRunning}, excl...)...).Scan(&id)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			now := s.now()
+			if _, err := tx.exec(ctx, `UPDATE builds SET status = ?, started_at = ?, attempts = attempts + 1,
+				claimed_by = ?, lease_until = ? WHERE id = ?`,
+				StatusRunning, nanos(now), s.replica, nanos(now.Add(s.lease)), id); err != nil {
+				return err
+			}
+			b, err = getBuild(ctx, tx, id)
+			ok = err == nil
+			return err
+		}
+		return nil
 	})
 	if err != nil {
 		return Build{}, false, fmt.Errorf("claim next build: %w", err)
 	}
 	return b, ok, nil
+}
+
+// claimCandidates bounds the branches one ClaimNext looks at.
+const claimCandidates = 64
+
+// skipLocked is the row-locking clause of a claim: FOR UPDATE SKIP LOCKED
+// on PostgreSQL; nothing on SQLite, whose write transactions are serial.
+func (s *Store) skipLocked() string {
+	if s.kind == BackendPostgres {
+		return ` FOR UPDATE SKIP LOCKED`
+	}
+	return ``
+}
+
+// idsNotIn is the condition "AND col NOT IN (ids)" and its arguments, or
+// nothing for no ids.
+func idsNotIn(col string, ids []int64) (string, []any) {
+	if len(ids) == 0 {
+		return "", nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return ` AND ` + col + ` NOT IN (?` + strings.Repeat(`, ?`, len(ids)-1) + `)`, args
 }
 
 // UpdateBuild writes b's status, commit, image, digest, build key, tags,
@@ -364,8 +428,8 @@ func (s *Store) UpdateBuild(ctx context.Context, b Build) error {
 	if err != nil {
 		return fmt.Errorf("update build %d: %w", b.ID, err)
 	}
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE builds SET status = ?, commit_sha = ?, image = ?, digest = ?, build_key = ?,
+	err = s.write(ctx, func(tx querier) error {
+		n, err := tx.exec(ctx, `UPDATE builds SET status = ?, commit_sha = ?, image = ?, digest = ?, build_key = ?,
 			tags = ?, stages = ?, deploys = ?, error = ?, started_at = ?, finished_at = ?, attempts = ?
 			WHERE id = ?`,
 			b.Status, b.Commit, b.Image, b.Digest, b.BuildKey, tags, stages, deploys, b.Error,
@@ -373,24 +437,27 @@ func (s *Store) UpdateBuild(ctx context.Context, b Build) error {
 		if err != nil {
 			return err
 		}
-		return mustAffect(res, b.ID)
+		if n == 0 {
+			return fmt.Errorf("build %d: %w", b.ID, ErrNotFound)
+		}
+		return s.notifyIfFinished(ctx, tx, b.Status)
 	})
 	if err != nil {
 		return fmt.Errorf("update build %d: %w", b.ID, err)
 	}
+	if Finished(b.Status) {
+		s.queue.fire()
+	}
 	return nil
 }
 
-// mustAffect returns ErrNotFound when res changed no row.
-func mustAffect(res sql.Result, id int64) error {
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
+// notifyIfFinished wakes the claimers of every replica when a build ends:
+// the next build of its branch may run now.
+func (s *Store) notifyIfFinished(ctx context.Context, tx querier, status string) error {
+	if !Finished(status) {
+		return nil
 	}
-	if n == 0 {
-		return fmt.Errorf("build %d: %w", id, ErrNotFound)
-	}
-	return nil
+	return s.db.notifyQueue(ctx, tx)
 }
 
 // SetStatus moves build id to status to when its status is one of from (any
@@ -398,11 +465,15 @@ func mustAffect(res sql.Result, id int64) error {
 // empty, replaces the build's error; FinishedAt is set to now when to is
 // final. ErrNotFound when the build does not exist.
 func (s *Store) SetStatus(ctx context.Context, id int64, from []string, to string, errMsg string) (bool, error) {
-	query := `UPDATE builds SET status = ?,
-		error = CASE WHEN ? != '' THEN ? ELSE error END,
-		finished_at = CASE WHEN ? THEN ? ELSE finished_at END
-		WHERE id = ?`
-	args := []any{to, errMsg, errMsg, Finished(to), nanos(s.now()), id}
+	query := `UPDATE builds SET status = ?`
+	args := []any{to}
+	if errMsg != "" {
+		query, args = query+`, error = ?`, append(args, errMsg)
+	}
+	if Finished(to) {
+		query, args = query+`, finished_at = ?`, append(args, nanos(s.now()))
+	}
+	query, args = query+` WHERE id = ?`, append(args, id)
 	if len(from) > 0 {
 		query += ` AND status IN (?` + strings.Repeat(`, ?`, len(from)-1) + `)`
 		for _, st := range from {
@@ -410,21 +481,17 @@ func (s *Store) SetStatus(ctx context.Context, id int64, from []string, to strin
 		}
 	}
 	var changed bool
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
+	err := s.write(ctx, func(tx querier) error {
+		n, err := tx.exec(ctx, query, args...)
 		if err != nil {
 			return err
 		}
 		if n > 0 {
 			changed = true
-			return nil
+			return s.notifyIfFinished(ctx, tx, to)
 		}
 		var exists int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM builds WHERE id = ?`, id).Scan(&exists); err != nil {
+		if err := tx.queryRow(ctx, `SELECT count(*) FROM builds WHERE id = ?`, id).Scan(&exists); err != nil {
 			return err
 		}
 		if exists == 0 {
@@ -434,6 +501,9 @@ func (s *Store) SetStatus(ctx context.Context, id int64, from []string, to strin
 	})
 	if err != nil {
 		return false, fmt.Errorf("set status of build %d to %s: %w", id, to, err)
+	}
+	if changed && Finished(to) {
+		s.queue.fire()
 	}
 	return changed, nil
 }
@@ -483,7 +553,7 @@ func (s *Store) ListBuilds(ctx context.Context, f Filter) ([]Build, error) {
 
 // queryBuilds runs a query of buildColumns and reads every row.
 func queryBuilds(ctx context.Context, q querier, query string, args ...any) ([]Build, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
+	rows, err := q.query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -507,32 +577,51 @@ func queryBuilds(ctx context.Context, q querier, query string, args ...any) ([]B
 // cleared) when their Attempts < maxAttempts, so they run at most once more;
 // the others become failed with the error "interrupted by a restart; not
 // retried again". It returns how many builds went each way.
+//
+// On SQLite (one replica) every running build is recovered. On PostgreSQL
+// only those claimed by this replica, with no lease (`slipway build`) or
+// whose lease has expired: the other replicas' builds are theirs until
+// their lease ends (RequeueExpired).
 func (s *Store) Recover(ctx context.Context, maxAttempts int) (requeued, failed int, err error) {
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE builds SET status = ?, started_at = NULL, stages = '[]', deploys = '[]', error = ''
-			WHERE status = ? AND attempts < ?`, StatusQueued, StatusRunning, maxAttempts)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
+	cond, args := ``, []any(nil)
+	if s.kind == BackendPostgres {
+		cond = ` AND (lease_until IS NULL OR lease_until < ? OR claimed_by = ?)`
+		args = []any{nanos(s.now()), s.replica}
+	}
+	requeued, failed, err = s.requeue(ctx, maxAttempts, cond, args, interruptedError)
+	if err != nil {
+		return 0, 0, fmt.Errorf("recover builds: %w", err)
+	}
+	return requeued, failed, nil
+}
+
+// requeue puts the running builds that match cond back to queued (Attempts
+// < maxAttempts) or fails them with errMsg, in one transaction.
+func (s *Store) requeue(ctx context.Context, maxAttempts int, cond string, args []any, errMsg string) (requeued, failed int, err error) {
+	err = s.write(ctx, func(tx querier) error {
+		n, err := tx.exec(ctx, `UPDATE builds SET status = ?, started_at = NULL, stages = '[]', deploys = '[]', error = '',
+			claimed_by = '', lease_until = NULL
+			WHERE status = ? AND attempts < ?`+cond, append([]any{StatusQueued, StatusRunning, maxAttempts}, args...)...)
 		if err != nil {
 			return err
 		}
 		requeued = int(n)
-		res, err = tx.ExecContext(ctx, `UPDATE builds SET status = ?, error = ?, finished_at = ? WHERE status = ?`,
-			StatusFailed, interruptedError, nanos(s.now()), StatusRunning)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
+		n, err = tx.exec(ctx, `UPDATE builds SET status = ?, error = ?, finished_at = ?, lease_until = NULL WHERE status = ?`+cond,
+			append([]any{StatusFailed, errMsg, nanos(s.now()), StatusRunning}, args...)...)
 		if err != nil {
 			return err
 		}
 		failed = int(n)
+		if requeued+failed > 0 {
+			return s.db.notifyQueue(ctx, tx)
+		}
 		return nil
 	})
 	if err != nil {
-		return 0, 0, fmt.Errorf("recover builds: %w", err)
+		return 0, 0, err
+	}
+	if requeued+failed > 0 {
+		s.queue.fire()
 	}
 	return requeued, failed, nil
 }
@@ -540,7 +629,7 @@ func (s *Store) Recover(ctx context.Context, maxAttempts int) (requeued, failed 
 // QueueDepth counts the queued builds.
 func (s *Store) QueueDepth(ctx context.Context) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM builds WHERE status = ?`, StatusQueued).Scan(&n); err != nil {
+	if err := s.db.queryRow(ctx, `SELECT count(*) FROM builds WHERE status = ?`, StatusQueued).Scan(&n); err != nil {
 		return 0, fmt.Errorf("queue depth: %w", err)
 	}
 	return n, nil
@@ -559,7 +648,7 @@ func (s *Store) LastBuild(ctx context.Context, project, ref string, statuses ...
 		}
 	}
 	query += ` ORDER BY id DESC LIMIT 1`
-	b, err := scanBuild(s.db.QueryRowContext(ctx, query, args...))
+	b, err := scanBuild(s.db.queryRow(ctx, query, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Build{}, fmt.Errorf("last build of %s %s: %w", project, ref, ErrNotFound)
 	}
@@ -576,7 +665,7 @@ func (s *Store) FindPushed(ctx context.Context, project, commit, buildKey string
 	if commit == "" {
 		return Build{}, fmt.Errorf("pushed build of %s: empty commit: %w", project, ErrNotFound)
 	}
-	b, err := scanBuild(s.db.QueryRowContext(ctx, `SELECT `+buildColumns+` FROM builds
+	b, err := scanBuild(s.db.queryRow(ctx, `SELECT `+buildColumns+` FROM builds
 		WHERE project = ? AND commit_sha = ? AND build_key = ? AND status = ? AND digest != ''
 		ORDER BY id DESC LIMIT 1`, project, commit, buildKey, StatusSucceeded))
 	if errors.Is(err, sql.ErrNoRows) {

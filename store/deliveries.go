@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -28,7 +30,7 @@ type Delivery struct {
 // RecordDelivery records d unless a delivery with its ID was recorded
 // before, in which case it changes nothing and returns seen true.
 func (s *Store) RecordDelivery(ctx context.Context, d Delivery) (seen bool, err error) {
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx querier) error {
 		seen, err = s.insertDelivery(ctx, tx, d)
 		return err
 	})
@@ -38,8 +40,10 @@ func (s *Store) RecordDelivery(ctx context.Context, d Delivery) (seen bool, err 
 	return seen, nil
 }
 
-// insertDelivery inserts d unless its ID is there; seen reports that it was.
-func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, d Delivery) (seen bool, err error) {
+// insertDelivery inserts d unless its ID is there; seen reports that it
+// was. On PostgreSQL a replica inserting the same ID at the same time waits
+// for this transaction and then finds it seen.
+func (s *Store) insertDelivery(ctx context.Context, tx querier, d Delivery) (seen bool, err error) {
 	if d.ID == "" {
 		return false, errors.New("delivery id is empty")
 	}
@@ -50,26 +54,13 @@ func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, d Delivery) (see
 	if d.ReceivedAt.IsZero() {
 		d.ReceivedAt = s.now()
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, event, outcome, reason, build_ids, received_at)
+	n, err := tx.exec(ctx, `INSERT INTO deliveries (id, event, outcome, reason, build_ids, received_at)
 		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 		d.ID, d.Event, d.Outcome, d.Reason, ids, nanos(d.ReceivedAt))
 	if err != nil {
 		return false, err
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, err
-	}
 	return n == 0, nil
-}
-
-// deliverySeen reports whether delivery id is recorded.
-func deliverySeen(ctx context.Context, tx *sql.Tx, id string) (bool, error) {
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE id = ?`, id).Scan(&n); err != nil {
-		return false, err
-	}
-	return n > 0, nil
 }
 
 // RecordDeliveryAndEnqueue records d and enqueues builds (each with opts,
@@ -78,29 +69,51 @@ func deliverySeen(ctx context.Context, tx *sql.Tx, id string) (bool, error) {
 // true. The recorded delivery's BuildIDs are those of results (the existing
 // build's ID for a deduplicated one), replacing d.BuildIDs. One build that
 // cannot be enqueued fails the whole call and records nothing.
+//
+// The delivery is inserted first: of replicas receiving the same delivery
+// at once, one records and enqueues, the others wait for it and find it
+// seen.
 func (s *Store) RecordDeliveryAndEnqueue(ctx context.Context, d Delivery, builds []Build, opts EnqueueOptions) (seen bool, results []EnqueueResult, err error) {
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		if d.ID == "" {
-			return errors.New("delivery id is empty")
-		}
-		if seen, err = deliverySeen(ctx, tx, d.ID); err != nil || seen {
+	err = s.write(ctx, func(tx querier) error {
+		results = nil
+		if seen, err = s.insertDelivery(ctx, tx, d); err != nil || seen {
 			return err
 		}
+		// Branches locked in one order: two deliveries of the same
+		// branches cannot deadlock.
+		refs := make([]string, 0, len(builds))
+		for _, b := range builds {
+			refs = append(refs, refKey(b.Project, b.Ref))
+		}
+		slices.Sort(refs)
+		for _, r := range slices.Compact(refs) {
+			project, ref, _ := strings.Cut(r, "\n")
+			if err := s.db.lockRef(ctx, tx, project, ref); err != nil {
+				return fmt.Errorf("lock %s %s: %w", project, ref, err)
+			}
+		}
 		results = make([]EnqueueResult, 0, len(builds))
-		d.BuildIDs = make([]int64, 0, len(builds))
+		buildIDs := make([]int64, 0, len(builds))
 		for _, b := range builds {
 			r, err := s.enqueue(ctx, tx, b, opts)
 			if err != nil {
 				return fmt.Errorf("enqueue build of %s %s: %w", b.Project, b.Ref, err)
 			}
 			results = append(results, r)
-			d.BuildIDs = append(d.BuildIDs, r.Build.ID)
+			buildIDs = append(buildIDs, r.Build.ID)
 		}
-		_, err := s.insertDelivery(ctx, tx, d)
+		ids, err := jsonList(buildIDs)
+		if err != nil {
+			return fmt.Errorf("encode build ids: %w", err)
+		}
+		_, err = tx.exec(ctx, `UPDATE deliveries SET build_ids = ? WHERE id = ?`, ids, d.ID)
 		return err
 	})
 	if err != nil {
 		return false, nil, fmt.Errorf("record delivery %s: %w", d.ID, err)
+	}
+	if !seen && len(results) > 0 {
+		s.queue.fire()
 	}
 	return seen, results, nil
 }
@@ -112,7 +125,7 @@ func (s *Store) GetDelivery(ctx context.Context, id string) (Delivery, error) {
 		ids      string
 		received int64
 	)
-	err := s.db.QueryRowContext(ctx, `SELECT id, event, outcome, reason, build_ids, received_at FROM deliveries WHERE id = ?`, id).
+	err := s.db.queryRow(ctx, `SELECT id, event, outcome, reason, build_ids, received_at FROM deliveries WHERE id = ?`, id).
 		Scan(&d.ID, &d.Event, &d.Outcome, &d.Reason, &ids, &received)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Delivery{}, fmt.Errorf("delivery %s: %w", id, ErrNotFound)
@@ -134,7 +147,7 @@ func (s *Store) GetDelivery(ctx context.Context, id string) (Delivery, error) {
 // CountDeliveries counts the recorded deliveries.
 func (s *Store) CountDeliveries(ctx context.Context) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM deliveries`).Scan(&n); err != nil {
+	if err := s.db.queryRow(ctx, `SELECT count(*) FROM deliveries`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count deliveries: %w", err)
 	}
 	return n, nil

@@ -45,26 +45,68 @@ const busyTimeout = 5 * time.Second
 // maxOpenConns bounds the connection pool: one writer plus concurrent readers.
 const maxOpenConns = 8
 
-//go:embed migrations/*.sql
+// DefaultLease is how long a claimed build stays its replica's without a
+// Heartbeat (Options.Lease).
+const DefaultLease = 30 * time.Second
+
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrationFiles embed.FS
 
-// Store is the persistence of one data directory. Open it once per process;
-// it is safe for concurrent use.
+// Backend names, as Store.Backend returns them.
+const (
+	BackendSQLite   = "sqlite"
+	BackendPostgres = "postgres"
+)
+
+// Options tune a Store; the zero value is the default.
+type Options struct {
+	// Replica names this process in the claims it makes (claimed_by).
+	// Default: hostname-pid, unique per process.
+	Replica string
+	// Lease is how long a claimed build stays this replica's without a
+	// Heartbeat. Default DefaultLease (30s).
+	Lease time.Duration
+}
+
+// Store is the persistence of one data directory (SQLite) or one shared
+// PostgreSQL database. Open it once per process; it is safe for concurrent
+// use.
 type Store struct {
-	db      *sql.DB
+	db      backend
+	kind    string
 	dataDir string
 	logDir  string
-	// writeSem holds one token while a write transaction runs; a channel
-	// rather than a mutex so that waiting honours the context.
-	writeSem chan struct{}
-	now      func() time.Time
+	replica string
+	lease   time.Duration
+	now     func() time.Time
+	// queue fires when the queue may have changed (see QueueSignal).
+	queue *signal
+	// stopListen ends the PostgreSQL listener; listenDone closes when it
+	// has.
+	stopListen context.CancelFunc
+	listenDone chan struct{}
 }
 
 // Open creates dataDir and dataDir/logs when missing, opens (or creates)
-// dataDir/slipway.db and applies the migrations it has not seen yet.
+// the SQLite database dataDir/slipway.db and applies the migrations it has
+// not seen yet.
 func Open(ctx context.Context, dataDir string) (*Store, error) {
+	return OpenDatabase(ctx, "", dataDir, Options{})
+}
+
+// OpenDatabase opens the store that database names: "" is SQLite in
+// dataDir (as Open); a postgres:// or postgresql:// URL is a PostgreSQL
+// database that any number of replicas share. dataDir and dataDir/logs
+// are created either way. Migrations not applied yet are applied (on
+// PostgreSQL under an advisory lock, so replicas starting together migrate
+// once); a database migrated by a newer slipway is refused. Errors never
+// show the URL's password.
+func OpenDatabase(ctx context.Context, database, dataDir string, opts Options) (*Store, error) {
 	if dataDir == "" {
 		return nil, errors.New("open store: data_dir is empty")
+	}
+	if database != "" && !IsPostgresURL(database) {
+		return nil, fmt.Errorf("open store: database must be empty (SQLite in data_dir) or a postgres:// URL, not %s", RedactURL(database))
 	}
 	abs, err := filepath.Abs(dataDir)
 	if err != nil {
@@ -74,22 +116,46 @@ func Open(ctx context.Context, dataDir string) (*Store, error) {
 	if err := os.MkdirAll(logDir, 0o750); err != nil {
 		return nil, fmt.Errorf("open store: create %s: %w", logDir, err)
 	}
-	db, err := sql.Open("sqlite", dsn(filepath.Join(abs, "slipway.db")))
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+	if opts.Replica == "" {
+		host, _ := os.Hostname()
+		opts.Replica = host + "-" + strconv.Itoa(os.Getpid())
 	}
-	db.SetMaxOpenConns(maxOpenConns)
-	db.SetMaxIdleConns(maxOpenConns)
+	if opts.Lease <= 0 {
+		opts.Lease = DefaultLease
+	}
 	s := &Store{
-		db:       db,
-		dataDir:  abs,
-		logDir:   logDir,
-		writeSem: make(chan struct{}, 1),
-		now:      time.Now,
+		dataDir: abs,
+		logDir:  logDir,
+		replica: opts.Replica,
+		lease:   opts.Lease,
+		now:     time.Now,
+		queue:   newSignal(),
+	}
+	where := abs
+	if database == "" {
+		db, err := sql.Open("sqlite", dsn(filepath.Join(abs, "slipway.db")))
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		db.SetMaxOpenConns(maxOpenConns)
+		db.SetMaxIdleConns(maxOpenConns)
+		s.db, s.kind = &sqliteDB{db: db, writeSem: make(chan struct{}, 1)}, BackendSQLite
+	} else {
+		pg, connCfg, err := openPostgres(ctx, database)
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		s.db, s.kind, where = pg, BackendPostgres, RedactURL(database)
+		lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		s.stopListen, s.listenDone = cancel, make(chan struct{})
+		go func() {
+			defer close(s.listenDone)
+			listen(lctx, connCfg, s.queue)
+		}()
 	}
 	if err := s.migrate(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open store %s: %w", abs, err)
+		s.Close()
+		return nil, fmt.Errorf("open store %s: %w", where, secretFree(err, database))
 	}
 	return s, nil
 }
@@ -107,13 +173,24 @@ func dsn(path string) string {
 	return "file:" + (&url.URL{Path: filepath.ToSlash(path)}).EscapedPath() + "?" + q.Encode()
 }
 
-// Close closes the database. Calls after Close fail.
+// Close closes the database (and stops the PostgreSQL listener). Calls
+// after Close fail.
 func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
+	if s.stopListen != nil {
+		s.stopListen()
+		<-s.listenDone
+	}
+	if err := s.db.close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
 	return nil
 }
+
+// Backend is BackendSQLite or BackendPostgres.
+func (s *Store) Backend() string { return s.kind }
+
+// Replica is the name this store's claims carry (Options.Replica).
+func (s *Store) Replica() string { return s.replica }
 
 // probeSize is how much free space Ping asks of data_dir: a delivery, a
 // build's rows and the first lines of its log fit in it.
@@ -129,8 +206,8 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	// Rewriting a row with its own value is a real write (SQLite writes
 	// the page and commits it to the WAL) that changes nothing.
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE schema_migrations SET applied_at = applied_at
+	err := s.write(ctx, func(tx querier) error {
+		_, err := tx.exec(ctx, `UPDATE schema_migrations SET applied_at = applied_at
 			WHERE version = (SELECT max(version) FROM schema_migrations)`)
 		return err
 	})
@@ -172,26 +249,9 @@ func (s *Store) LogPath(id int64) string {
 func (s *Store) DataDir() string { return s.dataDir }
 
 // write runs fn in one write transaction, committed when fn returns nil and
-// rolled back otherwise. Write transactions run one at a time.
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	select {
-	case s.writeSem <- struct{}{}:
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
-	defer func() { <-s.writeSem }()
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+// rolled back otherwise. On SQLite write transactions run one at a time.
+func (s *Store) write(ctx context.Context, fn func(tx querier) error) error {
+	return s.db.write(ctx, fn)
 }
 
 // migration is one embedded schema change.
@@ -202,8 +262,9 @@ type migration struct {
 }
 
 // migrations lists the embedded migrations in version order.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
+func migrations(kind string) ([]migration, error) {
+	dir := "migrations/" + kind
+	entries, err := fs.ReadDir(migrationFiles, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +281,7 @@ func migrations() ([]migration, error) {
 			return nil, fmt.Errorf("migrations %s and %s have the same version", other, name)
 		}
 		seen[v] = name
-		body, err := fs.ReadFile(migrationFiles, "migrations/"+name)
+		body, err := fs.ReadFile(migrationFiles, dir+"/"+name)
 		if err != nil {
 			return nil, err
 		}
@@ -233,52 +294,54 @@ func migrations() ([]migration, error) {
 // migrate applies each migration the database has not recorded, each in its
 // own transaction together with its schema_migrations row.
 func (s *Store) migrate(ctx context.Context) error {
-	ms, err := migrations()
+	ms, err := migrations(s.kind)
 	if err != nil {
 		return err
 	}
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-			version    INTEGER PRIMARY KEY,
-			name       TEXT    NOT NULL,
-			applied_at INTEGER NOT NULL
-		)`)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
-	}
-	latest := ms[len(ms)-1].version
-	for _, m := range ms {
-		err := s.write(ctx, func(tx *sql.Tx) error {
-			// Checked inside the transaction: another process opening the
-			// same database may have applied it meanwhile.
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
-				return err
-			}
-			if n > 0 {
-				return nil
-			}
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-				m.version, m.name, s.now().UnixNano())
+	return s.db.migrating(ctx, func(write func(context.Context, func(querier) error) error) error {
+		err := write(ctx, func(tx querier) error {
+			_, err := tx.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+				version    INTEGER PRIMARY KEY,
+				name       TEXT    NOT NULL,
+				applied_at BIGINT  NOT NULL
+			)`)
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+			return fmt.Errorf("create schema_migrations: %w", err)
 		}
-	}
-	var newest sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&newest); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	if newest.Int64 > int64(latest) {
-		return fmt.Errorf("database schema version %d is newer than this slipway knows (%d): run a newer slipway", newest.Int64, latest)
-	}
-	return nil
+		latest := ms[len(ms)-1].version
+		for _, m := range ms {
+			err := write(ctx, func(tx querier) error {
+				// Checked inside the transaction: another process opening
+				// the same SQLite database may have applied it meanwhile.
+				var n int
+				if err := tx.queryRow(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+					return err
+				}
+				if n > 0 {
+					return nil
+				}
+				if _, err := tx.exec(ctx, m.sql); err != nil {
+					return err
+				}
+				_, err := tx.exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+					m.version, m.name, s.now().UnixNano())
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("migration %s: %w", m.name, err)
+			}
+		}
+		var newest sql.NullInt64
+		if err := s.db.queryRow(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&newest); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if newest.Int64 > int64(latest) {
+			return fmt.Errorf("database schema version %d is newer than this slipway knows (%d): run a newer slipway", newest.Int64, latest)
+		}
+		return nil
+	})
 }
 
 // nanos is t as stored: unix nanoseconds.

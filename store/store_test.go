@@ -2,9 +2,9 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,15 +14,59 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/slipwayci/slipway/internal/testenv"
 )
 
-// openTest opens a store on a new temporary data directory, closed at the
-// end of the test.
-func openTest(t *testing.T) *Store {
+// pgCluster is the PostgreSQL cluster of this test binary, started by the
+// first PostgreSQL test and stopped by TestMain.
+var pgCluster testenv.PostgresShared
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if err := pgCluster.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop PostgreSQL:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// testBackend is one database engine the behaviours run on.
+type testBackend struct {
+	name string
+	// newDB returns the database argument of OpenDatabase for a new, empty
+	// database of this test ("" for SQLite) and a new data directory.
+	newDB func(t *testing.T) (database, dataDir string)
+}
+
+// testBackends are SQLite and PostgreSQL. PostgreSQL that cannot start
+// fails its tests, never skips them.
+var testBackends = []testBackend{
+	{BackendSQLite, func(t *testing.T) (string, string) {
+		return "", filepath.Join(t.TempDir(), "data")
+	}},
+	{BackendPostgres, func(t *testing.T) (string, string) {
+		return pgCluster.Get(t).NewDatabase(t), filepath.Join(t.TempDir(), "data")
+	}},
+}
+
+// open opens a store on a new empty database, closed at the end of the
+// test.
+func (be testBackend) open(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "data"))
+	database, dir := be.newDB(t)
+	return openAt(t, database, dir, Options{})
+}
+
+// openAt opens the store of database and dir, closed at the end of the
+// test.
+func openAt(t *testing.T, database, dir string, opts Options) *Store {
+	t.Helper()
+	s, err := OpenDatabase(t.Context(), database, dir, opts)
 	if err != nil {
-		t.Fatalf("Open: %v", err)
+		t.Fatalf("OpenDatabase: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := s.Close(); err != nil {
@@ -30,6 +74,45 @@ func openTest(t *testing.T) *Store {
 		}
 	})
 	return s
+}
+
+// behaviours are the store's tests that every backend passes.
+var behaviours = []struct {
+	name string
+	run  func(t *testing.T, be testBackend)
+}{
+	{"OpenMigratesOnceAndKeepsData", testOpenMigratesOnceAndKeepsData},
+	{"OpenRejectsNewerSchema", testOpenRejectsNewerSchema},
+	{"EnqueueGetUpdateRoundTrip", testEnqueueGetUpdateRoundTrip},
+	{"EnqueueRejectsBadBuilds", testEnqueueRejectsBadBuilds},
+	{"ListBuilds", testListBuilds},
+	{"ListBuildsLimits", testListBuildsLimits},
+	{"EnqueueDedup", testEnqueueDedup},
+	{"EnqueueSupersede", testEnqueueSupersede},
+	{"ClaimNext", testClaimNext},
+	{"ClaimNextConcurrent", testClaimNextConcurrent},
+	{"EnqueueConcurrent", testEnqueueConcurrent},
+	{"Recover", testRecover},
+	{"SetStatus", testSetStatus},
+	{"LastBuildAndFindPushed", testLastBuildAndFindPushed},
+	{"RecordDelivery", testRecordDelivery},
+	{"RecordDeliveryAndEnqueue", testRecordDeliveryAndEnqueue},
+	{"ScheduleMarks", testScheduleMarks},
+	{"Insert", testInsert},
+	{"LogPath", testLogPath},
+	{"CanceledContext", testCanceledContext},
+}
+
+// TestBackends runs every behaviour on every backend:
+// go test -run 'TestBackends/postgres/ClaimNext' ./store
+func TestBackends(t *testing.T) {
+	for _, be := range testBackends {
+		t.Run(be.name, func(t *testing.T) {
+			for _, bh := range behaviours {
+				t.Run(bh.name, func(t *testing.T) { bh.run(t, be) })
+			}
+		})
+	}
 }
 
 // fixClock makes s's clock return at.
@@ -76,14 +159,15 @@ func push(project, branch, commit string) Build {
 // ptr returns a pointer to a copy of v.
 func ptr[T any](v T) *T { return &v }
 
-func TestOpenMigratesOnceAndKeepsData(t *testing.T) {
+func testOpenMigratesOnceAndKeepsData(t *testing.T, be testBackend) {
+	database, _ := be.newDB(t)
 	dir := filepath.Join(t.TempDir(), "nested", "data")
 	ctx := t.Context()
-	s, err := Open(ctx, dir)
+	s, err := OpenDatabase(ctx, database, dir, Options{})
 	if err != nil {
 		t.Fatalf("Open new: %v", err)
 	}
-	ms, err := migrations()
+	ms, err := migrations(be.name)
 	if err != nil {
 		t.Fatalf("migrations: %v", err)
 	}
@@ -92,28 +176,31 @@ func TestOpenMigratesOnceAndKeepsData(t *testing.T) {
 		t.Fatalf("applied %v, want one row per embedded migration (%d)", want, len(ms))
 	}
 	b := enqueue(t, s, push("web", "main", "abc"))
-	for _, p := range []string{filepath.Join(dir, "slipway.db"), filepath.Join(dir, "logs")} {
-		if _, err := os.Stat(p); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "logs")); err != nil {
+		t.Errorf("after Open: %v", err)
+	}
+	if be.name == BackendSQLite {
+		if _, err := os.Stat(filepath.Join(dir, "slipway.db")); err != nil {
 			t.Errorf("after Open: %v", err)
 		}
-	}
-	var mode string
-	if err := s.db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
-		t.Errorf("journal_mode = %q, %v; want wal", mode, err)
-	}
-	var fk, sync int
-	if err := s.db.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk); err != nil || fk != 1 {
-		t.Errorf("foreign_keys = %d, %v; want 1", fk, err)
-	}
-	if err := s.db.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&sync); err != nil || sync != 2 {
-		t.Errorf("synchronous = %d, %v; want 2 (FULL)", sync, err)
+		var mode string
+		if err := s.db.queryRow(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+			t.Errorf("journal_mode = %q, %v; want wal", mode, err)
+		}
+		var fk, sync int
+		if err := s.db.queryRow(ctx, `PRAGMA foreign_keys`).Scan(&fk); err != nil || fk != 1 {
+			t.Errorf("foreign_keys = %d, %v; want 1", fk, err)
+		}
+		if err := s.db.queryRow(ctx, `PRAGMA synchronous`).Scan(&sync); err != nil || sync != 2 {
+			t.Errorf("synchronous = %d, %v; want 2 (FULL)", sync, err)
+		}
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 
 	for i := range 2 {
-		s, err = Open(ctx, dir)
+		s, err = OpenDatabase(ctx, database, dir, Options{})
 		if err != nil {
 			t.Fatalf("reopen %d: %v", i, err)
 		}
@@ -135,7 +222,7 @@ func TestOpenMigratesOnceAndKeepsData(t *testing.T) {
 // appliedVersions lists the schema_migrations rows (version and name).
 func appliedVersions(t *testing.T, s *Store) []string {
 	t.Helper()
-	rows, err := s.db.QueryContext(t.Context(), `SELECT version, name, applied_at FROM schema_migrations ORDER BY version`)
+	rows, err := s.db.query(t.Context(), `SELECT version, name, applied_at FROM schema_migrations ORDER BY version`)
 	if err != nil {
 		t.Fatalf("read schema_migrations: %v", err)
 	}
@@ -158,17 +245,17 @@ func appliedVersions(t *testing.T, s *Store) []string {
 	return got
 }
 
-func TestOpenRejectsNewerSchema(t *testing.T) {
-	dir := t.TempDir()
-	s, err := Open(t.Context(), dir)
+func testOpenRejectsNewerSchema(t *testing.T, be testBackend) {
+	database, dir := be.newDB(t)
+	s, err := OpenDatabase(t.Context(), database, dir, Options{})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	if _, err := s.db.ExecContext(t.Context(), `INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future.sql', 0)`); err != nil {
+	if _, err := s.db.exec(t.Context(), `INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future.sql', 0)`); err != nil {
 		t.Fatalf("insert: %v", err)
 	}
 	s.Close()
-	s, err = Open(t.Context(), dir)
+	s, err = OpenDatabase(t.Context(), database, dir, Options{})
 	if err == nil {
 		s.Close()
 		t.Fatal("Open of a database from a newer slipway succeeded, want an error")
@@ -178,8 +265,8 @@ func TestOpenRejectsNewerSchema(t *testing.T) {
 	}
 }
 
-func TestEnqueueGetUpdateRoundTrip(t *testing.T) {
-	s := openTest(t)
+func testEnqueueGetUpdateRoundTrip(t *testing.T, be testBackend) {
+	s := be.open(t)
 	ctx := t.Context()
 	at := time.Date(2026, 11, 20, 3, 0, 0, 123456789, time.UTC)
 	fixClock(s, at)
@@ -287,8 +374,8 @@ func TestEnqueueGetUpdateRoundTrip(t *testing.T) {
 	}
 }
 
-func TestEnqueueRejectsBadBuilds(t *testing.T) {
-	s := openTest(t)
+func testEnqueueRejectsBadBuilds(t *testing.T, be testBackend) {
+	s := be.open(t)
 	for name, b := range map[string]Build{
 		"no project":      {Trigger: TriggerPush, Ref: "refs/heads/main"},
 		"unknown trigger": {Project: "web", Trigger: "cron", Ref: "refs/heads/main"},
@@ -304,8 +391,8 @@ func TestEnqueueRejectsBadBuilds(t *testing.T) {
 	}
 }
 
-func TestListBuilds(t *testing.T) {
-	s := openTest(t)
+func testListBuilds(t *testing.T, be testBackend) {
+	s := be.open(t)
 	// IDs 1..6.
 	specs := []struct {
 		b      Build
@@ -363,10 +450,10 @@ func TestListBuilds(t *testing.T) {
 	})
 }
 
-func TestListBuildsLimits(t *testing.T) {
-	s := openTest(t)
+func testListBuildsLimits(t *testing.T, be testBackend) {
+	s := be.open(t)
 	// 520 builds in one transaction: one commit instead of 520 fsyncs.
-	err := s.write(t.Context(), func(tx *sql.Tx) error {
+	err := s.write(t.Context(), func(tx querier) error {
 		for range 520 {
 			b := push("web", "main", "")
 			b.Status, b.CreatedAt = StatusQueued, time.Now()
@@ -406,7 +493,7 @@ func TestListBuildsLimits(t *testing.T) {
 	}
 }
 
-func TestEnqueueDedup(t *testing.T) {
+func testEnqueueDedup(t *testing.T, be testBackend) {
 	tests := []struct {
 		name        string
 		existing    Build
@@ -429,7 +516,7 @@ func TestEnqueueDedup(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := openTest(t)
+			s := be.open(t)
 			old := enqueue(t, s, tt.existing)
 			setStatus(t, s, old.ID, tt.status)
 			old = mustGet(t, s, old.ID)
@@ -465,7 +552,7 @@ func TestEnqueueDedup(t *testing.T) {
 		})
 	}
 	t.Run("newest duplicate", func(t *testing.T) {
-		s := openTest(t)
+		s := be.open(t)
 		enqueue(t, s, push("web", "main", "c1"))
 		second := enqueue(t, s, push("web", "main", "c1"))
 		got, created, _, err := s.Enqueue(t.Context(), push("web", "main", "c1"), EnqueueOptions{Dedup: true})
@@ -475,8 +562,8 @@ func TestEnqueueDedup(t *testing.T) {
 	})
 }
 
-func TestEnqueueSupersede(t *testing.T) {
-	s := openTest(t)
+func testEnqueueSupersede(t *testing.T, be testBackend) {
+	s := be.open(t)
 	ctx := t.Context()
 	main := "refs/heads/main"
 	queuedPush := enqueue(t, s, push("web", "main", "c1"))
@@ -524,8 +611,8 @@ func TestEnqueueSupersede(t *testing.T) {
 // itoa formats id in decimal.
 func itoa(id int64) string { return strconv.FormatInt(id, 10) }
 
-func TestClaimNext(t *testing.T) {
-	s := openTest(t)
+func testClaimNext(t *testing.T, be testBackend) {
+	s := be.open(t)
 	ctx := t.Context()
 	claim := func(t *testing.T) (Build, bool) {
 		t.Helper()
@@ -577,7 +664,7 @@ func TestClaimNext(t *testing.T) {
 	}
 
 	t.Run("exclude", func(t *testing.T) {
-		s := openTest(t)
+		s := be.open(t)
 		a := enqueue(t, s, push("web", "a", ""))
 		b := enqueue(t, s, push("web", "b", ""))
 		c := enqueue(t, s, push("web", "c", ""))
@@ -591,8 +678,8 @@ func TestClaimNext(t *testing.T) {
 	})
 }
 
-func TestClaimNextConcurrent(t *testing.T) {
-	s := openTest(t)
+func testClaimNextConcurrent(t *testing.T, be testBackend) {
+	s := be.open(t)
 	ctx := t.Context()
 	// Two builds on each of 10 refs: only the first of each can be claimed
 	// while it runs.
@@ -637,8 +724,8 @@ func TestClaimNextConcurrent(t *testing.T) {
 	}
 }
 
-func TestEnqueueConcurrent(t *testing.T) {
-	s := openTest(t)
+func testEnqueueConcurrent(t *testing.T, be testBackend) {
+	s := be.open(t)
 	const n = 50
 	var (
 		wg   sync.WaitGroup
@@ -678,8 +765,8 @@ func TestEnqueueConcurrent(t *testing.T) {
 	}
 }
 
-func TestRecover(t *testing.T) {
-	s := openTest(t)
+func testRecover(t *testing.T, be testBackend) {
+	s := be.open(t)
 	ctx := t.Context()
 	const maxAttempts = 2
 	b := enqueue(t, s, push("web", "main", "c1"))
@@ -735,8 +822,8 @@ func TestRecover(t *testing.T) {
 	}
 }
 
-func TestSetStatus(t *testing.T) {
-	s := openTest(t)
+func testSetStatus(t *testing.T, be testBackend) {
+	s := be.open(t)
 	ctx := t.Context()
 	at := time.Date(2026, 7, 8, 9, 10, 11, 0, time.UTC)
 	fixClock(s, at)
@@ -773,8 +860,8 @@ func TestSetStatus(t *testing.T) {
 	}
 }
 
-func TestLastBuildAndFindPushed(t *testing.T) {
-	s := openTest(t)
+func testLastBuildAndFindPushed(t *testing.T, be testBackend) {
+	s := be.open(t)
 	ctx := t.Context()
 	commit := strings.Repeat("a", 40)
 	digest := "sha256:" + strings.Repeat("d", 64)
@@ -835,8 +922,8 @@ func TestLastBuildAndFindPushed(t *testing.T) {
 	}
 }
 
-func TestRecordDelivery(t *testing.T) {
-	s := openTest(t)
+func testRecordDelivery(t *testing.T, be testBackend) {
+	s := be.open(t)
 	ctx := t.Context()
 	at := time.Date(2026, 2, 3, 4, 5, 6, 7, time.FixedZone("Y", 3600))
 	d := Delivery{ID: "d-1", Event: "push", Outcome: "queued", Reason: "", BuildIDs: []int64{3, 4}, ReceivedAt: at}
@@ -883,8 +970,8 @@ func TestRecordDelivery(t *testing.T) {
 	}
 }
 
-func TestRecordDeliveryAndEnqueue(t *testing.T) {
-	s := openTest(t)
+func testRecordDeliveryAndEnqueue(t *testing.T, be testBackend) {
+	s := be.open(t)
 	ctx := t.Context()
 	queued := enqueue(t, s, push("web", "main", "c0"))
 	builds := []Build{push("web", "main", "c1"), push("web", "dev", "c2"), push("web", "dev", "c2")}
@@ -964,8 +1051,8 @@ func TestRecordDeliveryAndEnqueue(t *testing.T) {
 	})
 }
 
-func TestScheduleMarks(t *testing.T) {
-	s := openTest(t)
+func testScheduleMarks(t *testing.T, be testBackend) {
+	s := be.open(t)
 	ctx := t.Context()
 	if _, ok, err := s.LastFired(ctx, "web", "weekly"); err != nil || ok {
 		t.Fatalf("LastFired before any mark = %v, %v; want false", ok, err)
@@ -1015,8 +1102,8 @@ func TestScheduleMarks(t *testing.T) {
 	})
 }
 
-func TestInsert(t *testing.T) {
-	s := openTest(t)
+func testInsert(t *testing.T, be testBackend) {
+	s := be.open(t)
 	at := time.Date(2026, 4, 5, 6, 7, 8, 9, time.UTC)
 	fixClock(s, at)
 	got, err := s.Insert(t.Context(), Build{Project: "web", Trigger: TriggerManual, Ref: "refs/heads/main", NoPush: true})
@@ -1033,8 +1120,8 @@ func TestInsert(t *testing.T) {
 	}
 }
 
-func TestLogPath(t *testing.T) {
-	s := openTest(t)
+func testLogPath(t *testing.T, be testBackend) {
+	s := be.open(t)
 	got := s.LogPath(42)
 	if want := filepath.Join(s.DataDir(), "logs", "42.log"); got != want {
 		t.Errorf("LogPath(42) = %q, want %q", got, want)
@@ -1056,8 +1143,8 @@ func TestOpenOddPath(t *testing.T) {
 	}
 }
 
-func TestCanceledContext(t *testing.T) {
-	s := openTest(t)
+func testCanceledContext(t *testing.T, be testBackend) {
+	s := be.open(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	if _, _, _, err := s.Enqueue(ctx, push("web", "main", ""), EnqueueOptions{}); err == nil {

@@ -1,0 +1,128 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// ErrLeaseLost is returned by Heartbeat when the build is no longer running
+// under this replica's claim: its lease expired and it was put back (or
+// another replica runs it now), or it ended. The replica must stop working
+// on it.
+var ErrLeaseLost = errors.New("lease lost")
+
+// leaseLostError is the error of a build whose replica stopped heartbeating
+// at its last attempt.
+const leaseLostError = "its replica stopped answering (lease expired); not retried again"
+
+// signal is a broadcast: every channel handed out by wait closes at the
+// next fire.
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func newSignal() *signal { return &signal{ch: make(chan struct{})} }
+
+func (s *signal) wait() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ch
+}
+
+func (s *signal) fire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	close(s.ch)
+	s.ch = make(chan struct{})
+}
+
+// QueueSignal returns a channel that closes at the next change of the queue
+// that may let a claim succeed: a build enqueued or put back, or a running
+// build ending. On PostgreSQL the change may come from any replica (LISTEN/
+// NOTIFY on the channel slipway_queue); on SQLite from this process.
+//
+// Take the channel before ClaimNext, and when nothing could be claimed wait
+// on it together with a poll timer (2 s is plenty): a notification sent
+// while the listener reconnects is lost, and a claim that was skipped
+// because another replica held the branch is not announced again.
+func (s *Store) QueueSignal() <-chan struct{} { return s.queue.wait() }
+
+// Wait blocks until the queue changes (QueueSignal), poll elapses or ctx
+// ends, whichever is first; it returns ctx's cause in the last case.
+func (s *Store) Wait(ctx context.Context, poll time.Duration) error {
+	ch := s.queue.wait()
+	t := time.NewTimer(poll)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	return nil
+}
+
+// Heartbeat extends the lease of running build id claimed by replica to now
+// plus the store's lease (Options.Lease). Call it every lease/3 while the
+// build runs. ErrLeaseLost when the build is not running under replica's
+// claim any more; ErrNotFound when it does not exist.
+func (s *Store) Heartbeat(ctx context.Context, id int64, replica string) error {
+	err := s.write(ctx, func(tx querier) error {
+		n, err := tx.exec(ctx, `UPDATE builds SET lease_until = ? WHERE id = ? AND status = ? AND claimed_by = ?`,
+			nanos(s.now().Add(s.lease)), id, StatusRunning, replica)
+		if err != nil || n > 0 {
+			return err
+		}
+		var exists int
+		if err := tx.queryRow(ctx, `SELECT count(*) FROM builds WHERE id = ?`, id).Scan(&exists); err != nil {
+			return err
+		}
+		if exists == 0 {
+			return fmt.Errorf("build %d: %w", id, ErrNotFound)
+		}
+		return fmt.Errorf("build %d of %s: %w", id, replica, ErrLeaseLost)
+	})
+	if err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	return nil
+}
+
+// Lease returns the replica holding running build id and until when; ok is
+// false when the build is not running under a lease.
+func (s *Store) Lease(ctx context.Context, id int64) (replica string, until time.Time, ok bool, err error) {
+	var (
+		status string
+		lease  sql.NullInt64
+	)
+	err = s.db.queryRow(ctx, `SELECT status, claimed_by, lease_until FROM builds WHERE id = ?`, id).Scan(&status, &replica, &lease)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", time.Time{}, false, fmt.Errorf("build %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return "", time.Time{}, false, fmt.Errorf("lease of build %d: %w", id, err)
+	}
+	if status != StatusRunning || !lease.Valid {
+		return "", time.Time{}, false, nil
+	}
+	return replica, fromNanos(lease.Int64), true, nil
+}
+
+// RequeueExpired puts back the running builds whose lease has expired (their
+// replica died or hangs): queued again when Attempts < maxAttempts, so that
+// they run at most once more, else failed. Any replica may call it at any
+// time (every lease/3 is enough); builds without a lease (`slipway build`)
+// are left alone. It returns how many builds went each way.
+func (s *Store) RequeueExpired(ctx context.Context, maxAttempts int) (requeued, failed int, err error) {
+	requeued, failed, err = s.requeue(ctx, maxAttempts, ` AND lease_until IS NOT NULL AND lease_until < ?`,
+		[]any{nanos(s.now())}, leaseLostError)
+	if err != nil {
+		return 0, 0, fmt.Errorf("requeue expired builds: %w", err)
+	}
+	return requeued, failed, nil
+}
