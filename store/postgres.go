@@ -171,13 +171,18 @@ func (p *pgDB) close() error {
 // listen delivers the queue's NOTIFYs to sig until ctx ends, on its own
 // connection (LISTEN holds one), reconnecting after a second when it
 // breaks. Every (re)connect fires sig too: what was missed meanwhile is
-// found by the next claim.
-func listen(ctx context.Context, cfg *pgx.ConnConfig, sig *signal) {
+// found by the next claim. listening closes once the first LISTEN is in
+// place.
+func listen(ctx context.Context, cfg *pgx.ConnConfig, sig *signal, listening chan<- struct{}) {
 	for ctx.Err() == nil {
 		conn, err := pgx.ConnectConfig(ctx, cfg)
 		if err == nil {
 			if _, err = conn.Exec(ctx, "LISTEN "+queueChannel); err == nil {
 				sig.fire()
+				if listening != nil {
+					close(listening)
+					listening = nil
+				}
 				for {
 					if _, err = conn.WaitForNotification(ctx); err != nil {
 						break

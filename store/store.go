@@ -85,6 +85,8 @@ type Store struct {
 	// has.
 	stopListen context.CancelFunc
 	listenDone chan struct{}
+	// listening closes when the listener first listens (for tests).
+	listening chan struct{}
 }
 
 // Open creates dataDir and dataDir/logs when missing, opens (or creates)
@@ -147,10 +149,10 @@ func OpenDatabase(ctx context.Context, database, dataDir string, opts Options) (
 		}
 		s.db, s.kind, where = pg, BackendPostgres, RedactURL(database)
 		lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		s.stopListen, s.listenDone = cancel, make(chan struct{})
+		s.stopListen, s.listenDone, s.listening = cancel, make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(s.listenDone)
-			listen(lctx, connCfg, s.queue)
+			listen(lctx, connCfg, s.queue, s.listening)
 		}()
 	}
 	if err := s.migrate(ctx); err != nil {

@@ -101,6 +101,8 @@ var behaviours = []struct {
 	{"Insert", testInsert},
 	{"LogPath", testLogPath},
 	{"CanceledContext", testCanceledContext},
+	{"Leases", testLeases},
+	{"QueueSignal", testQueueSignal},
 }
 
 // TestBackends runs every behaviour on every backend:

@@ -1,0 +1,316 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// openReplicas opens n stores, each with its own pool and replica name
+// r0, r1, …, on one new PostgreSQL database, as n slipway processes would.
+func openReplicas(t *testing.T, n int) []*Store {
+	t.Helper()
+	database := newPostgres(t)
+	ss := make([]*Store, n)
+	for i := range ss {
+		ss[i] = openAt(t, database, filepath.Join(t.TempDir(), "data"), Options{Replica: fmt.Sprint("r", i)})
+	}
+	return ss
+}
+
+// concurrently runs fn(i) for i in [0, n) on n goroutines and collects
+// their errors.
+func concurrently(t *testing.T, n int, fn func(i int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() { errs[i] = fn(i) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPostgresClaimsAcrossReplicas(t *testing.T) {
+	const (
+		replicas  = 4
+		perStore  = 3 // claiming goroutines per replica
+		refs      = 5
+		perRef    = 6
+		allBuilds = refs * perRef
+	)
+	ss := openReplicas(t, replicas)
+	ctx := t.Context()
+	for i := range allBuilds {
+		enqueue(t, ss[i%replicas], push("web", fmt.Sprint("b", i%refs), ""))
+	}
+	var (
+		mu         sync.Mutex
+		running    = map[string]int64{} // ref -> build a worker runs
+		claims     = map[int64]int{}
+		violations []string
+	)
+	concurrently(t, replicas*perStore, func(w int) error {
+		s := ss[w%replicas]
+		for {
+			b, ok, err := s.ClaimNext(ctx)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				mu.Lock()
+				done := len(claims) == allBuilds
+				mu.Unlock()
+				if done {
+					return nil
+				}
+				if err := s.Wait(ctx, 50*time.Millisecond); err != nil {
+					return err
+				}
+				continue
+			}
+			mu.Lock()
+			if other, busy := running[b.Ref]; busy {
+				violations = append(violations, fmt.Sprintf("build %d of %s claimed while build %d runs", b.ID, b.Ref, other))
+			}
+			running[b.Ref] = b.ID
+			claims[b.ID]++
+			mu.Unlock()
+
+			// The "work": what the database says runs on this branch.
+			rs, err := s.ListBuilds(ctx, Filter{Ref: b.Ref, Status: StatusRunning})
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			if len(rs) != 1 {
+				violations = append(violations, fmt.Sprintf("%d builds of %s running at once", len(rs), b.Ref))
+			}
+			delete(running, b.Ref)
+			mu.Unlock()
+			if _, err := s.SetStatus(ctx, b.ID, []string{StatusRunning}, StatusSucceeded, ""); err != nil {
+				return err
+			}
+		}
+	})
+	for _, v := range violations {
+		t.Error(v)
+	}
+	if len(claims) != allBuilds {
+		t.Errorf("%d builds claimed, want %d", len(claims), allBuilds)
+	}
+	for id, n := range claims {
+		if n != 1 {
+			t.Errorf("build %d claimed %d times", id, n)
+		}
+	}
+	bs, err := ss[0].ListBuilds(ctx, Filter{Status: StatusSucceeded, Limit: MaxLimit})
+	if err != nil || len(bs) != allBuilds {
+		t.Errorf("%d succeeded builds (%v), want %d", len(bs), err, allBuilds)
+	}
+}
+
+func TestPostgresEnqueueAcrossReplicas(t *testing.T) {
+	const replicas = 4
+	ss := openReplicas(t, replicas)
+	ctx := t.Context()
+
+	t.Run("dedup", func(t *testing.T) {
+		var created [replicas * 3]bool
+		concurrently(t, len(created), func(i int) error {
+			_, c, _, err := ss[i%replicas].Enqueue(ctx, push("web", "dedup", "c1"), EnqueueOptions{Dedup: true, Supersede: true})
+			created[i] = c
+			return err
+		})
+		n := 0
+		for _, c := range created {
+			if c {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d of %d concurrent enqueues of one commit created a build, want 1", n, len(created))
+		}
+	})
+	t.Run("supersede", func(t *testing.T) {
+		const n = 24
+		concurrently(t, n, func(i int) error {
+			_, _, _, err := ss[i%replicas].Enqueue(ctx, push("web", "sup", fmt.Sprint("c", i)), EnqueueOptions{Dedup: true, Supersede: true})
+			return err
+		})
+		queued, err := ss[0].ListBuilds(ctx, Filter{Ref: "refs/heads/sup", Status: StatusQueued})
+		if err != nil {
+			t.Fatal(err)
+		}
+		superseded, err := ss[0].ListBuilds(ctx, Filter{Ref: "refs/heads/sup", Status: StatusSuperseded})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(queued) != 1 || len(superseded) != n-1 {
+			t.Errorf("%d queued, %d superseded; want 1, %d", len(queued), len(superseded), n-1)
+		}
+		if len(queued) == 1 {
+			newest, err := ss[0].LastBuild(ctx, "web", "refs/heads/sup")
+			if err != nil || newest.ID != queued[0].ID {
+				t.Errorf("queued build %d, newest %d (%v): the newest must stay queued", queued[0].ID, newest.ID, err)
+			}
+		}
+	})
+}
+
+func TestPostgresDeliveriesAcrossReplicas(t *testing.T) {
+	const (
+		replicas   = 4
+		deliveries = 20
+	)
+	ss := openReplicas(t, replicas)
+	ctx := t.Context()
+	var (
+		mu      sync.Mutex
+		queued  = map[string]int{} // delivery -> times it was not seen
+		created = map[string]int{} // commit -> builds created
+	)
+	// Every replica receives every delivery (GitHub's redelivery, a
+	// balancer retry); a second ID of the same commit (a force-push
+	// re-sent) must dedup by commit too.
+	concurrently(t, replicas*deliveries*2, func(i int) error {
+		n := i % deliveries
+		id := fmt.Sprint("delivery-", n)
+		if i >= replicas*deliveries {
+			id += "-again"
+		}
+		commit := fmt.Sprintf("%040d", n)
+		d := Delivery{ID: id, Event: "push", Outcome: "queued"}
+		seen, results, err := ss[i%replicas].RecordDeliveryAndEnqueue(ctx, d, []Build{push("web", fmt.Sprint("b", n), commit)},
+			EnqueueOptions{Dedup: true, Supersede: true})
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !seen {
+			queued[id]++
+		}
+		for _, r := range results {
+			if r.Created {
+				created[commit]++
+			}
+		}
+		return nil
+	})
+	if len(queued) != 2*deliveries {
+		t.Errorf("%d deliveries recorded, want %d", len(queued), 2*deliveries)
+	}
+	for id, n := range queued {
+		if n != 1 {
+			t.Errorf("delivery %s recorded %d times", id, n)
+		}
+	}
+	if len(created) != deliveries {
+		t.Errorf("%d commits built, want %d", len(created), deliveries)
+	}
+	for c, n := range created {
+		if n != 1 {
+			t.Errorf("commit %s queued %d times", c, n)
+		}
+	}
+	if n, err := ss[0].CountDeliveries(ctx); err != nil || n != 2*deliveries {
+		t.Errorf("CountDeliveries = %d, %v; want %d", n, err, 2*deliveries)
+	}
+}
+
+func TestPostgresScheduleFiresOnceAcrossReplicas(t *testing.T) {
+	const (
+		replicas = 4
+		dues     = 10
+	)
+	ss := openReplicas(t, replicas)
+	ctx := t.Context()
+	start := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for d := range dues {
+		due := start.Add(time.Duration(d) * 5 * time.Second)
+		var created [replicas * 2]bool
+		concurrently(t, len(created), func(i int) error {
+			b := Build{Project: "web", Trigger: TriggerSchedule, Ref: "refs/heads/main", Schedule: "often", DueAt: &due}
+			r, err := ss[i%replicas].MarkFiredAndEnqueue(ctx, "web", "often", due, b, EnqueueOptions{})
+			created[i] = r.Created
+			if err == nil && !r.Created && (r.Build.DueAt == nil || !r.Build.DueAt.Equal(due)) {
+				err = fmt.Errorf("a fire found seen returned build %d due %v, want the build of %v", r.Build.ID, r.Build.DueAt, due)
+			}
+			return err
+		})
+		n := 0
+		for _, c := range created {
+			if c {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("due %v fired %d times, want once", due, n)
+		}
+	}
+	bs, err := ss[0].ListBuilds(ctx, Filter{Project: "web"})
+	if err != nil || len(bs) != dues {
+		t.Errorf("%d builds (%v), want %d", len(bs), err, dues)
+	}
+	last, ok, err := ss[1].LastFired(ctx, "web", "often")
+	if want := start.Add((dues - 1) * 5 * time.Second); err != nil || !ok || !last.Equal(want) {
+		t.Errorf("LastFired = %v, %v, %v; want %v", last, ok, err, want)
+	}
+}
+
+func TestPostgresLeaseTakeover(t *testing.T) {
+	ss := openReplicas(t, 2)
+	a, b := ss[0], ss[1]
+	ctx := t.Context()
+	t0 := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	fixClock(a, t0)
+	fixClock(b, t0)
+	build := enqueue(t, a, push("web", "main", "c1"))
+	got, ok, err := a.ClaimNext(ctx)
+	if err != nil || !ok || got.ID != build.ID {
+		t.Fatalf("a.ClaimNext = %d, %v, %v", got.ID, ok, err)
+	}
+	// b starting up leaves a's live build alone.
+	if rq, f, err := b.Recover(ctx, 2); err != nil || rq+f != 0 {
+		t.Errorf("b.Recover = %d, %d, %v; want nothing recovered", rq, f, err)
+	}
+	fixClock(b, t0.Add(DefaultLease+time.Second))
+	if rq, f, err := b.RequeueExpired(ctx, 2); err != nil || rq != 1 || f != 0 {
+		t.Fatalf("b.RequeueExpired after the lease = %d, %d, %v; want 1, 0", rq, f, err)
+	}
+	taken, ok, err := b.ClaimNext(ctx)
+	if err != nil || !ok || taken.ID != build.ID || taken.Attempts != 2 {
+		t.Fatalf("b.ClaimNext = %d (attempts %d), %v, %v; want %d at attempt 2", taken.ID, taken.Attempts, ok, err, build.ID)
+	}
+	if err := a.Heartbeat(ctx, build.ID, a.Replica()); !errors.Is(err, ErrLeaseLost) {
+		t.Errorf("a.Heartbeat after the takeover = %v, want ErrLeaseLost", err)
+	}
+	if who, _, ok, err := a.Lease(ctx, build.ID); err != nil || !ok || who != "r1" {
+		t.Errorf("Lease = %q, %v, %v; want r1", who, ok, err)
+	}
+}
+
+func TestPostgresQueueSignalAcrossReplicas(t *testing.T) {
+	ss := openReplicas(t, 2)
+	a, b := ss[0], ss[1]
+	// The listener fires when it connects: wait until it listens, so that
+	// only a's enqueue can close the channel taken after.
+	select {
+	case <-b.listening:
+	case <-time.After(10 * time.Second):
+		t.Fatal("replica b's listener did not connect within 10s")
+	}
+	ch := b.QueueSignal()
+	enqueue(t, a, push("web", "main", "c1"))
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("replica b was not woken within 10s by replica a's enqueue")
+	}
+}
