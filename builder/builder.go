@@ -29,6 +29,8 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/moby/buildkit/session"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/slipwayci/slipway/internal/redact"
 )
 
 // Client is the subset of a Docker engine client that the builder uses.
@@ -350,7 +352,7 @@ func labelLeak(labels, secretArgs map[string]string) (label, arg string) {
 	for _, k := range keys {
 		for name, v := range secretArgs {
 			if v != "" && (strings.Contains(labels[k], v) || strings.Contains(k, v)) {
-				return strings.ReplaceAll(k, v, redacted), name
+				return strings.ReplaceAll(k, v, redact.Mask), name
 			}
 		}
 	}

@@ -1,8 +1,9 @@
 package builder
 
 import (
-	"net/url"
 	"time"
+
+	"github.com/slipwayci/slipway/internal/redact"
 )
 
 // LabelInfo is what the OCI image annotations describe about a build.
@@ -31,34 +32,13 @@ func OCILabels(in LabelInfo) map[string]string {
 			out["org.opencontainers.image."+key] = v
 		}
 	}
-	set("source", stripCredentials(in.Source))
+	set("source", redact.StripURL(in.Source))
 	set("revision", in.Revision)
 	if !in.Created.IsZero() {
 		set("created", in.Created.UTC().Format(time.RFC3339))
 	}
 	set("version", in.Version)
 	set("title", in.Title)
-	set("url", stripCredentials(in.URL))
+	set("url", redact.StripURL(in.URL))
 	return out
-}
-
-// stripCredentials drops the user info of a URL such as
-// https://x-access-token:TOKEN@github.com/acme/web.git, where a user name
-// alone may be a token; an ssh:// URL keeps its user name (git@) but no
-// password. Strings that are not such URLs (scp-like
-// git@github.com:acme/web.git) are kept as they are.
-func stripCredentials(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.Scheme == "" || u.User == nil {
-		return s
-	}
-	if _, hasPassword := u.User.Password(); u.Scheme == "ssh" && !hasPassword {
-		return s
-	}
-	if u.Scheme == "ssh" {
-		u.User = url.User(u.User.Username())
-	} else {
-		u.User = nil
-	}
-	return u.String()
 }

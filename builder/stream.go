@@ -14,9 +14,6 @@ import (
 	"github.com/slipwayci/slipway/internal/redact"
 )
 
-// redacted replaces a secret value.
-const redacted = redact.Mask
-
 // maxLine is the longest partial line held back waiting for its newline;
 // longer output (a progress bar without newlines) is written in pieces.
 const maxLine = 64 << 10
@@ -34,14 +31,9 @@ type logWriter struct {
 }
 
 func newLogWriter(w io.Writer, secrets []string) *logWriter {
-	lw := &logWriter{w: w}
-	if len(secrets) > 0 {
-		pairs := make([]string, 0, 2*len(secrets))
-		for _, s := range secrets {
-			pairs = append(pairs, s, redacted)
-			lw.maxSecret = max(lw.maxSecret, len(s))
-		}
-		lw.rep = strings.NewReplacer(pairs...)
+	lw := &logWriter{w: w, rep: redact.Replacer(secrets)}
+	for _, s := range secrets {
+		lw.maxSecret = max(lw.maxSecret, len(s))
 	}
 	return lw
 }

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/slipwayci/slipway/internal/redact"
 )
 
 // Config is the whole slipway.yaml file. Unset (zero) values take their
@@ -400,19 +402,14 @@ func (c *Config) RegistryFor(host string) *Registry {
 }
 
 // Secret is a string that never prints: fmt, zerolog and encoding/json see
-// "[redacted]". Use Value to read it.
+// redact.Mask ("***"), or "" for an unset secret. Use Value to read it.
 type Secret string
 
 // Value returns the secret's text.
 func (s Secret) Value() string { return string(s) }
 
 // String redacts the secret.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return "[redacted]"
-}
+func (s Secret) String() string { return redact.Secret(string(s)) }
 
 // GoString redacts the secret for %#v.
 func (s Secret) GoString() string { return s.String() }

@@ -75,7 +75,7 @@ func TestConnect(t *testing.T) {
 			notMgr:   true,
 		},
 		{name: "no hosts", wantErrs: []string{"has no hosts"}},
-		{name: "a password in a host URL", hosts: []string{"tcp://ops:hunter2@127.0.0.1:1"}, wantErrs: []string{"tcp://ops:xxxxx@127.0.0.1:1: no answer"}},
+		{name: "a password in a host URL", hosts: []string{"tcp://ops:hunter2@127.0.0.1:1"}, wantErrs: []string{"tcp://***@127.0.0.1:1: no answer"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

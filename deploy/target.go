@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/internal/redact"
 )
 
 // hostTimeout bounds the attempt at one manager endpoint (dial, ping and
@@ -149,14 +150,13 @@ func checkManager(info system.Info) error {
 	return nil
 }
 
-// redactHost hides a password in an endpoint URL before it reaches a
-// message.
+// redactHost hides the credentials of an endpoint URL (redact.URL) before
+// it reaches a message.
 func redactHost(host string) string {
-	u, err := url.Parse(host)
-	if err != nil {
+	if _, err := url.Parse(host); err != nil {
 		return "(invalid host URL)"
 	}
-	return u.Redacted()
+	return redact.URL(host)
 }
 
 // redacted hides the password of host's URL in err's message (the docker
@@ -168,19 +168,10 @@ func redacted(err error, host string) error {
 		return err
 	}
 	if pw, ok := u.User.Password(); ok && pw != "" {
-		return &redactedError{err: err, secret: pw}
+		return redact.Error(err, pw)
 	}
 	return err
 }
-
-type redactedError struct {
-	err    error
-	secret string
-}
-
-func (e *redactedError) Error() string { return strings.ReplaceAll(e.err.Error(), e.secret, "xxxxx") }
-
-func (e *redactedError) Unwrap() error { return e.err }
 
 // Name returns the deploy target's name.
 func (t *Target) Name() string { return t.name }

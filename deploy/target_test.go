@@ -74,7 +74,7 @@ func TestRedactHost(t *testing.T) {
 	tests := []struct{ host, want string }{
 		{"tcp://manager-1:2376", "tcp://manager-1:2376"},
 		{"ssh://ops@manager-3", "ssh://ops@manager-3"},
-		{"tcp://ops:hunter2@manager-1:2376", "tcp://ops:xxxxx@manager-1:2376"},
+		{"tcp://ops:hunter2@manager-1:2376", "tcp://***@manager-1:2376"},
 		{"tcp://[::1", "(invalid host URL)"},
 	}
 	for _, tt := range tests {

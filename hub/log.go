@@ -9,9 +9,6 @@ import (
 	"github.com/slipwayci/slipway/internal/redact"
 )
 
-// redacted replaces a secret value.
-const redacted = redact.Mask
-
 // maxLine is the longest partial line held back waiting for its newline;
 // longer output is written in pieces.
 const maxLine = 64 << 10
@@ -43,15 +40,7 @@ type prefixWriter struct {
 }
 
 func newPrefixWriter(w io.Writer, prefix string, secrets []string) *prefixWriter {
-	pw := &prefixWriter{w: w, prefix: prefix}
-	if len(secrets) > 0 {
-		pairs := make([]string, 0, 2*len(secrets))
-		for _, s := range secrets {
-			pairs = append(pairs, s, redacted)
-		}
-		pw.rep = strings.NewReplacer(pairs...)
-	}
-	return pw
+	return &prefixWriter{w: w, prefix: prefix, rep: redact.Replacer(secrets)}
 }
 
 // Write takes any bytes; complete lines are written at once.

@@ -13,6 +13,7 @@ import (
 	"github.com/slipwayci/slipway/builder"
 	"github.com/slipwayci/slipway/config"
 	"github.com/slipwayci/slipway/hub"
+	"github.com/slipwayci/slipway/internal/redact"
 	"github.com/slipwayci/slipway/registry"
 	"github.com/slipwayci/slipway/source"
 	"github.com/slipwayci/slipway/store"
@@ -405,7 +406,7 @@ func (r *Runner) stage(ctx context.Context, b *store.Build, name string, log *Lo
 // labels returns the OCI labels of the image. The source URL is stripped of
 // credentials; no secret build arg reaches a label.
 func (r *Runner) labels(p *config.Project, b *store.Build, co *source.Checkout, version string) map[string]string {
-	src := redactURL(p.Repo)
+	src := redact.StripURL(p.Repo)
 	web := src
 	if p.GitHub != "" {
 		web = strings.TrimSuffix(r.githubWeb(), "/") + "/" + p.GitHub
@@ -453,15 +454,6 @@ func sourceRequest(cfg *config.Config, p *config.Project, ref, commit string) so
 // key, else the GitHub token for github.com HTTPS URLs.
 func gitAuth(cfg *config.Config, p *config.Project) source.Auth {
 	return source.Auth{Token: cfg.GitTokenFor(p).Value(), SSHKeyFile: p.GitSSHKeyFile}
-}
-
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	u.User = nil
-	return u.String()
 }
 
 func firstLine(s string) string {

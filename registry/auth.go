@@ -14,14 +14,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/internal/redact"
 )
 
 // ErrUnauthorized reports that a registry refused the credentials (or their
 // absence). The error that wraps it names the host and the key to fix.
 var ErrUnauthorized = errors.New("registry refused the credentials")
-
-// redacted stands for a secret in every printed form.
-const redacted = "[redacted]"
 
 // dockerHub is the canonical name of Docker Hub in slipway; docker.io,
 // index.docker.io and registry-1.docker.io are aliases of it.
@@ -33,7 +31,7 @@ const dockerHubConfigKey = authn.DefaultAuthKey // "https://index.docker.io/v1/"
 
 // Credentials authenticate to one registry. Password and IdentityToken never
 // print: fmt's verbs (%v, %+v, %#v, %s, %q) and encoding/json show
-// "[redacted]" for them.
+// redact.Mask ("***") for them.
 type Credentials struct {
 	// Username for basic auth and token exchange.
 	Username string
@@ -46,12 +44,12 @@ type Credentials struct {
 
 // String shows the username and redacts the secrets.
 func (c Credentials) String() string {
-	return fmt.Sprintf("{Username:%s Password:%s IdentityToken:%s}", c.Username, redact(c.Password), redact(c.IdentityToken))
+	return fmt.Sprintf("{Username:%s Password:%s IdentityToken:%s}", c.Username, redact.Secret(c.Password), redact.Secret(c.IdentityToken))
 }
 
 // GoString redacts the secrets for %#v.
 func (c Credentials) GoString() string {
-	return fmt.Sprintf("registry.Credentials{Username:%q, Password:%q, IdentityToken:%q}", c.Username, redact(c.Password), redact(c.IdentityToken))
+	return fmt.Sprintf("registry.Credentials{Username:%q, Password:%q, IdentityToken:%q}", c.Username, redact.Secret(c.Password), redact.Secret(c.IdentityToken))
 }
 
 // Format implements fmt.Formatter so that every verb and flag redacts.
@@ -69,7 +67,7 @@ func (c Credentials) Format(f fmt.State, verb rune) {
 
 // MarshalJSON redacts the secrets, for loggers that marshal values.
 func (c Credentials) MarshalJSON() ([]byte, error) {
-	return fmt.Appendf(nil, `{"username":%q,"password":%q,"identitytoken":%q}`, c.Username, redact(c.Password), redact(c.IdentityToken)), nil
+	return fmt.Appendf(nil, `{"username":%q,"password":%q,"identitytoken":%q}`, c.Username, redact.Secret(c.Password), redact.Secret(c.IdentityToken)), nil
 }
 
 // empty reports whether c carries no credential at all.
@@ -86,13 +84,6 @@ func (c Credentials) secrets() []string {
 		}
 	}
 	return s
-}
-
-func redact(s string) string {
-	if s == "" {
-		return ""
-	}
-	return redacted
 }
 
 // ConfiguredCredentials returns the credentials of the slipway config's

@@ -20,6 +20,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/slipwayci/slipway/internal/redact"
 )
 
 // Errors of Push and Resolve; match them with errors.Is.
@@ -153,7 +155,7 @@ func (p *Pusher) Push(ctx context.Context, imageID, repo string, tags []Tag, log
 	s := scrubber(creds.secrets())
 	digest, err := p.push(ctx, imageID, named, host, creds, hint, s, pushOrder(tags), &lineWriter{w: log, s: s})
 	if err != nil {
-		return "", scrubbedError{err: err, s: s}
+		return "", redact.Error(err, s...)
 	}
 	return digest, nil
 }
@@ -483,7 +485,7 @@ func resolve(ctx context.Context, ref string, keys *Keychain, insecure func(stri
 	// backoff and log lines, decide about them.
 	desc, err := remote.Head(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(keys), remote.WithRetryStatusCodes())
 	if err != nil {
-		return "", scrubbedError{err: classifyRemote(ref, err), s: s}
+		return "", redact.Error(classifyRemote(ref, err), s...)
 	}
 	return desc.Digest.String(), nil
 }
@@ -557,26 +559,11 @@ func containsAny(s string, subs ...string) bool {
 	return false
 }
 
-// scrubber replaces secrets in text; a second guard behind never putting
-// them there.
+// scrubber hides secrets in text (redact.Text); a second guard behind
+// never putting them there.
 type scrubber []string
 
-func (s scrubber) scrub(text string) string {
-	for _, secret := range s {
-		text = strings.ReplaceAll(text, secret, redacted)
-	}
-	return text
-}
-
-// scrubbedError is err with its message scrubbed; errors.Is and As still
-// see err.
-type scrubbedError struct {
-	err error
-	s   scrubber
-}
-
-func (e scrubbedError) Error() string { return e.s.scrub(e.err.Error()) }
-func (e scrubbedError) Unwrap() error { return e.err }
+func (s scrubber) scrub(text string) string { return redact.Text(text, s...) }
 
 // lineWriter writes scrubbed progress lines.
 type lineWriter struct {

@@ -15,6 +15,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/slipwayci/slipway/internal/redact"
 )
 
 // Retag points tags of repo ("docker.io/acme/web", no tag) at the manifest
@@ -63,7 +65,7 @@ func (p *Pusher) Retag(ctx context.Context, repo, digest string, tags []Tag, log
 		if errors.Is(err, ErrUnauthorized) {
 			err = fmt.Errorf("registry %s refused the credentials (%s): %w", host, hint, err)
 		}
-		return scrubbedError{err: err, s: s}
+		return redact.Error(err, s...)
 	}
 	return nil
 }

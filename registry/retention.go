@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/internal/redact"
 )
 
 // ErrDeleteUnsupported reports a registry that refuses to delete manifests
@@ -298,7 +299,7 @@ func Prune(ctx context.Context, repo string, keys *Keychain, versioned func(tag 
 		if errors.Is(err, ErrUnauthorized) {
 			err = fmt.Errorf("registry %s refused the credentials (%s): %w", r.RegistryStr(), hint, err)
 		}
-		return deleted, scrubbedError{err: err, s: s}
+		return deleted, redact.Error(err, s...)
 	}
 	return deleted, nil
 }

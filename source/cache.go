@@ -40,6 +40,8 @@ import (
 	"github.com/go-git/go-git/v5/storage/filesystem"
 
 	"github.com/go-git/go-billy/v5/osfs"
+
+	"github.com/slipwayci/slipway/internal/redact"
 )
 
 // Defaults of Options' zero values.
@@ -259,7 +261,7 @@ func (c *Cache) Checkout(ctx context.Context, req Request) (*Checkout, error) {
 		}
 		co, err = c.checkout(ctx, req, projDir)
 		if errors.As(err, &ce) {
-			return nil, fmt.Errorf("checkout %s from %s: the git cache is still unreadable after a fresh clone (a broken remote or a failing disk under data_dir/git): %w", req.Project, RedactURL(req.URL), ce.err)
+			return nil, fmt.Errorf("checkout %s from %s: the git cache is still unreadable after a fresh clone (a broken remote or a failing disk under data_dir/git): %w", req.Project, redact.URL(req.URL), ce.err)
 		}
 	}
 	return co, err
@@ -407,7 +409,7 @@ func candidates(ref string) ([]candidate, error) {
 // name as a branch, then as a tag. It returns the remote's full ref name and
 // the local ref it was stored under.
 func (c *Cache) fetch(ctx context.Context, st fetchStorage, req Request) (plumbing.ReferenceName, plumbing.ReferenceName, error) {
-	safeURL := RedactURL(req.URL)
+	safeURL := redact.URL(req.URL)
 	cs, err := candidates(req.Ref)
 	if err != nil {
 		return "", "", fmt.Errorf("fetch %s: %w", safeURL, err)
@@ -457,7 +459,7 @@ func (c *Cache) resolve(repo *git.Repository, req Request, ref, local plumbing.R
 	if req.Commit == "" || req.Commit == head.Hash.String() {
 		return head, nil
 	}
-	safeURL := RedactURL(req.URL)
+	safeURL := redact.URL(req.URL)
 	want, err := object.GetCommit(repo.Storer, plumbing.NewHash(req.Commit))
 	if errors.Is(err, plumbing.ErrObjectNotFound) || errors.Is(err, plumbing.ErrInvalidType) || errors.Is(err, object.ErrUnsupportedObject) {
 		return nil, errorKind(ErrCommitNotFound, "checkout %s: commit %s is not in the history of %s fetched from %s (was it force-pushed away, or pushed to another branch?)", req.Project, req.Commit, ref, safeURL)

@@ -754,26 +754,6 @@ func TestListTags(t *testing.T) {
 	})
 }
 
-func TestRedactURL(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct{ in, want string }{
-		{"https://github.com/acme/web.git", "https://github.com/acme/web.git"},
-		{"https://user:pass@github.com/acme/web.git", "https://redacted@github.com/acme/web.git"},
-		{"https://ghp_token@github.com/acme/web.git", "https://redacted@github.com/acme/web.git"},
-		{"ssh://git@github.com/acme/web.git", "ssh://git@github.com/acme/web.git"},
-		{"ssh://git:pw@github.com/acme/web.git", "ssh://redacted@github.com/acme/web.git"},
-		{"git@github.com:acme/web.git", "git@github.com:acme/web.git"},
-		{"file:///srv/git/web", "file:///srv/git/web"},
-		{"not a url https://a:b@h/x", "not a url https://redacted@h/x"},
-	} {
-		t.Run(tc.in, func(t *testing.T) {
-			if got := source.RedactURL(tc.in); got != tc.want {
-				t.Errorf("RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
-			}
-		})
-	}
-}
-
 func TestNewCacheOptions(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

@@ -4,14 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/slipwayci/slipway/internal/redact"
 )
 
 // Conditions a caller can tell apart with errors.Is. The error messages
@@ -77,49 +77,6 @@ func isMissingObject(err error) bool {
 	return errors.Is(err, plumbing.ErrObjectNotFound)
 }
 
-// userinfoRE finds "scheme://userinfo@" in free text such as a transport
-// error that quotes the URL it failed on.
-var userinfoRE = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s"']+@`)
-
-// RedactURL returns raw with any credentials removed: user:password@ and a
-// bare user@ on http(s) URLs (a token is often passed as the user name)
-// become "redacted@". An ssh user name without a password is kept, as it is
-// an account name ("git@"), not a secret. It is safe to call on any string.
-func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme == "" {
-		return userinfoRE.ReplaceAllString(raw, "${1}redacted@")
-	}
-	if u.User == nil {
-		return raw
-	}
-	_, hasPassword := u.User.Password()
-	if !hasPassword && strings.Contains(u.Scheme, "ssh") {
-		return raw
-	}
-	u.User = url.User("redacted")
-	return u.String()
-}
-
-// redactText scrubs credentials from an error text that may quote a URL or,
-// in the worst case, a secret itself.
-func redactText(s string, secrets ...string) string {
-	s = userinfoRE.ReplaceAllStringFunc(s, func(m string) string {
-		i := strings.Index(m, "://")
-		scheme, user := m[:i+3], strings.TrimSuffix(m[i+3:], "@")
-		if strings.Contains(scheme, "ssh") && !strings.Contains(user, ":") {
-			return m
-		}
-		return scheme + "redacted@"
-	})
-	for _, sec := range secrets {
-		if sec != "" {
-			s = strings.ReplaceAll(s, sec, "***")
-		}
-	}
-	return s
-}
-
 // remoteError turns a transport or fetch error into one of the package's
 // conditions with a message that names the repository and says what to do.
 // fetchCtx is the context the fetch ran under (with the FetchTimeout), parent
@@ -135,7 +92,7 @@ func remoteError(parent, fetchCtx context.Context, op, safeURL string, timeout t
 	if isMissingObject(err) {
 		return corrupt(err)
 	}
-	msg := redactText(err.Error(), secrets...)
+	msg := redact.Text(err.Error(), secrets...)
 	var keyErr *knownhosts.KeyError
 	var revokedErr *knownhosts.RevokedError
 	switch {

@@ -15,6 +15,8 @@ import (
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/go-git/go-git/v5/storage/memory"
+
+	"github.com/slipwayci/slipway/internal/redact"
 )
 
 // DefaultTokenUser is the basic-auth user name sent with a token when
@@ -25,7 +27,7 @@ const DefaultTokenUser = "x-access-token"
 // downloading any object. Names come without "refs/tags/", sorted, each once.
 // ctx bounds the whole call.
 func ListTags(ctx context.Context, url string, auth Auth) ([]string, error) {
-	safeURL := RedactURL(url)
+	safeURL := redact.URL(url)
 	am, err := authMethod(url, auth)
 	if err != nil {
 		return nil, fmt.Errorf("list tags of %s: %w", safeURL, err)
@@ -52,7 +54,7 @@ func ListTags(ctx context.Context, url string, auth Auth) ([]string, error) {
 func authMethod(url string, a Auth) (transport.AuthMethod, error) {
 	ep, err := transport.NewEndpoint(url)
 	if err != nil {
-		return nil, fmt.Errorf("parse repository URL: %w", errors.New(redactText(err.Error(), a.Token)))
+		return nil, fmt.Errorf("parse repository URL: %w", errors.New(redact.Text(err.Error(), a.Token)))
 	}
 	switch ep.Protocol {
 	case "http", "https":
