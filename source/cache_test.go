@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -220,6 +222,8 @@ func TestCheckoutErrors(t *testing.T) {
 		{"missing commit", source.Request{URL: url, Ref: "main", Commit: strings.Repeat("ab", 20)}, source.ErrCommitNotFound, "is not in the history of refs/heads/main"},
 		{"commit of another branch", source.Request{URL: url, Ref: "main", Commit: other}, source.ErrCommitNotFound, "is not in the history of refs/heads/main"},
 		{"closed port", source.Request{URL: "http://" + closedPort(t) + "/x.git", Ref: "main"}, source.ErrRepoUnreachable, "cannot reach the repository"},
+		{"remote fails on its side", source.Request{URL: failingServer(t) + "/x.git", Ref: "main"}, source.ErrRemoteFailed,
+			`the remote answered 500 Internal Server Error: upload-pack: cannot allocate the pack\x00\x1b[31m (the remote failed on its side`},
 		{"no such path", source.Request{URL: "file://" + filepath.Join(t.TempDir(), "none"), Ref: "main"}, source.ErrRepoUnreachable, "repository not found"},
 		{"empty ref", source.Request{URL: url}, nil, "no ref given"},
 		{"bad commit", source.Request{URL: url, Ref: "main", Commit: "HEAD~1"}, nil, "not 40 hex digits"},
@@ -242,8 +246,22 @@ func TestCheckoutErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.wantMsg) {
 				t.Errorf("error = %q, want it to contain %q", err, tc.wantMsg)
 			}
+			if strings.ContainsFunc(err.Error(), func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+				t.Errorf("error holds a control character: %q", err)
+			}
 		})
 	}
+}
+
+// failingServer is a git HTTP server failing on its own side: 500 with a
+// body holding a NUL byte and a terminal escape.
+func failingServer(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "upload-pack: cannot allocate the pack\x00\x1b[31m", http.StatusInternalServerError)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // stallingServer accepts TCP connections and never answers.
