@@ -423,7 +423,7 @@ func (c *Cache) fetch(ctx context.Context, st fetchStorage, req Request) (plumbi
 
 	// An anonymous remote: nothing about it (URL, credentials) is written to
 	// the cache's config, and a changed projects[].repo just works.
-	remote := git.NewRemote(st, &gitconfig.RemoteConfig{Name: "origin", URLs: []string{req.URL}})
+	remote := git.NewRemote(st, &gitconfig.RemoteConfig{Name: "origin", URLs: []string{transportURL(req.URL)}})
 	var whats []string
 	for _, cand := range cs {
 		err := remote.FetchContext(fctx, &git.FetchOptions{

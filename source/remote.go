@@ -32,7 +32,7 @@ func ListTags(ctx context.Context, url string, auth Auth) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list tags of %s: %w", safeURL, err)
 	}
-	remote := git.NewRemote(memory.NewStorage(), &gitconfig.RemoteConfig{Name: "origin", URLs: []string{url}})
+	remote := git.NewRemote(memory.NewStorage(), &gitconfig.RemoteConfig{Name: "origin", URLs: []string{transportURL(url)}})
 	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: am})
 	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
 		return nil, nil
