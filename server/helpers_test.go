@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -183,6 +184,9 @@ type apiClient struct {
 	cfg *config.Config
 	// logs is an in-process server's log (zerolog JSON lines).
 	logs *logBuffer
+	// held is the world whose test stages run heldTest: waitFinished
+	// releases them.
+	held *fixture.World
 }
 
 // do sends a request and returns the status code and body; a transport
@@ -244,11 +248,15 @@ func (c *apiClient) build(id int64) store.Build {
 	return b
 }
 
-// waitFinished polls build id until it has ended and returns it.
+// waitFinished polls build id until it has ended and returns it. With
+// c.held set, it releases the held test stages as it polls.
 func (c *apiClient) waitFinished(id int64, timeout time.Duration) store.Build {
 	c.t.Helper()
 	var b store.Build
 	waitFor(c.t, timeout, fmt.Sprintf("build %d ends", id), func() (bool, string) {
+		if c.held != nil {
+			releaseTests(c.t, c.held)
+		}
 		b = c.build(id)
 		return store.Finished(b.Status), describe(b)
 	})
@@ -398,4 +406,32 @@ func removeTestContainers(t *testing.T, w *fixture.World) {
 			w.Docker.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true})
 		}
 	})
+}
+
+// heldTest is a test.command that keeps a build's test stage running,
+// printing a tick every 100ms, until releaseTests lets it end with
+// success: tests wait on that condition instead of racing a timer.
+var heldTest = []string{"/app", "-tick-until", "/released"}
+
+// releaseTests ends the heldTest stages running in w's test containers by
+// copying /released into them, and returns how many it released.
+func releaseTests(t *testing.T, w *fixture.World) int {
+	t.Helper()
+	var file bytes.Buffer
+	tw := tar.NewWriter(&file)
+	if err := tw.WriteHeader(&tar.Header{Name: "released", Mode: 0o644, Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Close()
+	n := 0
+	for _, c := range testContainers(t, w) {
+		if c.State != "running" {
+			continue
+		}
+		// A container that ends meanwhile is not an error.
+		if err := w.Docker.CopyToContainer(context.Background(), c.ID, "/", bytes.NewReader(file.Bytes()), container.CopyToContainerOptions{}); err == nil {
+			n++
+		}
+	}
+	return n
 }

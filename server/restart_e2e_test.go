@@ -133,7 +133,9 @@ func TestKill9LosesNoAcceptedBuild(t *testing.T) {
 		Concurrency: 1,
 		Tokens:      true,
 		Listen:      "${SLIPWAY_TEST_LISTEN}",
-		Fixture:     fixture.Options{TestCommand: []string{"/app", "-sleep", "2s"}},
+		// Held until released: the first build is still running when the
+		// test kills slipway, whatever the machine's speed.
+		Fixture: fixture.Options{TestCommand: heldTest},
 	})
 	removeTestContainers(t, w)
 	branches := []string{"b1", "b2", "b3"}
@@ -174,6 +176,7 @@ func TestKill9LosesNoAcceptedBuild(t *testing.T) {
 	first.kill9(t)
 
 	_, c = startServe(t, bin, w)
+	c.held = w
 	for _, id := range ids {
 		b := c.waitFinished(id, 2*buildTimeout)
 		if b.Status != store.StatusSucceeded {
