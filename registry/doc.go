@@ -61,6 +61,16 @@
 // the ISO week-numbering year, so "{{.Year}}-W{{.Week}}" is the default
 // weekly tag across year ends (.WeekYear always is).
 //
+// # Retries
+//
+// Push and Retag share one retry loop (Pusher.retry); with Prune they
+// share one mapping of go-containerregistry's errors (classify): a 429 or
+// 5xx answer, a dropped connection or a manifest not yet served is
+// temporary, and IsTemporary asks the error itself (a Temporary() bool
+// method, as in go-containerregistry's internal/retry). Temporary failures
+// are retried with PushOptions' backoff and a log line each; others fail
+// at once.
+//
 // # Re-tagging and retention
 //
 // Pusher.Retag adds tags to a manifest already in the registry, without the

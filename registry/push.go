@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"strings"
-	"syscall"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -19,7 +17,6 @@ import (
 	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/slipwayci/slipway/internal/redact"
 )
@@ -270,39 +267,20 @@ type tagger struct {
 	log  *lineWriter
 }
 
-// pushTag pushes and checks one tag, retrying transient failures.
+// pushTag pushes and checks one tag, retrying temporary failures.
 func (t *tagger) pushTag(ctx context.Context, tagged reference.NamedTagged) (string, error) {
 	ref := reference.FamiliarString(tagged)
-	opts := t.p.opts
-	for attempt := 0; ; attempt++ {
-		d, err := t.pushOnce(ctx, tagged)
-		if err == nil {
-			t.log.printf("push %s: digest %s checked in the registry", ref, d)
-			return d, nil
-		}
-		if ctx.Err() != nil {
-			return "", fmt.Errorf("push %s: %w", ref, context.Cause(ctx))
-		}
-		var te *transientError
-		if !errors.As(err, &te) {
-			return "", fmt.Errorf("push %s: %w", ref, err)
-		}
-		if attempt == opts.Retries {
-			return "", fmt.Errorf("push %s: gave up after %d attempts: %w", ref, attempt+1, err)
-		}
-		wait := min(opts.Backoff<<attempt, opts.MaxBackoff)
-		if wait <= 0 { // shifted past the int64 range
-			wait = opts.MaxBackoff
-		}
-		t.log.printf("push %s: %v; retry %d of %d in %s", ref, err, attempt+1, opts.Retries, wait)
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return "", fmt.Errorf("push %s: %w (last error: %w)", ref, context.Cause(ctx), err)
-		case <-timer.C:
-		}
+	var d string
+	err := t.p.retry(ctx, "push "+ref, t.log, func() error {
+		var err error
+		d, err = t.pushOnce(ctx, tagged)
+		return err
+	})
+	if err != nil {
+		return "", err
 	}
+	t.log.printf("push %s: digest %s checked in the registry", ref, d)
+	return d, nil
 }
 
 // pushOnce pushes one tag through the engine and reads its manifest back.
@@ -314,9 +292,9 @@ func (t *tagger) pushOnce(ctx context.Context, tagged reference.NamedTagged) (st
 		case cerrdefs.IsUnauthorized(err) || cerrdefs.IsPermissionDenied(err):
 			return "", t.unauthorized(err.Error())
 		case client.IsErrConnectionFailed(err) || cerrdefs.IsUnavailable(err) || cerrdefs.IsInternal(err):
-			return "", &transientError{fmt.Errorf("engine: %w", err)}
+			return "", temporary(fmt.Errorf("engine: %w", err))
 		}
-		return "", fmt.Errorf("engine: %w", err)
+		return "", permanent(fmt.Errorf("engine: %w", err))
 	}
 	defer rc.Close()
 	d, err := t.readStream(ref, rc)
@@ -350,7 +328,7 @@ func (t *tagger) readStream(ref string, r io.Reader) (string, error) {
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			return "", &transientError{fmt.Errorf("read the engine's push stream: %w", err)}
+			return "", temporary(fmt.Errorf("read the engine's push stream: %w", err))
 		}
 		if msg.Error != nil || msg.ErrorMessage != "" {
 			text := msg.ErrorMessage
@@ -386,7 +364,7 @@ func (t *tagger) readStream(ref string, r io.Reader) (string, error) {
 		t.log.printf("push %s: layer %s %s", ref, msg.ID, strings.TrimPrefix(strings.ToLower(msg.Status), "layer "))
 	}
 	if digest == "" {
-		return "", &transientError{errors.New("the engine's push stream ended without a digest")}
+		return "", temporary(errors.New("the engine's push stream ended without a digest"))
 	}
 	return digest, nil
 }
@@ -404,7 +382,7 @@ func (t *tagger) classify(text string) error {
 		"unexpected eof", ": eof", "service unavailable", "bad gateway", "gateway timeout",
 		"internal server error", "too many requests", "toomanyrequests", "status: 5", "status 5",
 		"temporary failure in name resolution", "server misbehaving", "tls handshake"):
-		return &transientError{errors.New(text)}
+		return temporary(errors.New(text))
 	}
 	return errors.New(text)
 }
@@ -424,7 +402,7 @@ func (t *tagger) readBack(ctx context.Context, tagged reference.NamedTagged, wan
 	case errors.Is(err, ErrNotFound):
 		// A registry on eventually consistent storage may not list a
 		// manifest it just accepted.
-		return &transientError{fmt.Errorf("read back: %w", err)}
+		return temporary(fmt.Errorf("read back: %w", err))
 	case err != nil:
 		return fmt.Errorf("read back: %w", err)
 	case got != want:
@@ -440,7 +418,7 @@ func (t *tagger) readBack(ctx context.Context, tagged reference.NamedTagged, wan
 func (t *tagger) checkLocal(ctx context.Context, digest string) error {
 	img, err := t.p.cli.ImageInspect(ctx, t.img)
 	if err != nil {
-		return fmt.Errorf("inspect local image %s: %w", t.img, err)
+		return permanent(fmt.Errorf("inspect local image %s: %w", t.img, err))
 	}
 	if len(img.RepoDigests) == 0 {
 		return nil
@@ -485,38 +463,15 @@ func resolve(ctx context.Context, ref string, keys *Keychain, insecure func(stri
 	// backoff and log lines, decide about them.
 	desc, err := remote.Head(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(keys), remote.WithRetryStatusCodes())
 	if err != nil {
-		return "", redact.Error(classifyRemote(ref, err), s...)
+		err = classify("resolve "+ref, err)
+		if errors.Is(err, ErrNotFound) {
+			// The registry's own words add nothing to "not found".
+			err = permanent(fmt.Errorf("resolve %s: %w", ref, ErrNotFound))
+		}
+		return "", redact.Error(err, s...)
 	}
 	return desc.Digest.String(), nil
 }
-
-// classifyRemote maps a go-containerregistry error to the package's errors.
-func classifyRemote(ref string, err error) error {
-	var te *transport.Error
-	if errors.As(err, &te) {
-		switch {
-		case te.StatusCode == http.StatusNotFound:
-			return fmt.Errorf("resolve %s: %w", ref, ErrNotFound)
-		case te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden:
-			return fmt.Errorf("resolve %s: %w: %w", ref, err, ErrUnauthorized)
-		case te.StatusCode == http.StatusTooManyRequests || te.StatusCode >= 500:
-			return &transientError{fmt.Errorf("resolve %s: %w", ref, err)}
-		}
-		return fmt.Errorf("resolve %s: %w", ref, err)
-	}
-	var ne net.Error
-	if errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, io.ErrUnexpectedEOF) {
-		return &transientError{fmt.Errorf("resolve %s: %w", ref, err)}
-	}
-	return fmt.Errorf("resolve %s: %w", ref, err)
-}
-
-// transientError marks a failure worth a retry.
-type transientError struct{ err error }
-
-func (e *transientError) Error() string { return e.err.Error() }
-func (e *transientError) Unwrap() error { return e.err }
 
 // checkTags rejects an empty list, invalid tags and duplicates.
 func checkTags(tags []Tag) error {

@@ -5,16 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"syscall"
-	"time"
 
 	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/slipwayci/slipway/internal/redact"
 )
@@ -82,7 +77,7 @@ func (p *Pusher) retag(ctx context.Context, repo name.Repository, digest string,
 	err := p.retry(ctx, "retag", log, func() error {
 		d, err := remote.Get(src, opts...)
 		if err != nil {
-			return classifyOp("read "+src.String(), err)
+			return classify("read "+src.String(), err)
 		}
 		desc = d
 		return nil
@@ -95,14 +90,14 @@ func (p *Pusher) retag(ctx context.Context, repo name.Repository, digest string,
 		ref := repo.Tag(tag.Name)
 		err := p.retry(ctx, "retag "+ref.String(), log, func() error {
 			if err := remote.Tag(ref, desc, opts...); err != nil {
-				return classifyOp("write", err)
+				return classify("write", err)
 			}
 			got, err := resolve(ctx, ref.String(), p.keys, p.opts.Insecure)
 			switch {
 			case errors.Is(err, ErrNotFound):
 				// Eventually consistent storage may not serve a manifest
 				// it just accepted.
-				return &transientError{fmt.Errorf("read back: %w", err)}
+				return temporary(fmt.Errorf("read back: %w", err))
 			case err != nil:
 				return fmt.Errorf("read back: %w", err)
 			case got != digest:
@@ -117,61 +112,4 @@ func (p *Pusher) retag(ctx context.Context, repo name.Repository, digest string,
 		pushed = append(pushed, tag)
 	}
 	return nil
-}
-
-// retry runs f until it succeeds, fails for good, or the retries of the
-// Pusher's options are spent; transientError marks what is worth a retry.
-func (p *Pusher) retry(ctx context.Context, what string, log *lineWriter, f func() error) error {
-	opts := p.opts
-	for attempt := 0; ; attempt++ {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s: %w", what, context.Cause(ctx))
-		}
-		var te *transientError
-		if !errors.As(err, &te) {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		if attempt == opts.Retries {
-			return fmt.Errorf("%s: gave up after %d attempts: %w", what, attempt+1, err)
-		}
-		wait := min(opts.Backoff<<attempt, opts.MaxBackoff)
-		if wait <= 0 { // shifted past the int64 range
-			wait = opts.MaxBackoff
-		}
-		log.printf("%s: %v; retry %d of %d in %s", what, err, attempt+1, opts.Retries, wait)
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return fmt.Errorf("%s: %w (last error: %w)", what, context.Cause(ctx), err)
-		case <-timer.C:
-		}
-	}
-}
-
-// classifyOp maps a go-containerregistry error of what ("read REF",
-// "write") to the package's errors.
-func classifyOp(what string, err error) error {
-	var te *transport.Error
-	if errors.As(err, &te) {
-		switch {
-		case te.StatusCode == http.StatusNotFound:
-			return fmt.Errorf("%s: %w: %w", what, err, ErrNotFound)
-		case te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden:
-			return fmt.Errorf("%s: %w: %w", what, err, ErrUnauthorized)
-		case te.StatusCode == http.StatusTooManyRequests || te.StatusCode >= 500:
-			return &transientError{fmt.Errorf("%s: %w", what, err)}
-		}
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	var ne net.Error
-	if errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, io.ErrUnexpectedEOF) {
-		return &transientError{fmt.Errorf("%s: %w", what, err)}
-	}
-	return fmt.Errorf("%s: %w", what, err)
 }

@@ -308,7 +308,7 @@ func prune(ctx context.Context, repo name.Repository, keys *Keychain, versioned 
 	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(keys), remote.WithRetryStatusCodes()}
 	all, err := remote.List(repo, opts...)
 	if err != nil {
-		err = classifyOp("list the tags of "+repo.String(), err)
+		err = classify("list the tags of "+repo.String(), err)
 		if errors.Is(err, ErrNotFound) {
 			return nil, nil // no repository, nothing to prune
 		}
@@ -388,7 +388,7 @@ func deleteError(ref string, tags []string, err error) error {
 	if errors.As(err, &te) && (te.StatusCode == http.StatusMethodNotAllowed || hasCode(te, transport.UnsupportedErrorCode)) {
 		return fmt.Errorf("retention: delete %s (%s): %w (distribution: set storage.delete.enabled): %w", ref, strings.Join(tags, ", "), ErrDeleteUnsupported, err)
 	}
-	return fmt.Errorf("retention: %s: %w", strings.Join(tags, ", "), classifyOp("delete "+ref, err))
+	return fmt.Errorf("retention: %s: %w", strings.Join(tags, ", "), classify("delete "+ref, err))
 }
 
 func hasCode(te *transport.Error, code transport.ErrorCode) bool {
@@ -413,7 +413,7 @@ func headAll(ctx context.Context, repo name.Repository, tags []string, opts []re
 			ref := repo.Tag(t)
 			desc, err := remote.Head(ref, opts...)
 			if err != nil {
-				err = classifyOp("read "+ref.String(), err)
+				err = classify("read "+ref.String(), err)
 				if errors.Is(err, ErrNotFound) {
 					return nil
 				}
