@@ -162,18 +162,27 @@ func getBuild(ctx context.Context, q querier, id int64) (Build, error) {
 
 // insertBuild inserts b as it is (ID ignored) and returns its ID.
 func insertBuild(ctx context.Context, tx querier, b Build) (int64, error) {
+	return insertBuildAs(ctx, tx, b, false)
+}
+
+// insertBuildAs is insertBuild that keeps b.ID when keepID is set (Copy).
+func insertBuildAs(ctx context.Context, tx querier, b Build, keepID bool) (int64, error) {
 	tags, stages, deploys, err := buildLists(b)
 	if err != nil {
 		return 0, err
 	}
+	cols, marks := ``, ``
+	args := []any{b.Project, b.Trigger, b.Ref, b.Commit, b.Schedule, nullNanos(b.DueAt), b.Status,
+		b.Image, b.Digest, b.BuildKey, tags, stages, deploys, b.Error,
+		nanos(b.CreatedAt), nullNanos(b.StartedAt), nullNanos(b.FinishedAt), b.Attempts, b.NoPush, b.NoDeploy}
+	if keepID {
+		cols, marks, args = `id, `, `?, `, append([]any{b.ID}, args...)
+	}
 	var id int64
-	err = tx.queryRow(ctx, `INSERT INTO builds (project, trigger_kind, ref, commit_sha, schedule, due_at, status,
+	err = tx.queryRow(ctx, `INSERT INTO builds (`+cols+`project, trigger_kind, ref, commit_sha, schedule, due_at, status,
 		image, digest, build_key, tags, stages, deploys, error,
 		created_at, started_at, finished_at, attempts, no_push, no_deploy)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		b.Project, b.Trigger, b.Ref, b.Commit, b.Schedule, nullNanos(b.DueAt), b.Status,
-		b.Image, b.Digest, b.BuildKey, tags, stages, deploys, b.Error,
-		nanos(b.CreatedAt), nullNanos(b.StartedAt), nullNanos(b.FinishedAt), b.Attempts, b.NoPush, b.NoDeploy).Scan(&id)
+		VALUES (`+marks+`?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, args...).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("insert build: %w", err)
 	}

@@ -103,6 +103,7 @@ var behaviours = []struct {
 	{"CanceledContext", testCanceledContext},
 	{"Leases", testLeases},
 	{"QueueSignal", testQueueSignal},
+	{"Logs", testLogs},
 }
 
 // TestBackends runs every behaviour on every backend:

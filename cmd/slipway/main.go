@@ -41,6 +41,7 @@ const usage = `usage:
   slipway validate [--config FILE]
   slipway tags     [--config FILE] PROJECT (--ref REF | --schedule NAME) [--at RFC3339] [--commit SHA]
   slipway import-hub [FILE]   (Docker Hub build settings, YAML or JSON; stdin without FILE)
+  slipway migrate  --from sqlite:DATA_DIR --to postgres://USER@HOST/DB   (copy into an empty PostgreSQL)
   slipway version
 
 --config defaults to $SLIPWAY_CONFIG, then ./slipway.yaml.
@@ -81,6 +82,8 @@ func runWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		err = cmdImportHub(args, stdin, stdout, stderr)
 	case "serve":
 		err = cmdServe(ctx, args, stderr)
+	case "migrate":
+		err = cmdMigrate(ctx, args, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "slipway", versionString())
 		return 0

@@ -208,3 +208,22 @@ func (p *Postgres) Stop() error {
 	}
 	return os.RemoveAll(p.dir)
 }
+
+// StartPostgresForTest starts a cluster for one test and stops it when the
+// test ends; a cluster that cannot start fails the test. Test binaries
+// with many PostgreSQL tests share one through PostgresShared instead.
+func StartPostgresForTest(t testing.TB) *Postgres {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p, err := StartPostgres(ctx)
+	if err != nil {
+		t.Fatalf("PostgreSQL test cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := p.Stop(); err != nil {
+			t.Errorf("stop PostgreSQL: %v", err)
+		}
+	})
+	return p
+}
