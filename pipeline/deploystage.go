@@ -36,43 +36,58 @@ func deployBindings(p *config.Project, b *store.Build) []config.DeployBinding {
 	return out
 }
 
-// deployStage rolls the pushed image out to every binding b selects and
-// records each service's outcome in b.Deploys. The image stays pushed
-// whatever happens here; a failed or rolled back service fails the stage.
-func (r *Runner) deployStage(ctx context.Context, p *config.Project, b *store.Build, bindings []config.DeployBinding, workDir, tag string, log *Log, record Recorder) error {
-	return r.stage(ctx, b, StageDeploy, log, record, func(ctx context.Context) error {
-		img := deploy.Image{Repo: p.Image, Tag: tag, Digest: b.Digest}
-		auth := ""
-		if ref, err := name.NewRepository(p.Image); err == nil {
-			a, err := r.keys.RegistryAuth(ref.RegistryStr())
-			if err != nil {
-				log.Printf("deploy: registry credentials of %s: %v (the agents keep the credentials they have)", ref.RegistryStr(), err)
+// deployStage rolls the pushed image out to every binding the build's
+// trigger selects and records each service's outcome in the build's
+// Deploys. The image stays pushed whatever happens here; a failed or rolled
+// back service fails the stage.
+type deployStage struct{}
+
+func (deployStage) skip(r *run) bool { return r.b.NoDeploy || len(deployBindings(r.p, r.b)) == 0 }
+
+func (deployStage) Exec(ctx context.Context, r *run) error {
+	return r.deploy(ctx, deployBindings(r.p, r.b), immutableTag(r.plan.Tags))
+}
+
+// deploy rolls the build's digest, pinned next to tag, out to bindings.
+func (r *run) deploy(ctx context.Context, bindings []config.DeployBinding, tag string) error {
+	p, b := r.p, r.b
+	img := deploy.Image{Repo: p.Image, Tag: tag, Digest: b.Digest}
+	auth := r.registryAuth()
+	var failed []string
+	for _, bind := range bindings {
+		for _, res := range r.deployBinding(ctx, bind, img, auth) {
+			b.Deploys = append(b.Deploys, res)
+			if res.Status != DeployConverged {
+				failed = append(failed, fmt.Sprintf("%s/%s %s: %s", res.Target, res.Service, res.Status, res.Error))
 			}
-			auth = a
 		}
-		var failed []string
-		for _, bind := range bindings {
-			results := r.deployBinding(ctx, p, bind, img, auth, workDir, log)
-			for _, res := range results {
-				b.Deploys = append(b.Deploys, res)
-				if res.Status != DeployConverged {
-					failed = append(failed, fmt.Sprintf("%s/%s %s: %s", res.Target, res.Service, res.Status, res.Error))
-				}
-			}
-			record(ctx, *b)
-		}
-		if len(failed) > 0 {
-			return fmt.Errorf("%d of %d services did not converge (the image %s@%s is pushed): %s",
-				len(failed), len(b.Deploys), p.Image, b.Digest, strings.Join(failed, "; "))
-		}
-		return nil
-	})
+		r.record(ctx, *b)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d services did not converge (the image %s@%s is pushed): %s",
+			len(failed), len(b.Deploys), p.Image, b.Digest, strings.Join(failed, "; "))
+	}
+	return nil
+}
+
+// registryAuth is the encoded registry credentials of the image, for the
+// swarm agents; "" when there are none.
+func (r *run) registryAuth() string {
+	ref, err := name.NewRepository(r.p.Image)
+	if err != nil {
+		return ""
+	}
+	auth, err := r.keys.RegistryAuth(ref.RegistryStr())
+	if err != nil {
+		r.log.Printf("deploy: registry credentials of %s: %v (the agents keep the credentials they have)", ref.RegistryStr(), err)
+	}
+	return auth
 }
 
 // deployBinding deploys one binding and returns one record per service; a
 // target that cannot be reached or a stack that cannot be deployed is one
 // failed record.
-func (r *Runner) deployBinding(ctx context.Context, p *config.Project, bind config.DeployBinding, img deploy.Image, auth, workDir string, log *Log) []store.Deploy {
+func (r *run) deployBinding(ctx context.Context, bind config.DeployBinding, img deploy.Image, auth string) []store.Deploy {
 	fail := func(service string, err error) []store.Deploy {
 		return []store.Deploy{{Target: bind.Target, Service: service, Status: DeployFailed, Error: err.Error()}}
 	}
@@ -89,24 +104,12 @@ func (r *Runner) deployBinding(ctx context.Context, p *config.Project, bind conf
 		return fail(what, err)
 	}
 	defer t.Close()
-	log.Printf("deploy: %s through %s", bind.Target, t.Host())
+	r.log.Printf("deploy: %s through %s", bind.Target, t.Host())
 	opts := deploy.BindingOptions(bind)
-	opts.RegistryAuth, opts.Log = auth, log
-
-	var results []deploy.Result
-	if len(bind.ComposeFiles) > 0 {
-		results, err = t.DeployStack(ctx, bind.Stack, bind.ComposeFiles, workDir, img, deploy.StackOptions{Rollout: opts, Prune: bind.Prune})
-		if err != nil {
-			return fail(bind.Stack, err)
-		}
-	} else {
-		services, err := t.Services(ctx, bind.Stack, bind.Services, p.Image)
-		if err != nil {
-			return fail(what, err)
-		}
-		for _, s := range services {
-			results = append(results, t.Rollout(ctx, s, img, opts))
-		}
+	opts.RegistryAuth, opts.Log = auth, r.log
+	results, err := r.rollout(ctx, t, bind, img, opts)
+	if err != nil {
+		return fail(what, err)
 	}
 	out := make([]store.Deploy, 0, len(results))
 	for _, res := range results {
@@ -116,10 +119,31 @@ func (r *Runner) deployBinding(ctx context.Context, p *config.Project, bind conf
 			// service is where the build wants it.
 			d.Status = DeployConverged
 		}
-		log.Printf("deploy: %s/%s %s in %s %s", bind.Target, res.Service, res.Status, res.Duration.Round(1e6), res.Error)
+		r.log.Printf("deploy: %s/%s %s in %s %s", bind.Target, res.Service, res.Status, res.Duration.Round(1e6), res.Error)
 		out = append(out, d)
 	}
 	return out
+}
+
+// rollout deploys the binding's stack from its compose files, or updates
+// its services.
+func (r *run) rollout(ctx context.Context, t *deploy.Target, bind config.DeployBinding, img deploy.Image, opts deploy.RolloutOptions) ([]deploy.Result, error) {
+	if len(bind.ComposeFiles) > 0 {
+		workDir := ""
+		if r.co != nil {
+			workDir = r.co.Dir
+		}
+		return t.DeployStack(ctx, bind.Stack, bind.ComposeFiles, workDir, img, deploy.StackOptions{Rollout: opts, Prune: bind.Prune})
+	}
+	services, err := t.Services(ctx, bind.Stack, bind.Services, r.p.Image)
+	if err != nil {
+		return nil, err
+	}
+	var results []deploy.Result
+	for _, s := range services {
+		results = append(results, t.Rollout(ctx, s, img, opts))
+	}
+	return results, nil
 }
 
 // immutableTag picks the tag a deploy pins next to the digest: the first
@@ -145,43 +169,11 @@ func (r *Runner) Redeploy(ctx context.Context, b *store.Build, tag, target strin
 	if record == nil {
 		record = func(context.Context, store.Build) {}
 	}
-	p, err := r.cfg.Project(b.Project)
-	if err != nil {
-		return err
-	}
-	var bindings []config.DeployBinding
-	for _, bind := range p.Deploy {
-		if target == "" || bind.Target == target {
-			bindings = append(bindings, bind)
-		}
-	}
+	rn := &run{Runner: r, b: b, log: log, record: record}
 	started := r.now().UTC()
-	b.Status, b.StartedAt, b.Image, b.Tags = store.StatusRunning, &started, p.Image, []string{tag}
+	b.Status, b.StartedAt, b.Tags = store.StatusRunning, &started, []string{tag}
 	record(ctx, *b)
-	err = func() error {
-		if len(bindings) == 0 {
-			return fmt.Errorf("project %s has no deploy binding for target %q (projects[].deploy)", p.Name, target)
-		}
-		digest, err := r.pusher.Resolve(ctx, p.Image+":"+tag)
-		if err != nil {
-			return fmt.Errorf("resolve %s:%s in the registry: %w", p.Image, tag, err)
-		}
-		b.Digest = digest
-		log.Printf("redeploying %s:%s@%s", p.Image, tag, digest)
-		workDir := ""
-		for _, bind := range bindings {
-			if len(bind.ComposeFiles) > 0 {
-				co, err := r.sources.Checkout(ctx, sourceRequest(r.cfg, p, p.DefaultBranch, ""))
-				if err != nil {
-					return fmt.Errorf("check out %s for its compose files: %w", p.DefaultBranch, err)
-				}
-				defer co.Close()
-				b.Commit, workDir = co.Commit, co.Dir
-				break
-			}
-		}
-		return r.deployStage(ctx, p, b, bindings, workDir, tag, log, record)
-	}()
+	err := rn.redeploy(ctx, tag, target)
 	finished := r.now().UTC()
 	b.FinishedAt = &finished
 	b.Status = store.StatusSucceeded
@@ -190,4 +182,40 @@ func (r *Runner) Redeploy(ctx context.Context, b *store.Build, tag, target strin
 	}
 	record(context.WithoutCancel(ctx), *b)
 	return err
+}
+
+// redeploy resolves tag and deploys its digest as a deploy stage.
+func (r *run) redeploy(ctx context.Context, tag, target string) error {
+	p, err := r.cfg.Project(r.b.Project)
+	if err != nil {
+		return err
+	}
+	r.p, r.b.Image = p, p.Image
+	defer r.end()
+	var bindings []config.DeployBinding
+	compose := false
+	for _, bind := range p.Deploy {
+		if target == "" || bind.Target == target {
+			bindings = append(bindings, bind)
+			compose = compose || len(bind.ComposeFiles) > 0
+		}
+	}
+	if len(bindings) == 0 {
+		return fmt.Errorf("project %s has no deploy binding for target %q (projects[].deploy)", p.Name, target)
+	}
+	digest, err := r.pusher.Resolve(ctx, p.Image+":"+tag)
+	if err != nil {
+		return fmt.Errorf("resolve %s:%s in the registry: %w", p.Image, tag, err)
+	}
+	r.b.Digest = digest
+	r.log.Printf("redeploying %s:%s@%s", p.Image, tag, digest)
+	if compose {
+		co, err := r.sources.Checkout(ctx, sourceRequest(r.cfg, p, p.DefaultBranch, ""))
+		if err != nil {
+			return fmt.Errorf("check out %s for its compose files: %w", p.DefaultBranch, err)
+		}
+		r.co, r.b.Commit = co, co.Commit
+		r.onEnd(func() { co.Close() })
+	}
+	return r.stage(ctx, StageDeploy, func(ctx context.Context, r *run) error { return r.deploy(ctx, bindings, tag) })
 }

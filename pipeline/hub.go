@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -23,9 +24,9 @@ import (
 	"github.com/slipwayci/slipway/builder"
 	"github.com/slipwayci/slipway/config"
 	"github.com/slipwayci/slipway/hub"
+	"github.com/slipwayci/slipway/internal/gitref"
 	"github.com/slipwayci/slipway/registry"
 	"github.com/slipwayci/slipway/source"
-	"github.com/slipwayci/slipway/store"
 )
 
 // HubClient is the part of the Docker engine client that Docker Hub's
@@ -36,28 +37,8 @@ type HubClient interface {
 	ImageTag(ctx context.Context, source, target string) error
 }
 
-// ErrNoBuildRule fails a build of a project with build_rules when no rule
-// matches its branch or tag: for pushes, no rule with autobuild.
-var ErrNoBuildRule = errors.New("no build rule matches")
-
 // maxDockerfile bounds the Dockerfile read to find the ARGs it declares.
 const maxDockerfile = 4 << 20
-
-// hubRules converts the project's build rules.
-func hubRules(p *config.Project) []hub.BuildRule {
-	rules := make([]hub.BuildRule, len(p.BuildRules))
-	for i, r := range p.BuildRules {
-		rules[i] = hub.BuildRule(r)
-	}
-	return rules
-}
-
-// hubProject reports whether p uses any of Docker Hub's build settings.
-// Only such projects get Hub's variables as build args, hooks and
-// autotests; every other project builds exactly as before.
-func hubProject(p *config.Project) bool {
-	return len(p.BuildRules) > 0 || p.Autotest || p.Hooks || len(p.BuildEnv) > 0 || len(p.SecretBuildEnv) > 0
-}
 
 // autotestPrefix starts the compose project names of this slipway's
 // autotests: "slipway-at-", a hash of data_dir and "-". Builds of two
@@ -68,170 +49,22 @@ func autotestPrefix(cfg *config.Config) string {
 	return "slipway-at-" + hex.EncodeToString(sum[:4]) + "-"
 }
 
-// hubPlan is what a project's build rules make of one build.
-type hubPlan struct {
-	// matched are the rules built, in rule order; empty when the build
-	// does not go by build rules (none configured, or a schedule's
-	// release).
-	matched []hub.Match
-	// skipped are rules that matched too but build another context or
-	// Dockerfile: one build makes one image.
-	skipped []skippedRule
-	// context is the build context relative to the checkout and
-	// dockerfile the Dockerfile relative to it.
-	context, dockerfile string
-	// noCache is set when a matched rule has build_cache: false.
-	noCache bool
-	// dockerTag is Hub's DOCKER_TAG: the first tag of the first matched
-	// rule, else the first tag of the build as the result lists them.
-	dockerTag string
-}
-
-// skippedRule is a matching build rule left out of a build, with the
-// context and Dockerfile it would have built.
-type skippedRule struct {
-	rule                int
-	context, dockerfile string
-}
-
-// rulesOnly is a tags: rule that applies to every branch and tag push and
-// renders no tag. Appended to a project's tags: rules, it makes
-// registry.Tags drop the default tags (the rules that apply to an event
-// replace its defaults, see the registry package), so that only the tags of
-// the project's own rules remain.
-func rulesOnly() config.TagRule {
-	return config.TagRule{Type: registry.RuleRef, Pattern: `{{""}}`}
-}
-
-// buildTags returns the tags of build b, whose event is ev, in push order,
-// and what the project's build rules make of it.
-//
-// A project without build_rules, and any schedule's release, gets
-// registry.Tags of its tags: rules. Otherwise the build rules that match
-// the branch or tag decide (only those with autobuild, unless the build was
-// started by hand): their tags replace the default tags, those of tag rules
-// immutable (latest excepted), those of branch rules moving; the tags of the
-// project's tags: rules that apply are added. When the matching rules
-// differ in context or Dockerfile, only the first rule's group is built.
-func buildTags(p *config.Project, b *store.Build, ev registry.Event) ([]registry.Tag, hubPlan, error) {
-	plan := hubPlan{context: p.Context, dockerfile: p.Dockerfile}
-	if len(p.BuildRules) == 0 || ev.Kind != registry.KindBranch && ev.Kind != registry.KindTag {
-		tags, err := registry.Tags(ev, p.Tags)
-		if err != nil {
-			return nil, plan, err
-		}
-		if shown := displayOrder(tags); len(shown) > 0 {
-			plan.dockerTag = shown[0]
-		}
-		return tags, plan, nil
-	}
-	refName := refShortName(ev.Ref)
-	manual := b.Trigger == store.TriggerManual
-	var matches []hub.Match
-	for _, m := range hub.MatchRules(hubRules(p), ev.Kind, refName) {
-		if m.Autobuild || manual {
-			matches = append(matches, m)
-		}
-	}
-	if len(matches) == 0 {
-		hint := ""
-		if !manual {
-			hint = "; pushes build only through rules with autobuild: true"
-		}
-		return nil, plan, fmt.Errorf("%w %s %s (build_rules of project %s%s)", ErrNoBuildRule, ev.Kind, refName, p.Name, hint)
-	}
-
-	contextOf := func(m hub.Match) string { return path.Clean(cmpOr(m.Context, p.Context)) }
-	dockerfileOf := func(m hub.Match) string { return path.Clean(cmpOr(m.Dockerfile, p.Dockerfile)) }
-	first := matches[0]
-	plan.context, plan.dockerfile, plan.dockerTag = contextOf(first), dockerfileOf(first), first.Tags[0]
-	var set tagList
-	for _, m := range matches {
-		if contextOf(m) != plan.context || dockerfileOf(m) != plan.dockerfile {
-			plan.skipped = append(plan.skipped, skippedRule{m.Rule, contextOf(m), dockerfileOf(m)})
-			continue
-		}
-		plan.matched = append(plan.matched, m)
-		plan.noCache = plan.noCache || m.NoCache
-		for _, t := range m.Tags {
-			set.add(registry.Tag{Name: t, Moving: ev.Kind == registry.KindBranch || t == registry.Latest})
-		}
-	}
-	if len(p.Tags) > 0 {
-		own, err := registry.Tags(ev, append(slices.Clone(p.Tags), rulesOnly()))
-		if err != nil {
-			return nil, plan, err
-		}
-		for _, t := range own {
-			set.add(t)
-		}
-	}
-	return set.pushOrder(), plan, nil
-}
-
-// tagList collects tags without duplicates; a tag added both immutable and
-// moving stays immutable, as in registry.Tags.
-type tagList struct{ tags []registry.Tag }
-
-func (l *tagList) add(t registry.Tag) {
-	for i := range l.tags {
-		if l.tags[i].Name == t.Name {
-			l.tags[i].Moving = l.tags[i].Moving && t.Moving
-			return
-		}
-	}
-	l.tags = append(l.tags, t)
-}
-
-// pushOrder lists the immutable tags, then the moving ones, each in the
-// order added.
-func (l *tagList) pushOrder() []registry.Tag {
-	var immutable, moving []registry.Tag
-	for _, t := range l.tags {
-		if t.Moving {
-			moving = append(moving, t)
-		} else {
-			immutable = append(immutable, t)
-		}
-	}
-	return append(immutable, moving...)
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
-// refShortName is the branch or tag name of a full ref.
-func refShortName(ref string) string {
-	if s, ok := strings.CutPrefix(ref, "refs/heads/"); ok {
-		return s
-	}
-	return strings.TrimPrefix(ref, "refs/tags/")
-}
-
 // logPlan writes which build rules a build goes by.
-func logPlan(plan hubPlan, kind, refName string, log *Log) {
-	for _, m := range plan.matched {
+func logPlan(plan BuildPlan, log *Log) {
+	kind, refName := plan.Event.Kind, gitref.Short(plan.Trigger.Ref)
+	for _, m := range plan.Rules.Matched {
 		log.Printf("build rules: %s %s matches build_rules[%d]: tags %s", kind, refName, m.Rule, strings.Join(m.Tags, ", "))
 	}
-	for _, s := range plan.skipped {
+	for _, s := range plan.Rules.Skipped {
 		log.Printf("build rules: build_rules[%d] matches too but builds context %q with Dockerfile %q, not %q with %q: skipped (one build makes one image; the first matching rule's context and Dockerfile win)",
-			s.rule, s.context, s.dockerfile, plan.context, plan.dockerfile)
+			s.Rule, s.Context, s.Dockerfile, plan.Context, plan.Dockerfile)
 	}
 }
 
-// hubRun is one build's Docker Hub side: Hub's variables, the hooks and the
-// directories they run in. A nil *hubRun, that of a project without Hub's
-// settings, runs no hook and passes the project's build args unchanged.
-type hubRun struct {
-	r    *Runner
-	p    *config.Project
-	plan hubPlan
-	log  *Log
-	env  hub.HookEnv
+// hubState is one build's Docker Hub side, shared by the Hub wrappers of
+// its stages: Hub's variables, the hooks and the directories they run in.
+type hubState struct {
+	env hub.HookEnv
 	// hooks are nil unless the project sets hooks: true and has some.
 	hooks *hub.Hooks
 	// root is the checkout, contextDir the build context and
@@ -242,122 +75,117 @@ type hubRun struct {
 	// unknown.
 	declared    map[string]bool
 	declaredErr error
-	// dockerConfig is the DOCKER_CONFIG directory of the hooks; "" when
-	// there is none.
-	dockerConfig string
+	// hookTimeout bounds one hook.
+	hookTimeout time.Duration
 }
 
-// prepareHub sets up the Docker Hub side of a build of a project with Hub's
-// settings; nil for any other project. It finds the Dockerfile's ARGs and
-// the hooks, and with hooks gives them a DOCKER_CONFIG holding the push
-// credentials of the image's registry; close removes it.
-func (r *Runner) prepareHub(p *config.Project, b *store.Build, co *source.Checkout, plan hubPlan, log *Log) (*hubRun, error) {
-	if !hubProject(p) {
-		return nil, nil
-	}
-	h := &hubRun{r: r, p: p, plan: plan, log: log}
+// hubPrepare sets up the Docker Hub side of a build: it finds the
+// Dockerfile's ARGs and the hooks, and with hooks gives them a
+// DOCKER_CONFIG holding the push credentials of the image's registry
+// (removed when the build ends). It sets the build key of the inputs the
+// build really has.
+type hubPrepare struct{ h *hubState }
+
+func (s hubPrepare) Exec(_ context.Context, r *run) error {
+	h, p, plan := s.h, r.p, r.plan
 	var err error
-	if h.root, err = filepath.EvalSymlinks(co.Dir); err != nil {
-		return nil, fmt.Errorf("resolve the checkout: %w", err)
+	if h.root, err = filepath.EvalSymlinks(r.co.Dir); err != nil {
+		return fmt.Errorf("resolve the checkout: %w", err)
 	}
-	if h.contextDir, err = resolveIn(h.root, plan.context); err != nil {
-		return nil, fmt.Errorf("build context %s: %w", plan.context, err)
+	if h.contextDir, err = resolveIn(h.root, plan.Context); err != nil {
+		return fmt.Errorf("build context %s: %w", plan.Context, err)
 	}
-	if h.dockerfile, err = resolveIn(h.root, path.Join(plan.context, plan.dockerfile)); err != nil {
-		return nil, fmt.Errorf("dockerfile %s: %w", plan.dockerfile, err)
+	if h.dockerfile, err = resolveIn(h.root, path.Join(plan.Context, plan.Dockerfile)); err != nil {
+		return fmt.Errorf("dockerfile %s: %w", plan.Dockerfile, err)
 	}
 	h.dockerfileDir = filepath.Dir(h.dockerfile)
 	h.declared, h.declaredErr = declaredArgs(h.dockerfile)
-
+	h.hookTimeout = p.HookTimeout.D()
 	h.env = hub.HookEnv{
-		SourceBranch:   refShortName(b.Ref),
-		SourceCommit:   b.Commit,
-		CommitMsg:      co.Message,
+		SourceBranch:   gitref.Short(r.b.Ref),
+		SourceCommit:   r.b.Commit,
+		CommitMsg:      r.co.Message,
 		DockerRepo:     p.Image,
-		DockerfilePath: plan.dockerfile,
-		DockerTag:      plan.dockerTag,
+		DockerfilePath: plan.Dockerfile,
+		DockerTag:      plan.DockerTag,
 		DockerHost:     r.dockerHost(),
 		Extra:          p.BuildEnv,
 		Secrets:        secretEnv(p),
 	}
+	if err := h.findHooks(r); err != nil {
+		return err
+	}
+	r.buildKey, r.canReuse = h.buildKey(p, plan)
+	return nil
+}
 
+// findHooks finds the hooks beside the Dockerfile; they run only with
+// hooks: true.
+func (h *hubState) findHooks(r *run) error {
+	p := r.p
 	hooks, err := hub.FindHooks(h.dockerfileDir)
 	if err != nil {
 		if !p.Hooks {
-			return h, nil
+			return nil
 		}
-		return nil, err
+		return err
 	}
 	names := hooks.Names()
 	switch {
 	case len(names) == 0:
 	case !p.Hooks:
-		log.Printf("hooks: false: not running hooks/%s (set hooks: true in the project to run them)", strings.Join(names, ", hooks/"))
+		r.log.Printf("hooks: false: not running hooks/%s (set hooks: true in the project to run them)", strings.Join(names, ", hooks/"))
 	default:
 		hooks.WorkDir = h.contextDir
 		h.hooks = hooks
-		if h.dockerConfig, err = r.hookDockerConfig(p); err != nil {
-			return nil, err
+		dir, err := r.hookDockerConfig(p)
+		if err != nil {
+			return err
 		}
-		h.env.DockerConfig = h.dockerConfig
-		log.Printf("hooks: running hooks/%s at their phases, in %s", strings.Join(names, ", hooks/"), relTo(h.root, h.contextDir))
+		r.onEnd(func() { os.RemoveAll(dir) })
+		h.env.DockerConfig = dir
+		r.log.Printf("hooks: running hooks/%s at their phases, in %s", strings.Join(names, ", hooks/"), relTo(h.root, h.contextDir))
 	}
-	return h, nil
-}
-
-// close removes the hooks' DOCKER_CONFIG.
-func (h *hubRun) close() {
-	if h != nil && h.dockerConfig != "" {
-		os.RemoveAll(h.dockerConfig)
-	}
+	return nil
 }
 
 // has reports whether the hook called name will run.
-func (h *hubRun) has(name string) bool { return h != nil && h.hooks != nil && h.hooks.Has(name) }
+func (h *hubState) has(name string) bool { return h.hooks != nil && h.hooks.Has(name) }
 
 // hasAny reports whether any of the hooks named will run.
-func (h *hubRun) hasAny(names ...string) bool {
+func (h *hubState) hasAny(names ...string) bool {
 	return slices.ContainsFunc(names, h.has)
 }
 
 // hook runs the hook called name, if it will run, with its phase marked in
 // the build log; ran reports whether it did.
-func (h *hubRun) hook(ctx context.Context, name string) (ran bool, err error) {
+func (h *hubState) hook(ctx context.Context, r *run, name string) (ran bool, err error) {
 	if !h.has(name) {
 		return false, nil
 	}
-	start := h.r.now()
-	h.log.Printf("--> hooks/%s", name)
-	if _, err := h.hooks.Run(ctx, name, h.env, h.p.HookTimeout.D(), h.log); err != nil {
+	start := r.now()
+	r.log.Printf("--> hooks/%s", name)
+	if _, err := h.hooks.Run(ctx, name, h.env, h.hookTimeout, r.log); err != nil {
 		return true, err
 	}
-	h.log.Printf("<-- hooks/%s succeeded in %s", name, h.r.now().Sub(start).Round(time.Millisecond))
+	r.log.Printf("<-- hooks/%s succeeded in %s", name, r.now().Sub(start).Round(time.Millisecond))
 	return true, nil
 }
 
-// hooks runs each of the hooks named in turn.
-func (h *hubRun) runHooks(ctx context.Context, names ...string) error {
+// runHooks runs each of the hooks named in turn.
+func (h *hubState) runHooks(ctx context.Context, r *run, names ...string) error {
 	for _, n := range names {
-		if _, err := h.hook(ctx, n); err != nil {
+		if _, err := h.hook(ctx, r, n); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// testing reports whether the test stage has Hub work to do.
-func (h *hubRun) testing() bool {
-	return h != nil && (h.p.Autotest || h.hasAny(hub.HookPreTest, hub.HookTest, hub.HookPostTest))
-}
-
-// buildArgs returns the build's args: for a project with Hub's settings,
-// Hub's variables and build_env / secret_build_env entries that the
-// Dockerfile declares, then the project's build_args and secret_build_args,
-// which win.
-func (h *hubRun) buildArgs(p *config.Project) (plain, secret map[string]string, err error) {
-	if h == nil {
-		return p.BuildArgs, secretArgs(p), nil
-	}
+// buildArgs returns the build's args: Hub's variables and build_env /
+// secret_build_env entries that the Dockerfile declares, then the
+// project's build_args and secret_build_args, which win.
+func (h *hubState) buildArgs(p *config.Project) (plain, secret map[string]string, err error) {
 	if h.declaredErr != nil {
 		return nil, nil, h.declaredErr
 	}
@@ -393,12 +221,9 @@ func (h *hubRun) buildArgs(p *config.Project) (plain, secret map[string]string, 
 // context and Dockerfile and the build args with Hub's. ok is false when
 // the build must not reuse an earlier image: its hooks must run, its rule
 // disables the cache, or its Dockerfile cannot be read.
-func (h *hubRun) buildKey(p *config.Project) (key string, ok bool) {
-	if h == nil {
-		return BuildKey(p), true
-	}
+func (h *hubState) buildKey(p *config.Project, plan BuildPlan) (key string, ok bool) {
 	q := *p
-	q.Context, q.Dockerfile = h.plan.context, h.plan.dockerfile
+	q.Context, q.Dockerfile = plan.Context, plan.Dockerfile
 	plain, secret, err := h.buildArgs(p)
 	if err != nil {
 		return BuildKey(&q), false
@@ -407,75 +232,142 @@ func (h *hubRun) buildKey(p *config.Project) (key string, ok bool) {
 	for k, v := range secret {
 		q.SecretBuildArgs[k] = config.Secret(v)
 	}
-	return BuildKey(&q), h.hooks == nil && !h.plan.noCache
+	return BuildKey(&q), h.hooks == nil && !plan.NoCache
+}
+
+// hubBuild wraps the build: hooks/post_checkout and pre_build before it,
+// post_build after it; hooks/build replaces it. The build gets Hub's
+// variables as build args.
+type hubBuild struct {
+	stage
+	h *hubState
+}
+
+func (s hubBuild) skip(r *run) bool { return r.reused() }
+
+func (s hubBuild) Exec(ctx context.Context, r *run) error {
+	h := s.h
+	if err := h.runHooks(ctx, r, hub.HookPostCheckout, hub.HookPreBuild); err != nil {
+		return err
+	}
+	if h.has(hub.HookBuild) {
+		img, err := h.hookBuild(ctx, r)
+		if err != nil {
+			return err
+		}
+		r.built(img)
+	} else {
+		plain, secret, err := h.buildArgs(r.p)
+		if err != nil {
+			return err
+		}
+		r.args, r.secrets = plain, secret
+		if err := s.stage.Exec(ctx, r); err != nil {
+			return err
+		}
+	}
+	return h.runHooks(ctx, r, hub.HookPostBuild)
 }
 
 // hookBuild runs hooks/build in place of the build: it must leave the image
 // as $IMAGE_NAME in the engine, which then gets the build's other tags.
-func (h *hubRun) hookBuild(ctx context.Context, refs []string) (builder.Image, error) {
-	if _, err := h.hook(ctx, hub.HookBuild); err != nil {
+func (h *hubState) hookBuild(ctx context.Context, r *run) (builder.Image, error) {
+	if _, err := h.hook(ctx, r, hub.HookBuild); err != nil {
 		return builder.Image{}, err
 	}
-	if h.r.docker == nil {
+	if r.docker == nil {
 		return builder.Image{}, errors.New("hooks/build: no engine client to find its image")
 	}
 	imageName := h.env.ImageName()
-	insp, err := h.r.docker.ImageInspect(ctx, imageName)
+	insp, err := r.docker.ImageInspect(ctx, imageName)
 	if err != nil {
 		return builder.Image{}, fmt.Errorf("hooks/build left no image %s in the engine (a build hook must tag its image \"$IMAGE_NAME\"): %w", imageName, err)
 	}
-	for _, ref := range refs {
+	for _, ref := range r.plan.Refs() {
 		if ref == imageName {
 			continue
 		}
-		if err := h.r.docker.ImageTag(ctx, insp.ID, ref); err != nil {
+		if err := r.docker.ImageTag(ctx, insp.ID, ref); err != nil {
 			return builder.Image{}, fmt.Errorf("tag the image of hooks/build as %s: %w", ref, err)
 		}
 	}
-	h.log.Printf("hooks/build made image %s (%s); it carries none of slipway's labels", insp.ID, imageName)
+	r.log.Printf("hooks/build made image %s (%s); it carries none of slipway's labels", insp.ID, imageName)
 	return builder.Image{ID: insp.ID}, nil
 }
 
+// hubTest wraps the test: hooks/pre_test before it, then the project's
+// test and Hub's autotest, then hooks/post_test; hooks/test replaces both.
+type hubTest struct {
+	stage
+	h *hubState
+}
+
+func (s hubTest) skip(r *run) bool {
+	testing := r.p.Autotest || s.h.hasAny(hub.HookPreTest, hub.HookTest, hub.HookPostTest)
+	return r.reused() || !projectTest(r) && !testing
+}
+
+func (s hubTest) Exec(ctx context.Context, r *run) error {
+	h := s.h
+	if err := h.runHooks(ctx, r, hub.HookPreTest); err != nil {
+		return err
+	}
+	ran, err := h.hook(ctx, r, hub.HookTest)
+	switch {
+	case err != nil:
+		return err
+	case ran:
+		r.log.Printf("hooks/test replaced the test phase: neither test nor autotest ran")
+	default:
+		if err := s.stage.Exec(ctx, r); err != nil {
+			return err
+		}
+		if r.p.Autotest {
+			if err := h.autotest(ctx, r); err != nil {
+				return err
+			}
+		}
+	}
+	return h.runHooks(ctx, r, hub.HookPostTest)
+}
+
 // autotest runs Hub's autotest of the built image.
-func (h *hubRun) autotest(ctx context.Context, b *store.Build) error {
-	if h.r.docker == nil {
+func (h *hubState) autotest(ctx context.Context, r *run) error {
+	if r.docker == nil {
 		return errors.New("autotest: no engine client")
 	}
-	env := make(map[string]string, len(h.p.BuildEnv)+7)
-	for k, v := range h.p.BuildEnv {
-		env[k] = v
-	}
-	for k, v := range h.env.Vars() {
-		env[k] = v
-	}
-	start := h.r.now()
-	h.log.Printf("--> autotest in %s", relTo(h.root, h.dockerfileDir))
-	ran, err := hub.Autotest(ctx, h.r.docker, hub.AutotestOptions{
+	p := r.p
+	env := make(map[string]string, len(p.BuildEnv)+7)
+	maps.Copy(env, p.BuildEnv)
+	maps.Copy(env, h.env.Vars())
+	start := r.now()
+	r.log.Printf("--> autotest in %s", relTo(h.root, h.dockerfileDir))
+	ran, err := hub.Autotest(ctx, r.docker, hub.AutotestOptions{
 		ContextDir:   h.dockerfileDir,
 		Dockerfile:   h.dockerfile,
 		Root:         h.root,
 		Image:        h.env.ImageName(),
 		Env:          env,
 		Secrets:      h.env.Secrets,
-		Timeout:      h.p.AutotestTimeout.D(),
-		Project:      fmt.Sprintf("%s%d", autotestPrefix(h.r.cfg), b.ID),
-		Labels:       map[string]string{builder.ProjectLabel: h.p.Name},
-		BuildService: h.buildService,
-	}, h.log)
+		Timeout:      p.AutotestTimeout.D(),
+		Project:      fmt.Sprintf("%s%d", autotestPrefix(r.cfg), r.b.ID),
+		Labels:       map[string]string{builder.ProjectLabel: p.Name},
+		BuildService: func(ctx context.Context, sb hub.ServiceBuild, log io.Writer) error { return h.buildService(ctx, r, sb, log) },
+	}, r.log)
 	switch {
 	case err != nil:
 		return err
 	case !ran:
-		h.log.Printf("<-- autotest: no test files (docker-compose.test.yml, *.test.yml) in %s", relTo(h.root, h.dockerfileDir))
+		r.log.Printf("<-- autotest: no test files (docker-compose.test.yml, *.test.yml) in %s", relTo(h.root, h.dockerfileDir))
 	default:
-		h.log.Printf("<-- autotest succeeded in %s", h.r.now().Sub(start).Round(time.Millisecond))
+		r.log.Printf("<-- autotest succeeded in %s", r.now().Sub(start).Round(time.Millisecond))
 	}
 	return nil
 }
 
 // buildService builds the image of a test service that builds something
 // else than the image under test.
-func (h *hubRun) buildService(ctx context.Context, sb hub.ServiceBuild, log io.Writer) error {
+func (h *hubState) buildService(ctx context.Context, r *run, sb hub.ServiceBuild, log io.Writer) error {
 	rel, err := filepath.Rel(h.root, sb.Context)
 	if err != nil {
 		return fmt.Errorf("service %s: %w", sb.Service, err)
@@ -484,12 +376,12 @@ func (h *hubRun) buildService(ctx context.Context, sb hub.ServiceBuild, log io.W
 	if err != nil {
 		return fmt.Errorf("service %s: %w", sb.Service, err)
 	}
-	_, err = h.r.builder.Build(ctx, builder.BuildOptions{
+	_, err = r.builder.Build(ctx, builder.BuildOptions{
 		Context:    tarball,
 		Dockerfile: dockerfile,
 		Target:     sb.Target,
 		BuildArgs:  sb.Args,
-		Labels:     map[string]string{builder.ProjectLabel: h.p.Name},
+		Labels:     map[string]string{builder.ProjectLabel: r.p.Name},
 		Tags:       []string{sb.Tag},
 	}, log)
 	if err != nil {
@@ -498,45 +390,104 @@ func (h *hubRun) buildService(ctx context.Context, sb hub.ServiceBuild, log io.W
 	return nil
 }
 
+// hubNoPush notes that a build without a push runs none of the push hooks.
+type hubNoPush struct {
+	stage
+	h *hubState
+}
+
+func (s hubNoPush) skip(r *run) bool { return r.reused() || !r.b.NoPush }
+
+func (s hubNoPush) Exec(ctx context.Context, r *run) error {
+	err := s.stage.Exec(ctx, r)
+	if s.h.hasAny(hub.HookPrePush, hub.HookPush, hub.HookPostPush) {
+		r.log.Printf("hooks: not running the push hooks (--no-push)")
+	}
+	return err
+}
+
+// hubPush wraps the push: hooks/pre_push before it, post_push after it;
+// hooks/push replaces it.
+type hubPush struct {
+	stage
+	h *hubState
+}
+
+func (s hubPush) skip(r *run) bool { return r.reused() }
+
+func (s hubPush) Exec(ctx context.Context, r *run) error {
+	h := s.h
+	if err := h.runHooks(ctx, r, hub.HookPrePush); err != nil {
+		return err
+	}
+	ran, err := h.hook(ctx, r, hub.HookPush)
+	switch {
+	case err != nil:
+		return err
+	case ran:
+		digest, err := h.pushedDigest(ctx, r)
+		if err != nil {
+			r.notePushed(err)
+			return err
+		}
+		r.pushed(digest)
+	default:
+		if err := s.stage.Exec(ctx, r); err != nil {
+			return err
+		}
+	}
+	return h.runHooks(ctx, r, hub.HookPostPush)
+}
+
 // pushedDigest reads back what hooks/push pushed: $IMAGE_NAME must be in
 // the registry, as the built image when the engine recorded its digests;
 // the build's other tags are then pointed at the same manifest
 // (registry-side, as a re-tag), unless the hook pushed them already.
-func (h *hubRun) pushedDigest(ctx context.Context, tags []registry.Tag, imageID string) (string, error) {
+func (h *hubState) pushedDigest(ctx context.Context, r *run) (string, error) {
 	imageName := h.env.ImageName()
-	digest, err := h.r.pusher.Resolve(ctx, imageName)
+	digest, err := r.pusher.Resolve(ctx, imageName)
 	if errors.Is(err, registry.ErrNotFound) {
 		return "", fmt.Errorf("hooks/push did not push %s: a push hook must push \"$IMAGE_NAME\": %w", imageName, err)
 	}
 	if err != nil {
 		return "", fmt.Errorf("read back %s after hooks/push: %w", imageName, err)
 	}
-	if h.r.docker != nil {
-		insp, err := h.r.docker.ImageInspect(ctx, imageID)
-		if err != nil {
-			return "", fmt.Errorf("inspect the pushed image: %w", err)
-		}
-		if known := repoDigests(insp.RepoDigests, h.p.Image); len(known) > 0 && !slices.Contains(known, digest) {
-			return "", fmt.Errorf("after hooks/push the registry has %s at %s, which is not the image built (%s): %w", imageName, digest, strings.Join(known, ", "), registry.ErrDigestMismatch)
-		}
+	if err := h.checkPushed(ctx, r, digest); err != nil {
+		return "", err
 	}
 	var rest []registry.Tag
-	for _, t := range tags {
+	for _, t := range r.plan.Tags {
 		if t.Name == h.env.DockerTag {
 			continue
 		}
-		if d, err := h.r.pusher.Resolve(ctx, h.p.Image+":"+t.Name); err == nil && d == digest {
+		if d, err := r.pusher.Resolve(ctx, r.p.Image+":"+t.Name); err == nil && d == digest {
 			continue
 		}
 		rest = append(rest, t)
 	}
 	if len(rest) > 0 {
-		h.log.Printf("hooks/push pushed %s@%s: adding the build's other tags", imageName, digest)
-		if err := h.r.pusher.Retag(ctx, h.p.Image, digest, rest, h.log); err != nil {
+		r.log.Printf("hooks/push pushed %s@%s: adding the build's other tags", imageName, digest)
+		if err := r.pusher.Retag(ctx, r.p.Image, digest, rest, r.log); err != nil {
 			return "", err
 		}
 	}
 	return digest, nil
+}
+
+// checkPushed fails when the engine knows the built image's digests in the
+// repository and the registry's digest is none of them.
+func (h *hubState) checkPushed(ctx context.Context, r *run, digest string) error {
+	if r.docker == nil {
+		return nil
+	}
+	insp, err := r.docker.ImageInspect(ctx, r.img.ID)
+	if err != nil {
+		return fmt.Errorf("inspect the pushed image: %w", err)
+	}
+	if known := repoDigests(insp.RepoDigests, r.p.Image); len(known) > 0 && !slices.Contains(known, digest) {
+		return fmt.Errorf("after hooks/push the registry has %s at %s, which is not the image built (%s): %w", h.env.ImageName(), digest, strings.Join(known, ", "), registry.ErrDigestMismatch)
+	}
+	return nil
 }
 
 // repoDigests returns the digests the engine recorded for image in repo.

@@ -12,20 +12,11 @@ import (
 
 	"github.com/slipwayci/slipway/builder"
 	"github.com/slipwayci/slipway/config"
-	"github.com/slipwayci/slipway/hub"
+	"github.com/slipwayci/slipway/internal/gitref"
 	"github.com/slipwayci/slipway/internal/redact"
 	"github.com/slipwayci/slipway/registry"
 	"github.com/slipwayci/slipway/source"
 	"github.com/slipwayci/slipway/store"
-)
-
-// Stage names, as in the build result of DESIGN.md.
-const (
-	StageSource = "source"
-	StageBuild  = "build"
-	StageTest   = "test"
-	StagePush   = "push"
-	StageDeploy = "deploy"
 )
 
 // Runner runs one build's stages in order. It holds no per-build state, so
@@ -96,7 +87,13 @@ func (r *Runner) Run(ctx context.Context, b *store.Build, log *Log, record Recor
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, ErrTimeout)
 	defer cancel()
-	zl := zerolog.Ctx(ctx)
+	// The build's own logger: the source stage adds the commit to it once
+	// resolved; zl, a copy, predates that.
+	zl := zerolog.Ctx(ctx).With().Logger()
+	if b.Commit != "" {
+		zl = zl.With().Str("commit", b.Commit).Logger()
+	}
+	ctx = zl.With().Logger().WithContext(ctx)
 
 	started := r.now().UTC()
 	b.Status = store.StatusRunning
@@ -106,13 +103,8 @@ func (r *Runner) Run(ctx context.Context, b *store.Build, log *Log, record Recor
 	b.Stages = nil
 	record(ctx, *b)
 
-	// Every log line of a build carries its commit: from the start when it
-	// is known, else from the moment the source stage resolved it.
-	resolve := b.Commit == ""
-	if !resolve {
-		ctx = zerolog.Ctx(ctx).With().Str("commit", b.Commit).Logger().WithContext(ctx)
-	}
-	err := r.stages(ctx, b, log, record, resolve)
+	rn := &run{Runner: r, b: b, log: log, record: record}
+	err := rn.exec(ctx)
 	finished := r.now().UTC()
 	b.FinishedAt = &finished
 	switch {
@@ -126,10 +118,21 @@ func (r *Runner) Run(ctx context.Context, b *store.Build, log *Log, record Recor
 	if b.Error != "" {
 		log.Printf("slipway: error: %s", b.Error)
 	}
-	// zl predates the commit field: name the commit here.
 	zl.Info().Str("commit", b.Commit).Str("status", b.Status).Str("digest", b.Digest).Dur("duration", finished.Sub(started)).Msg("build finished")
 	record(context.WithoutCancel(ctx), *b)
 	return err
+}
+
+// exec runs the stages of the build's project in order and returns the
+// first failure.
+func (r *run) exec(ctx context.Context) error {
+	p, err := r.cfg.Project(r.b.Project)
+	if err != nil {
+		return err
+	}
+	r.p, r.b.Image = p, p.Image
+	defer r.end()
+	return stagesFor(p).Exec(ctx, r)
 }
 
 // finalStatus maps the error that ended a build to its status, naming the
@@ -149,268 +152,21 @@ func finalStatus(ctx context.Context, err error, timeout time.Duration) (string,
 	return store.StatusFailed, err
 }
 
-// stages runs the stages in order and returns the first failure.
-func (r *Runner) stages(ctx context.Context, b *store.Build, log *Log, record Recorder, resolveCommit bool) error {
-	p, err := r.cfg.Project(b.Project)
-	if err != nil {
-		return err
-	}
-	b.Image = p.Image
-
-	var co *source.Checkout
-	err = r.stage(ctx, b, StageSource, log, record, func(ctx context.Context) error {
-		var err error
-		co, err = r.sources.Checkout(ctx, sourceRequest(r.cfg, p, b.Ref, b.Commit))
-		if err != nil {
-			return err
-		}
-		b.Commit, b.Ref = co.Commit, co.Ref
-		how := "fetched"
-		if co.Cloned {
-			how = "cloned"
-		}
-		log.Printf("%s %s at %s: %s", how, co.Ref, co.Commit, firstLine(co.Message))
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	defer co.Close()
-	if resolveCommit {
-		ctx = zerolog.Ctx(ctx).With().Str("commit", b.Commit).Logger().WithContext(ctx)
-	}
-	if newer, ok := r.olderThanBuilt(ctx, b); ok {
-		return fmt.Errorf("%w: %s is an ancestor of %s, pushed to %s after it", ErrOlderCommit, b.Commit, newer, b.Ref)
-	}
-
-	sched := p.ScheduleNamed(b.Schedule)
-	ev, err := r.event(ctx, p, b, sched)
-	if err != nil {
-		return err
-	}
-	tags, plan, err := buildTags(p, b, ev)
-	if err != nil {
-		return err
-	}
-	if len(tags) == 0 {
-		return fmt.Errorf("no tags for %s: the project's tags: rules that apply render nothing (check projects[].tags)", ev)
-	}
-	// b.Tags lists only what the registry holds: set once pushed.
-	planned := displayOrder(tags)
-	refs := make([]string, len(tags))
-	for i, t := range tags {
-		refs[i] = p.Image + ":" + t.Name
-	}
-	logPlan(plan, ev.Kind, refShortName(b.Ref), log)
-	hb, err := r.prepareHub(p, b, co, plan, log)
-	if err != nil {
-		return err
-	}
-	defer hb.close()
-	key, reuse := hb.buildKey(p)
-	b.BuildKey = key
-
-	rebuild := sched != nil && sched.Rebuild
-	if reuse && !rebuild && !b.NoPush && (ev.Kind == registry.KindSchedule || ev.Kind == registry.KindTag) {
-		if prev, ok := r.reusable(ctx, p, b, log); ok {
-			err := r.stage(ctx, b, StagePush, log, record, func(ctx context.Context) error {
-				log.Printf("%s@%s was built from the same commit and inputs by build %d: adding tags without a rebuild", p.Image, prev.Digest, prev.ID)
-				if err := r.pusher.Retag(ctx, p.Image, prev.Digest, tags, log); err != nil {
-					notePushed(b, err)
-					return err
-				}
-				b.Digest, b.Tags = prev.Digest, planned
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			return r.afterPush(ctx, p, b, sched, tags, co.Dir, log, record)
-		}
-	}
-	defer r.clean(ctx, p, log)
-
-	// Docker Hub's hooks (hb, nil for other projects) run at their phases
-	// inside the stages; hooks/build, hooks/test and hooks/push replace
-	// what the stage would do.
-	var img builder.Image
-	err = r.stage(ctx, b, StageBuild, log, record, func(ctx context.Context) error {
-		if err := hb.runHooks(ctx, hub.HookPostCheckout, hub.HookPreBuild); err != nil {
-			return err
-		}
-		var err error
-		if hb.has(hub.HookBuild) {
-			img, err = hb.hookBuild(ctx, refs)
-		} else {
-			img, err = r.build(ctx, p, b, co, hb, plan, refs, planned[0], rebuild, log)
-		}
-		if err != nil {
-			return err
-		}
-		log.Printf("built image %s", img.ID)
-		return hb.runHooks(ctx, hub.HookPostBuild)
-	})
-	if err != nil {
-		return err
-	}
-
-	projectTest := p.Test != nil && len(p.Test.Command) > 0
-	if projectTest || hb.testing() {
-		err = r.stage(ctx, b, StageTest, log, record, func(ctx context.Context) error {
-			if err := hb.runHooks(ctx, hub.HookPreTest); err != nil {
-				return err
-			}
-			ran, err := hb.hook(ctx, hub.HookTest)
-			switch {
-			case err != nil:
-				return err
-			case ran:
-				log.Printf("hooks/test replaced the test phase: neither test nor autotest ran")
-			default:
-				if projectTest {
-					err := r.builder.Test(ctx, builder.TestOptions{
-						Image:   img.ID,
-						Command: p.Test.Command,
-						Timeout: p.Test.Timeout.D(),
-					}, log)
-					if err != nil {
-						return err
-					}
-				}
-				if p.Autotest {
-					if err := hb.autotest(ctx, b); err != nil {
-						return err
-					}
-				}
-			}
-			return hb.runHooks(ctx, hub.HookPostTest)
-		})
-		if err != nil {
-			return err
-		}
-	}
-
-	if b.NoPush {
-		log.Printf("not pushing (--no-push); tagged locally as %s", strings.Join(refs, ", "))
-		if hb.hasAny(hub.HookPrePush, hub.HookPush, hub.HookPostPush) {
-			log.Printf("hooks: not running the push hooks (--no-push)")
-		}
-		return nil
-	}
-	err = r.stage(ctx, b, StagePush, log, record, func(ctx context.Context) error {
-		if err := hb.runHooks(ctx, hub.HookPrePush); err != nil {
-			return err
-		}
-		var digest string
-		ran, err := hb.hook(ctx, hub.HookPush)
-		switch {
-		case err != nil:
-			return err
-		case ran:
-			digest, err = hb.pushedDigest(ctx, tags, img.ID)
-		default:
-			digest, err = r.pusher.Push(ctx, img.ID, p.Image, tags, log)
-		}
-		if err != nil {
-			notePushed(b, err)
-			return err
-		}
-		b.Digest, b.Tags = digest, planned
-		log.Printf("pushed %s@%s as %s", p.Image, digest, strings.Join(b.Tags, ", "))
-		return hb.runHooks(ctx, hub.HookPostPush)
-	})
-	if err != nil {
-		return err
-	}
-	return r.afterPush(ctx, p, b, sched, tags, co.Dir, log, record)
-}
-
-// build builds the image with the engine, from the context and Dockerfile
-// the build rules chose (the project's without them).
-func (r *Runner) build(ctx context.Context, p *config.Project, b *store.Build, co *source.Checkout, hb *hubRun, plan hubPlan, refs []string, version string, rebuild bool, log *Log) (builder.Image, error) {
-	args, secrets, err := hb.buildArgs(p)
-	if err != nil {
-		return builder.Image{}, err
-	}
-	tarball, dockerfile, err := source.Context(ctx, co.Dir, plan.context, plan.dockerfile)
-	if err != nil {
-		return builder.Image{}, err
-	}
-	defer tarball.Close()
-	return r.builder.Build(ctx, builder.BuildOptions{
-		Context:    tarball,
-		Dockerfile: dockerfile,
-		Target:     p.Target,
-		BuildArgs:  args,
-		SecretArgs: secrets,
-		Labels:     r.labels(p, b, co, version),
-		Tags:       refs,
-		NoCache:    rebuild || plan.noCache,
-		Pull:       rebuild,
-	}, log)
-}
-
-// notePushed records in b the tags a failed push or re-tag pushed and
-// checked before it failed (none when it failed at the first), so that the
-// result never lists a tag the registry does not hold.
-func notePushed(b *store.Build, err error) {
-	pushed, digest := registry.PushedTags(err)
-	if len(pushed) > 0 {
-		b.Digest, b.Tags = digest, displayOrder(pushed)
-	}
-}
-
-// afterPush runs what follows a successful push: the schedule's retention
-// and the deploys the build's trigger selects (unless b.NoDeploy).
-func (r *Runner) afterPush(ctx context.Context, p *config.Project, b *store.Build, sched *config.Schedule, tags []registry.Tag, workDir string, log *Log, record Recorder) error {
-	r.retention(ctx, p, sched, log)
-	if b.NoDeploy {
-		return nil
-	}
-	bindings := deployBindings(p, b)
-	if len(bindings) == 0 {
-		return nil
-	}
-	return r.deployStage(ctx, p, b, bindings, workDir, immutableTag(tags), log, record)
-}
-
-// stage runs fn as the named stage of b, recording its start, duration and
-// outcome.
-func (r *Runner) stage(ctx context.Context, b *store.Build, name string, log *Log, record Recorder, fn func(context.Context) error) error {
-	if err := context.Cause(ctx); err != nil && ctx.Err() != nil {
-		return err
-	}
-	start := r.now().UTC()
-	b.Stages = append(b.Stages, store.Stage{Name: name, Status: store.StatusRunning, StartedAt: &start})
-	record(ctx, *b)
-	log.Printf("==> %s", name)
-	err := fn(ctx)
-	st := &b.Stages[len(b.Stages)-1]
-	st.DurationMS = r.now().Sub(start).Milliseconds()
-	switch {
-	case err == nil:
-		st.Status = store.StatusSucceeded
-	case ctx.Err() != nil && (errors.Is(context.Cause(ctx), ErrCanceled) || errors.Is(context.Cause(ctx), ErrSuperseded) || errors.Is(context.Cause(ctx), ErrShutdown)):
-		st.Status = store.StatusCanceled
-		st.Error = context.Cause(ctx).Error()
-	default:
-		st.Status = store.StatusFailed
-		err = fmt.Errorf("%s: %w", name, err)
-		st.Error = err.Error()
-	}
-	log.Printf("<== %s %s in %s", name, st.Status, time.Duration(st.DurationMS)*time.Millisecond)
-	record(ctx, *b)
-	return err
-}
-
 // labels returns the OCI labels of the image. The source URL is stripped of
 // credentials; no secret build arg reaches a label.
-func (r *Runner) labels(p *config.Project, b *store.Build, co *source.Checkout, version string) map[string]string {
+func (r *run) labels() map[string]string {
+	p, b := r.p, r.b
 	src := redact.StripURL(p.Repo)
 	web := src
 	if p.GitHub != "" {
 		web = strings.TrimSuffix(r.githubWeb(), "/") + "/" + p.GitHub
 		src = web
+	}
+	// The tags are listed in the result once pushed; the label names the
+	// first the build will push.
+	version := ""
+	if names := r.plan.TagNames(); len(names) > 0 {
+		version = names[0]
 	}
 	labels := builder.OCILabels(builder.LabelInfo{
 		Source:   src,
@@ -432,6 +188,12 @@ func (r *Runner) githubWeb() string {
 		return "https://github.com"
 	}
 	return u.Scheme + "://" + u.Host
+}
+
+// projectArgs are the project's build args and secret build args, as a
+// build without Docker Hub's settings gets them.
+func projectArgs(p *config.Project) (plain, secret map[string]string) {
+	return p.BuildArgs, secretArgs(p)
 }
 
 func secretArgs(p *config.Project) map[string]string {
@@ -459,4 +221,14 @@ func gitAuth(cfg *config.Config, p *config.Project) source.Auth {
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	return s
+}
+
+// triggerOf is the trigger of a build record.
+func triggerOf(b store.Build) Trigger {
+	t := Trigger{Kind: b.Trigger, Project: b.Project, Ref: gitref.Parse(b.Ref), Commit: b.Commit,
+		Schedule: b.Schedule, NoPush: b.NoPush, NoDeploy: b.NoDeploy}
+	if b.DueAt != nil {
+		t.Due = *b.DueAt
+	}
+	return t
 }

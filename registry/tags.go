@@ -134,3 +134,16 @@ func tagChar(r rune) bool {
 	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
 		r == '_' || r == '.' || r == '-'
 }
+
+// Merge unites lists of tags in push order: immutable tags first, then
+// moving ones, each group in the order first seen; no tag twice (a tag seen
+// both immutable and moving is immutable), as Tags orders its own.
+func Merge(lists ...[]Tag) []Tag {
+	var set tagSet
+	for _, l := range lists {
+		for _, t := range l {
+			set.add(t)
+		}
+	}
+	return pushOrder(set.tags)
+}

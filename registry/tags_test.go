@@ -171,3 +171,35 @@ func TestPushOrder(t *testing.T) {
 		t.Errorf("pushOrder mismatch (-want +got):\n%s", diff)
 	}
 }
+
+func TestMerge(t *testing.T) {
+	tests := []struct {
+		name  string
+		lists [][]Tag
+		want  []Tag
+	}{
+		{name: "none", want: []Tag{}},
+		{
+			name:  "push order across lists",
+			lists: [][]Tag{{{Name: "a", Moving: true}, {Name: "b"}}, {{Name: "c"}, {Name: "latest", Moving: true}}},
+			want:  []Tag{{Name: "b"}, {Name: "c"}, {Name: "a", Moving: true}, {Name: "latest", Moving: true}},
+		},
+		{
+			name:  "a tag both moving and immutable is immutable, at its first place",
+			lists: [][]Tag{{{Name: "v1", Moving: true}, {Name: "x"}}, {{Name: "v1"}}},
+			want:  []Tag{{Name: "v1"}, {Name: "x"}},
+		},
+		{
+			name:  "duplicates once",
+			lists: [][]Tag{{{Name: "a", Moving: true}}, {{Name: "a", Moving: true}}},
+			want:  []Tag{{Name: "a", Moving: true}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(Merge(tt.lists...), tt.want); diff != "" {
+				t.Errorf("Merge() mismatch (-got +want):\n%s", diff)
+			}
+		})
+	}
+}

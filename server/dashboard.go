@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/internal/gitref"
+	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/schedules"
 	"github.com/slipwayci/slipway/store"
 )
@@ -144,6 +146,7 @@ func (d *dashboard) funcs() template.FuncMap {
 		"statusClass": statusClass,
 		"commitURL":   d.commitURL,
 		"active":      func(s string) bool { return s == store.StatusQueued || s == store.StatusRunning },
+		"join":        strings.Join,
 	}
 }
 
@@ -378,6 +381,9 @@ type scheduleView struct {
 	Branch   string
 	Next     time.Time
 	NextErr  string
+	// NextTags are the tags the next release pushes, as the pipeline
+	// plans them; nil when unknown.
+	NextTags []string
 	Last     *store.Build
 }
 
@@ -402,7 +408,7 @@ func (d *dashboard) projects(w http.ResponseWriter, r *http.Request) {
 // other refs only once built.
 func (d *dashboard) projectView(p *config.Project, builds []store.Build, now time.Time) projectView {
 	v := projectView{Name: p.Name, Image: p.Image, RepoURL: d.repoURL(p.Name)}
-	def := "refs/heads/" + p.DefaultBranch
+	def := gitref.Branch(p.DefaultBranch).String()
 	v.Refs = append(v.Refs, refView{Ref: def, Default: true})
 	seen := map[string]int{def: 0}
 	lastSchedule := map[string]*store.Build{}
@@ -425,6 +431,11 @@ func (d *dashboard) projectView(p *config.Project, builds []store.Build, now tim
 		}
 	}
 	v.Schedules = scheduleViews(p, lastSchedule, now)
+	for i := range v.Schedules {
+		if sv := &v.Schedules[i]; sv.NextErr == "" {
+			sv.NextTags = releaseTags(d.h.cfg, p, sv.Name, sv.Next)
+		}
+	}
 	return v
 }
 
@@ -584,6 +595,17 @@ func shortCommit(c string) string {
 	return c
 }
 
+// releaseTags are the tags of p's release of schedule due at due, as
+// pipeline.Plan computes them for the build; nil when it cannot.
+func releaseTags(cfg *config.Config, p *config.Project, schedule string, due time.Time) []string {
+	t := pipeline.Trigger{Kind: store.TriggerSchedule, Project: p.Name, Schedule: schedule, Due: due}
+	plan, err := pipeline.Plan(cfg, t, due)
+	if err != nil {
+		return nil
+	}
+	return plan.TagNames()
+}
+
 // shortDigest is "sha256:" and the first 12 hex digits of a digest.
 func shortDigest(dg string) string {
 	algo, hex, ok := strings.Cut(dg, ":")
@@ -594,21 +616,14 @@ func shortDigest(dg string) string {
 }
 
 // refName is a ref without refs/heads/ or refs/tags/.
-func refName(ref string) string {
-	for _, p := range []string{"refs/heads/", "refs/tags/"} {
-		if s, ok := strings.CutPrefix(ref, p); ok {
-			return s
-		}
-	}
-	return ref
-}
+func refName(ref string) string { return gitref.Short(ref) }
 
 // refKind is "branch", "tag" or "ref".
 func refKind(ref string) string {
 	switch {
-	case strings.HasPrefix(ref, "refs/heads/"):
+	case gitref.IsBranch(ref):
 		return "branch"
-	case strings.HasPrefix(ref, "refs/tags/"):
+	case gitref.IsTag(ref):
 		return "tag"
 	}
 	return "ref"

@@ -616,3 +616,19 @@ func TestDashboardRefusesCrossSiteWrites(t *testing.T) {
 		})
 	}
 }
+
+// TestProjectViewNextTags: the dashboard shows the tags of a schedule's
+// next release as the pipeline plans them for the build.
+func TestProjectViewNextTags(t *testing.T) {
+	cfg := &config.Config{Projects: []config.Project{{Name: "web", DefaultBranch: "main", Image: "r.example/web",
+		Schedules: []config.Schedule{{Name: "nightly", Cron: "0 3 * * *", Branch: "main"}}}}}
+	d := &dashboard{h: &handler{cfg: cfg}}
+	v := d.projectView(&cfg.Projects[0], nil, time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC))
+	if len(v.Schedules) != 1 {
+		t.Fatalf("schedules = %+v, want nightly", v.Schedules)
+	}
+	want := []string{"nightly", "nightly-20260305"}
+	if diff := cmp.Diff(want, v.Schedules[0].NextTags); diff != "" {
+		t.Errorf("next release's tags (-want +got):\n%s", diff)
+	}
+}

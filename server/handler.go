@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -19,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/internal/gitref"
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/schedules"
 	"github.com/slipwayci/slipway/source"
@@ -156,13 +158,7 @@ func (h *handler) createBuild(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code, err.Error()+`; send JSON like {"ref":"main"}`)
 		return
 	}
-	ref := req.Ref
-	switch {
-	case ref == "":
-		ref = "refs/heads/" + p.DefaultBranch
-	case !strings.HasPrefix(ref, "refs/"):
-		ref = "refs/heads/" + ref
-	}
+	ref := gitref.Parse(cmp.Or(req.Ref, p.DefaultBranch)).String()
 	if err := source.ValidateRef(ref); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return

@@ -6,7 +6,9 @@ import (
 	"io"
 	"time"
 
+	"github.com/slipwayci/slipway/internal/gitref"
 	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/store"
 )
 
 func cmdTags(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -39,16 +41,16 @@ func cmdTags(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	p, err := cfg.Project(pos[0])
+	t := pipeline.Trigger{Kind: store.TriggerManual, Project: pos[0], Ref: gitref.Parse(*ref), Commit: *commit, Schedule: *schedule, Due: due}
+	if *schedule != "" {
+		t.Kind = store.TriggerSchedule
+	}
+	plan, err := pipeline.Preview(ctx, cfg, t, time.Now())
 	if err != nil {
 		return err
 	}
-	tags, err := pipeline.Preview(ctx, cfg, p, pipeline.PreviewRequest{Ref: *ref, Schedule: *schedule, At: due, Commit: *commit}, time.Now)
-	if err != nil {
-		return err
-	}
-	for _, t := range tags {
-		fmt.Fprintf(stdout, "%s:%s\n", p.Image, t.Name)
+	for _, ref := range plan.Refs() {
+		fmt.Fprintln(stdout, ref)
 	}
 	return nil
 }
