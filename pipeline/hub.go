@@ -343,16 +343,18 @@ func (h *hubState) autotest(ctx context.Context, r *run) error {
 	start := r.now()
 	r.log.Printf("--> autotest in %s", relTo(h.root, h.dockerfileDir))
 	ran, err := hub.Autotest(ctx, r.docker, hub.AutotestOptions{
-		ContextDir:   h.dockerfileDir,
-		Dockerfile:   h.dockerfile,
-		Root:         h.root,
-		Image:        h.env.ImageName(),
-		Env:          env,
-		Secrets:      h.env.Secrets,
-		Timeout:      p.AutotestTimeout.D(),
-		Project:      fmt.Sprintf("%s%d", autotestPrefix(r.cfg), r.b.ID),
-		Labels:       map[string]string{builder.ProjectLabel: p.Name},
-		BuildService: func(ctx context.Context, sb hub.ServiceBuild, log io.Writer) error { return h.buildService(ctx, r, sb, log) },
+		ContextDir: h.dockerfileDir,
+		Dockerfile: h.dockerfile,
+		Root:       h.root,
+		Image:      h.env.ImageName(),
+		Env:        env,
+		Secrets:    h.env.Secrets,
+		Timeout:    p.AutotestTimeout.D(),
+		Project:    fmt.Sprintf("%s%d", autotestPrefix(r.cfg), r.b.ID),
+		Labels:     map[string]string{builder.ProjectLabel: p.Name},
+		BuildService: func(ctx context.Context, sb hub.ServiceBuild, log io.Writer) error {
+			return h.buildService(ctx, r, sb, log)
+		},
 	}, r.log)
 	switch {
 	case err != nil:

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"time"
 
-
 	"github.com/slipwayci/slipway/config"
 )
 
@@ -46,4 +45,3 @@ func BuildKey(p *config.Project) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
-

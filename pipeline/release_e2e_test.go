@@ -151,9 +151,9 @@ func TestReleaseRetagsPushedImage(t *testing.T) {
 	}
 	checkDigests(t, w, map[string]string{
 		"2026-W48": push.Digest,
-		"weekly":  push.Digest,
-		"main":    push.Digest,
-		"latest":  push.Digest,
+		"weekly":   push.Digest,
+		"main":     push.Digest,
+		"latest":   push.Digest,
 	})
 	if diff := cmp.Diff(before, localImages(t, w)); diff != "" {
 		t.Errorf("the engine's images of %s changed during a re-tag (-before +after):\n%s", w.Image, diff)
@@ -177,9 +177,9 @@ func TestReleaseRetagsPushedImage(t *testing.T) {
 	}
 	checkDigests(t, w, map[string]string{
 		"2026-W49": fresh.Digest,
-		"weekly":  fresh.Digest,
+		"weekly":   fresh.Digest,
 		"2026-W48": push.Digest,
-		"latest":  push.Digest,
+		"latest":   push.Digest,
 	})
 	after := localImages(t, w)
 	if got, want := after[freshID(t, w)], []string{"2026-W49", "weekly"}; !cmp.Equal(got, want) {
