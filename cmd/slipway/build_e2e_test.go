@@ -20,13 +20,20 @@ import (
 // the exit code, the decoded result (when stdout had one) and stderr.
 func build(t *testing.T, w *fixture.World, args ...string) (int, store.Build, string) {
 	t.Helper()
+	return runForResult(t, append([]string{"build", "--config", w.ConfigPath(), "--json", "fixture"}, args...))
+}
+
+// runForResult runs the command line argv (one that prints a build result
+// with --json) in-process and returns the exit code, the decoded result
+// (when stdout had one) and stderr.
+func runForResult(t *testing.T, argv []string) (int, store.Build, string) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	argv := append([]string{"build", "--config", w.ConfigPath(), "--json", "fixture"}, args...)
 	code := run(t.Context(), argv, &stdout, &stderr)
 	var b store.Build
 	if stdout.Len() > 0 {
 		if err := json.Unmarshal(stdout.Bytes(), &b); err != nil {
-			t.Fatalf("build --json printed something that is not a build result: %v\n%s", err, stdout.String())
+			t.Fatalf("%s --json printed something that is not a build result: %v\n%s", argv[0], err, stdout.String())
 		}
 	}
 	return code, b, stderr.String()
