@@ -8,10 +8,13 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/docker/go-connections/tlsconfig"
 
 	"github.com/slipwayci/slipway/internal/redact"
 )
@@ -34,8 +37,12 @@ type Config struct {
 	// `slipway serve` replicas. A Secret: the URL may hold a password.
 	Database Secret `yaml:"database"`
 	// DockerHost is the engine endpoint (unix://, tcp://, ssh://,
-	// npipe://). Default "": DOCKER_HOST, then the local socket.
+	// npipe://). Default "": DOCKER_HOST, then the local socket. A tcp://
+	// endpoint needs DockerTLS.
 	DockerHost string `yaml:"docker_host"`
+	// DockerTLS configures a tcp:// DockerHost: its certificate files, or
+	// insecure: true for plain HTTP. Required for tcp://.
+	DockerTLS TLS `yaml:"docker_tls"`
 	// Builder selects the engine's builder: "auto" (BuildKit when the engine
 	// has it), "buildkit" or "classic". Default "auto".
 	Builder string `yaml:"builder"`
@@ -129,20 +136,63 @@ type DeployTarget struct {
 	// Hosts are manager endpoints tried in order (unix://, tcp://, ssh://,
 	// npipe://). At least one.
 	Hosts []string `yaml:"hosts"`
-	// TLS configures tcp:// endpoints.
+	// TLS configures tcp:// endpoints; required when Hosts has one.
 	TLS TLS `yaml:"tls"`
 }
 
 // TLS names the client certificate files of a tcp:// endpoint. Relative
 // paths are taken from the directory of the config file; each file named
-// must be readable when the config is loaded.
+// must be readable when the config is loaded. A tcp:// endpoint needs a
+// file set or Insecure: plain HTTP would carry registry credentials (which
+// a deploy forwards to the swarm) in clear text.
 type TLS struct {
+	// Insecure, written explicitly as true, accepts an engine that is not
+	// authenticated: without files, plain HTTP to tcp:// endpoints; with
+	// them, TLS that does not verify the engine's certificate (docker
+	// --tls without --tlsverify). For a trusted network only. Default
+	// false.
+	Insecure bool `yaml:"insecure"`
 	// CAFile verifies the engine's certificate. Default "": the system roots.
 	CAFile string `yaml:"ca_file"`
 	// CertFile is the client certificate; set together with KeyFile.
 	CertFile string `yaml:"cert_file"`
 	// KeyFile is the client certificate's private key.
 	KeyFile string `yaml:"key_file"`
+}
+
+// HasFiles reports whether any certificate file is set: the endpoint is
+// spoken to with TLS.
+func (t TLS) HasFiles() bool { return t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" }
+
+// ErrPlainTCP is returned by TLS.ClientConfig for a tcp:// endpoint with
+// neither certificate files nor insecure: true.
+var ErrPlainTCP = errors.New("tcp:// without TLS would be plain HTTP, sending registry credentials in clear text")
+
+// plainTCPHint says how to configure the tls key of a tcp:// endpoint.
+func plainTCPHint(key string) string {
+	return fmt.Sprintf("set %s with the engine's certificates ({ca_file, cert_file, key_file}), use ssh://, or write %s: {insecure: true} to accept plain HTTP", key, key)
+}
+
+// ClientConfig returns the TLS configuration of a tcp:// endpoint: TLS with
+// the files (verifying the engine unless Insecure), nil for plain HTTP when
+// Insecure is set without files, and an error wrapping ErrPlainTCP when
+// neither is set. key names the config key for the error ("deploy_targets.
+// production.tls").
+func (t TLS) ClientConfig(key string) (*tls.Config, error) {
+	if !t.HasFiles() {
+		if t.Insecure {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%w: %s", ErrPlainTCP, plainTCPHint(key))
+	}
+	c, err := tlsconfig.Client(tlsconfig.Options{
+		CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
+		ExclusiveRootPools: true, InsecureSkipVerify: t.Insecure,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	return c, nil
 }
 
 // Project is one repository built into one image.

@@ -163,7 +163,8 @@ func TestLoadFull(t *testing.T) {
 		PublicURL:     "https://slipway.example.com",
 		DataDir:       filepath.Join(dir, "state"),
 		Database:      "postgres://slipway@db:5432/slipway?sslmode=verify-full",
-		DockerHost:    "unix:///run/docker.sock",
+		DockerHost:    "tcp://builder-1:2376",
+		DockerTLS:     TLS{CAFile: secret("ca.pem"), CertFile: secret("cert.pem"), KeyFile: secret("key.pem"), Insecure: true},
 		Builder:       "buildkit",
 		Concurrency:   4,
 		BuildTimeout:  Duration(time.Hour),
@@ -185,10 +186,13 @@ func TestLoadFull(t *testing.T) {
 			{Host: "docker.io", Username: "acme", Password: "hub-pass\n", PasswordFile: secret("registry_password")},
 			{Host: "127.0.0.1:5000"},
 		},
-		DeployTargets: map[string]DeployTarget{"production": {
-			Hosts: []string{"tcp://manager-1:2376", "ssh://ops@manager-3"},
-			TLS:   TLS{CAFile: secret("ca.pem"), CertFile: secret("cert.pem"), KeyFile: secret("key.pem")},
-		}},
+		DeployTargets: map[string]DeployTarget{
+			"production": {
+				Hosts: []string{"tcp://manager-1:2376", "ssh://ops@manager-3"},
+				TLS:   TLS{CAFile: secret("ca.pem"), CertFile: secret("cert.pem"), KeyFile: secret("key.pem")},
+			},
+			"lab": {Hosts: []string{"tcp://lab-manager:2375"}, TLS: TLS{Insecure: true}},
+		},
 		Projects: []Project{{
 			Name:            "web",
 			Repo:            "git@github.com:acme/web.git",
@@ -465,6 +469,10 @@ func TestValidationProblems(t *testing.T) {
 		}},
 		{"deploy target without hosts", top("deploy_targets:\n  prod:\n    hosts: []\n"), []Problem{{3, "deploy_targets.prod.hosts", "at least one manager endpoint is required"}}},
 		{"deploy target host scheme", top("deploy_targets:\n  prod:\n    hosts: [\"unix:///s\", \"https://m:2376\"]\n"), []Problem{{3, "deploy_targets.prod.hosts[1]", "must be a unix://, tcp://, ssh:// or npipe:// URL"}}},
+		{"deploy target tcp without tls", top("deploy_targets:\n  prod:\n    hosts: [\"ssh://ops@m\", \"tcp://m:2375\"]\n"), []Problem{{3, "deploy_targets.prod.hosts[1]",
+			"tcp:// without TLS would be plain HTTP, sending registry credentials in clear text: set deploy_targets.prod.tls with the engine's certificates ({ca_file, cert_file, key_file}), use ssh://, or write deploy_targets.prod.tls: {insecure: true} to accept plain HTTP"}}},
+		{"docker_host tcp without docker_tls", top("docker_host: tcp://builder-1:2375\n"), []Problem{{1, "docker_host",
+			"tcp:// without TLS would be plain HTTP, sending registry credentials in clear text: set docker_tls with the engine's certificates ({ca_file, cert_file, key_file}), use ssh://, or write docker_tls: {insecure: true} to accept plain HTTP"}}},
 		{"deploy target tls half", top("deploy_targets:\n  prod:\n    hosts: [\"tcp://m:2376\"]\n    tls: {cert_file: /dev/null}\n"), []Problem{{4, "deploy_targets.prod.tls", "set cert_file and key_file together"}}},
 
 		// Projects.
@@ -547,5 +555,18 @@ func TestValidationProblems(t *testing.T) {
 				t.Errorf("problems mismatch (-got +want):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestPlainTCPWithInsecure checks that plain tcp:// is accepted when
+// insecure: true is written, and kept in the loaded config.
+func TestPlainTCPWithInsecure(t *testing.T) {
+	c, err := loadText(t, top("docker_host: tcp://builder-1:2375\ndocker_tls: {insecure: true}\n"+
+		"deploy_targets:\n  prod:\n    hosts: [\"tcp://m:2375\"]\n    tls: {insecure: true}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.DockerTLS.Insecure || !c.DeployTargets["prod"].TLS.Insecure {
+		t.Errorf("docker_tls = %+v, deploy_targets.prod.tls = %+v; want insecure: true in both", c.DockerTLS, c.DeployTargets["prod"].TLS)
 	}
 }

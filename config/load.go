@@ -542,10 +542,14 @@ func (c *Config) resolvePaths(dir string) {
 	for i := range c.Registries {
 		abs(&c.Registries[i].PasswordFile)
 	}
+	absTLS := func(t *TLS) {
+		abs(&t.CAFile)
+		abs(&t.CertFile)
+		abs(&t.KeyFile)
+	}
+	absTLS(&c.DockerTLS)
 	for name, t := range c.DeployTargets {
-		abs(&t.TLS.CAFile)
-		abs(&t.TLS.CertFile)
-		abs(&t.TLS.KeyFile)
+		absTLS(&t.TLS)
 		c.DeployTargets[name] = t
 	}
 	for i := range c.Projects {
@@ -569,12 +573,14 @@ func (l *loader) readFiles(c *Config) {
 		l.readSecret(&p.GitToken, p.GitTokenFile, base+"git_token")
 		l.checkReadable(p.GitSSHKeyFile, base+"git_ssh_key_file")
 	}
+	checkTLS := func(t TLS, base string) {
+		l.checkReadable(t.CAFile, base+"ca_file")
+		l.checkReadable(t.CertFile, base+"cert_file")
+		l.checkReadable(t.KeyFile, base+"key_file")
+	}
+	checkTLS(c.DockerTLS, "docker_tls.")
 	for _, name := range sortedKeys(c.DeployTargets) {
-		t := c.DeployTargets[name]
-		base := mapPath("deploy_targets", name) + ".tls."
-		l.checkReadable(t.TLS.CAFile, base+"ca_file")
-		l.checkReadable(t.TLS.CertFile, base+"cert_file")
-		l.checkReadable(t.TLS.KeyFile, base+"key_file")
+		checkTLS(c.DeployTargets[name].TLS, mapPath("deploy_targets", name)+".tls.")
 	}
 	if c.APITokensFile != "" {
 		data, err := os.ReadFile(c.APITokensFile)

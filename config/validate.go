@@ -172,6 +172,7 @@ func (v *checker) config(c *Config) {
 	v.database("database", c.Database.Value())
 	if c.DockerHost != "" {
 		v.endpoint("docker_host", c.DockerHost)
+		v.tcpTLS("docker_host", "docker_tls", []string{c.DockerHost}, c.DockerTLS)
 	}
 	switch c.Builder {
 	case "auto", "buildkit", "classic":
@@ -325,8 +326,27 @@ func (v *checker) deployTarget(p, name string, t DeployTarget) {
 	for i, h := range t.Hosts {
 		v.endpoint(fmt.Sprintf("%s.hosts[%d]", p, i), h)
 	}
-	if (t.TLS.CertFile == "") != (t.TLS.KeyFile == "") {
-		v.add(p+".tls", "set cert_file and key_file together")
+	v.tcpTLS(p+".hosts", p+".tls", t.Hosts, t.TLS)
+}
+
+// tcpTLS checks the tls of endpoints: a tcp:// one needs certificate files
+// or an explicit insecure: true, since plain HTTP would carry registry
+// credentials in clear text.
+func (v *checker) tcpTLS(hostsKey, tlsKey string, hosts []string, t TLS) {
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		v.add(tlsKey, "set cert_file and key_file together")
+	}
+	if t.Insecure || t.HasFiles() {
+		return
+	}
+	for i, h := range hosts {
+		if u, err := url.Parse(h); err == nil && u.Scheme == "tcp" && u.Host != "" {
+			key := hostsKey
+			if len(hosts) > 1 || strings.HasSuffix(hostsKey, ".hosts") {
+				key = fmt.Sprintf("%s[%d]", hostsKey, i)
+			}
+			v.add(key, "%v: %s", ErrPlainTCP, plainTCPHint(tlsKey))
+		}
 	}
 }
 

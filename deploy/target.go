@@ -37,7 +37,8 @@ type Target struct {
 
 // Connect returns a connection to the first of t.Hosts that answers and is
 // a swarm manager, tried in order: unix:// and npipe:// sockets, tcp://
-// (with t.TLS when any of its files is set, else plain HTTP) and ssh://
+// (TLS with t.TLS's files; plain HTTP only with an explicit insecure: true
+// and no files, else the host is refused with config.ErrPlainTCP) and ssh://
 // through the docker CLI's connection helper (`ssh … docker system
 // dial-stdio` on the remote host, ssh in batch mode). Each host gets at
 // most 15s. The API version is negotiated, so engines from API 1.41 on
@@ -53,7 +54,7 @@ func Connect(ctx context.Context, name string, t config.DeployTarget) (*Target, 
 	}
 	var errs hostErrors
 	for _, host := range t.Hosts {
-		cli, err := dial(host, t.TLS)
+		cli, err := dial(host, t.TLS, "deploy_targets."+name+".tls")
 		if err == nil {
 			if err = checkHost(ctx, cli, host); err != nil {
 				cli.Close()
@@ -85,7 +86,7 @@ func (e hostErrors) Error() string {
 func (e hostErrors) Unwrap() []error { return e }
 
 // dial builds a client of one endpoint; nothing is contacted yet.
-func dial(host string, tls config.TLS) (*client.Client, error) {
+func dial(host string, tls config.TLS, tlsKey string) (*client.Client, error) {
 	u, err := url.Parse(host)
 	if err != nil {
 		return nil, fmt.Errorf("invalid host URL: %w", err)
@@ -95,10 +96,13 @@ func dial(host string, tls config.TLS) (*client.Client, error) {
 	case "unix", "npipe":
 		opts = append(opts, client.WithHost(host))
 	case "tcp":
-		opts = append(opts, client.WithHost(host))
-		if tls.CAFile != "" || tls.CertFile != "" || tls.KeyFile != "" {
-			opts = append(opts, client.WithTLSClientConfig(tls.CAFile, tls.CertFile, tls.KeyFile))
+		tc, err := tls.ClientConfig(tlsKey)
+		if err != nil {
+			return nil, err
 		}
+		// The client speaks https when its transport has a TLS config;
+		// WithHost then sets the transport's dialer.
+		opts = append(opts, client.WithHTTPClient(&http.Client{Transport: &http.Transport{TLSClientConfig: tc}}), client.WithHost(host))
 	case "ssh":
 		// BatchMode: a password or passphrase prompt has no one to answer
 		// it; fail instead of waiting.

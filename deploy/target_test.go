@@ -46,7 +46,8 @@ func TestDial(t *testing.T) {
 		wantErr string
 	}{
 		{"unix", "unix:///var/run/docker.sock", config.TLS{}, ""},
-		{"tcp", "tcp://manager-1:2375", config.TLS{}, ""},
+		{"tcp with insecure: true", "tcp://manager-1:2375", config.TLS{Insecure: true}, ""},
+		{"tcp without tls", "tcp://manager-1:2375", config.TLS{}, "deploy_targets.t.tls: {insecure: true}"},
 		{"ssh", "ssh://ops@manager-3", config.TLS{}, ""},
 		{"ssh with a port and a socket path", "ssh://ops@manager-3:2222/run/docker.sock", config.TLS{}, ""},
 		{"tcp with missing TLS files", "tcp://manager-1:2376", config.TLS{CertFile: "/nonexistent/cert.pem", KeyFile: "/nonexistent/key.pem"}, "tls"},
@@ -55,7 +56,7 @@ func TestDial(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cli, err := dial(tt.host, tt.tls)
+			cli, err := dial(tt.host, tt.tls, "deploy_targets.t.tls")
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("dial(%q) = %v", tt.host, err)

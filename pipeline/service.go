@@ -36,7 +36,7 @@ func Open(ctx context.Context, cfg *config.Config, logger zerolog.Logger) (*Serv
 	if err != nil {
 		return nil, err
 	}
-	docker, err := builder.Dial(cfg.DockerHost)
+	docker, err := builder.Dial(cfg.DockerHost, cfg.DockerTLS)
 	if err != nil {
 		st.Close()
 		return nil, err
