@@ -18,7 +18,9 @@ import (
 )
 
 // TestPushBuildRollsOutToSwarm: a service of the registry's v1 image is
-// updated by a push build of a new commit to the new digest, pinned; a
+// updated by a build of a new commit of main to the new digest, pinned,
+// through a branch:main binding that a build of another branch does not
+// match; a
 // service of another stack running the same image is left alone; a build
 // whose image fails to start is rolled back and reported so.
 func TestPushBuildRollsOutToSwarm(t *testing.T) {
@@ -32,7 +34,7 @@ func TestPushBuildRollsOutToSwarm(t *testing.T) {
     hosts: ["unix:///var/run/docker.sock"]
 `,
 		ProjectExtra: fmt.Sprintf(`    deploy:
-      - {target: local, stack: %q, services: [%q], on: ["manual:*"], deploy_timeout: 90s}
+      - {target: local, stack: %q, services: [%q], on: ["branch:main"], deploy_timeout: 90s}
 `, stack, svcName),
 	})
 	svc := openService(t, w)
@@ -57,7 +59,24 @@ func TestPushBuildRollsOutToSwarm(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// v2: a new commit; its build deploys.
+	// A build of another branch does not match the branch:main binding:
+	// it pushes and deploys nothing.
+	w.Repo.Commit(t, "feature", map[string]string{"ctx/kept.txt": "feature\n"}, "feature")
+	log.Reset()
+	feature, err := svc.BuildNow(t.Context(), pipeline.BuildRequest{Project: "fixture", Ref: "feature"}, &log)
+	if err != nil || feature.Status != store.StatusSucceeded {
+		t.Fatalf("feature build: %s %v\n%s", feature.Status, err, log.String())
+	}
+	if len(feature.Deploys) != 0 {
+		t.Errorf("the build of branch feature deployed %+v, want nothing (binding branch:main)", feature.Deploys)
+	}
+	if unchanged, _, err := cli.ServiceInspectWithRaw(t.Context(), appID, swarm.ServiceInspectOptions{}); err != nil {
+		t.Fatal(err)
+	} else if img := unchanged.Spec.TaskTemplate.ContainerSpec.Image; img != v1Ref {
+		t.Errorf("after the feature build the service runs %s, want still %s", img, v1Ref)
+	}
+
+	// v2: a new commit of main; its build deploys through branch:main.
 	w.Repo.Commit(t, "main", map[string]string{"ctx/kept.txt": "v2\n"}, "v2")
 	log.Reset()
 	v2, err := svc.BuildNow(t.Context(), pipeline.BuildRequest{Project: "fixture", Ref: "main"}, &log)
