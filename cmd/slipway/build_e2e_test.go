@@ -158,7 +158,9 @@ func TestBuildFailuresNameTheCauseAndMoveNoTag(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				down := strings.Replace(string(cfg), "image: \""+w.Reg.Host+"/", "image: \""+testenv.ClosedAddr(t)+"/", 1)
+				downHost := testenv.ClosedAddr(t)
+				t.Cleanup(func() { fixture.RemoveImages(w.Docker, strings.Replace(w.Image, w.Reg.Host, downHost, 1)) })
+				down := strings.Replace(string(cfg), "image: \""+w.Reg.Host+"/", "image: \""+downHost+"/", 1)
 				if err := os.WriteFile(w.ConfigPath(), []byte(down), 0o644); err != nil {
 					t.Fatal(err)
 				}
