@@ -13,6 +13,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/google/go-cmp/cmp"
@@ -340,26 +341,41 @@ ARG TOKEN
 COPY app /app
 LABEL leak=$TOKEN
 `
-	name := testenv.Name(t, "slipway-builder")
-	tag := "slipway-local/" + name + ":leak"
-	removeImage(t, cli, tag)
-	log := &syncBuffer{}
-	removeIntermediates(t, cli, log)
-	secret := "s3cr3t-" + name
-	_, err := builder.New(cli, builder.ModeClassic).Build(t.Context(), builder.BuildOptions{
-		Context:    contextTar(t, dockerfile, app),
-		SecretArgs: map[string]string{"TOKEN": secret},
-		Tags:       []string{tag},
-		NoCache:    true,
-	}, log)
-	if !errors.Is(err, builder.ErrSecretInLabels) {
-		t.Fatalf("Build error = %v, want ErrSecretInLabels", err)
-	}
-	if strings.Contains(err.Error(), secret) || strings.Contains(log.String(), secret) {
-		t.Errorf("the secret leaked into the error %q or the log:\n%s", err, log)
-	}
-	if _, err := cli.ImageInspect(t.Context(), tag); !cerrdefs.IsNotFound(err) {
-		t.Errorf("inspect %s after the failed build: %v, want no such image", tag, err)
+	// BuildKit reports the image differently (no intermediate containers,
+	// the image ID from the solve's metadata): both builders are checked.
+	for _, mode := range []builder.Mode{builder.ModeClassic, builder.ModeBuildKit} {
+		t.Run(string(mode), func(t *testing.T) {
+			name := testenv.Name(t, "slipway-builder")
+			tag := "slipway-local/" + name + ":leak"
+			removeImage(t, cli, tag)
+			log := &syncBuffer{}
+			removeIntermediates(t, cli, log)
+			secret := "s3cr3t-" + name
+			_, err := builder.New(cli, mode).Build(t.Context(), builder.BuildOptions{
+				Context:    contextTar(t, dockerfile, app),
+				SecretArgs: map[string]string{"TOKEN": secret},
+				Tags:       []string{tag},
+				NoCache:    true,
+			}, log)
+			if !errors.Is(err, builder.ErrSecretInLabels) {
+				t.Fatalf("Build error = %v, want ErrSecretInLabels", err)
+			}
+			if strings.Contains(err.Error(), secret) || strings.Contains(log.String(), secret) {
+				t.Errorf("the secret leaked into the error %q or the log:\n%s", err, log)
+			}
+			if _, err := cli.ImageInspect(t.Context(), tag); !cerrdefs.IsNotFound(err) {
+				t.Errorf("inspect %s after the failed build: %v, want no such image", tag, err)
+			}
+			// Nor is the image kept untagged: no image of the engine
+			// carries the secret.
+			imgs, err := cli.ImageList(t.Context(), image.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", "leak="+secret))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(imgs) != 0 {
+				t.Errorf("%d images with the secret in a label are left in the engine: %v", len(imgs), imgs[0].ID)
+			}
+		})
 	}
 }
 
