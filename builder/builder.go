@@ -150,8 +150,9 @@ type BuildError struct {
 	Message string
 }
 
-// Error returns "build: " and the engine's message.
-func (e *BuildError) Error() string { return "build: " + e.Message }
+// Error returns the engine's message. Like every error of Build it carries
+// no "build: " prefix: the caller names the step (the pipeline's stage does).
+func (e *BuildError) Error() string { return e.Message }
 
 // Is reports whether target is ErrBuildFailed.
 func (e *BuildError) Is(target error) bool { return target == ErrBuildFailed }
@@ -203,10 +204,10 @@ func (b *Builder) Build(ctx context.Context, opts BuildOptions, log io.Writer) (
 	}
 	useBuildKit, err := b.UsesBuildKit(ctx)
 	if err != nil {
-		return Image{}, fmt.Errorf("build: %w", err)
+		return Image{}, err
 	}
 	if opts.Context == nil {
-		return Image{}, errors.New("build: no build context")
+		return Image{}, errors.New("no build context")
 	}
 	secrets := secretValues(opts.SecretArgs)
 	args := make(map[string]*string, len(opts.BuildArgs)+len(opts.SecretArgs))
@@ -215,12 +216,12 @@ func (b *Builder) Build(ctx context.Context, opts BuildOptions, log io.Writer) (
 	}
 	for k, v := range opts.SecretArgs {
 		if _, ok := args[k]; ok {
-			return Image{}, fmt.Errorf("build: build arg %s is both a plain and a secret build arg", k)
+			return Image{}, fmt.Errorf("build arg %s is both a plain and a secret build arg", k)
 		}
 		args[k] = &v
 	}
 	if key, arg := labelLeak(opts.Labels, opts.SecretArgs); key != "" {
-		return Image{}, fmt.Errorf("build: label %s holds the value of secret build arg %s: %w", key, arg, ErrSecretInLabels)
+		return Image{}, fmt.Errorf("label %s holds the value of secret build arg %s: %w", key, arg, ErrSecretInLabels)
 	}
 
 	bo := build.ImageBuildOptions{
@@ -245,7 +246,7 @@ func (b *Builder) Build(ctx context.Context, opts BuildOptions, log io.Writer) (
 		bo.BuildID = rand.Text()
 		stop, err := b.startSession(reqCtx, &bo)
 		if err != nil {
-			return Image{}, fmt.Errorf("build: %w", err)
+			return Image{}, err
 		}
 		defer stop()
 	}
@@ -255,7 +256,7 @@ func (b *Builder) Build(ctx context.Context, opts BuildOptions, log io.Writer) (
 		if useBuildKit {
 			b.cancelBuild(ctx, bo.BuildID)
 		}
-		return Image{}, fmt.Errorf("build: %w", context.Cause(ctx))
+		return Image{}, context.Cause(ctx)
 	}
 	if err != nil {
 		return Image{}, err
@@ -307,7 +308,7 @@ func (b *Builder) run(ctx context.Context, tar io.Reader, bo build.ImageBuildOpt
 	resp, err := b.cli.ImageBuild(ctx, tar, bo)
 	if err != nil {
 		if ctx.Err() != nil || client.IsErrConnectionFailed(err) {
-			return "", fmt.Errorf("build: %w", err)
+			return "", err
 		}
 		return "", &BuildError{Message: lw.redact(strings.TrimPrefix(err.Error(), "Error response from daemon: "))}
 	}
@@ -323,7 +324,7 @@ func (b *Builder) checkLabels(ctx context.Context, id string, secretArgs map[str
 	}
 	img, err := b.cli.ImageInspect(ctx, id)
 	if err != nil {
-		return fmt.Errorf("build: inspect image %s: %w", id, err)
+		return fmt.Errorf("inspect image %s: %w", id, err)
 	}
 	var labels map[string]string
 	if img.Config != nil {
@@ -336,9 +337,9 @@ func (b *Builder) checkLabels(ctx context.Context, id string, secretArgs map[str
 	rmCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	if _, err := b.cli.ImageRemove(rmCtx, id, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil {
-		return fmt.Errorf("build: label %s holds the value of secret build arg %s (removing the image failed: %v): %w", key, arg, err, ErrSecretInLabels)
+		return fmt.Errorf("label %s holds the value of secret build arg %s (removing the image failed: %v): %w", key, arg, err, ErrSecretInLabels)
 	}
-	return fmt.Errorf("build: label %s holds the value of secret build arg %s, the image was removed: %w", key, arg, ErrSecretInLabels)
+	return fmt.Errorf("label %s holds the value of secret build arg %s, the image was removed: %w", key, arg, ErrSecretInLabels)
 }
 
 // labelLeak returns the first label (in key order, redacted) whose key or

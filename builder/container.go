@@ -77,7 +77,7 @@ func (b *Builder) Test(ctx context.Context, opts TestOptions, log io.Writer) (er
 	}
 	created, err := b.cli.ContainerCreate(ctx, cfg, &container.HostConfig{}, nil, nil, opts.Name)
 	if err != nil {
-		return fmt.Errorf("test: create container from %s: %w", opts.Image, err)
+		return fmt.Errorf("create container from %s: %w", opts.Image, err)
 	}
 	id := created.ID
 	defer func() {
@@ -85,7 +85,7 @@ func (b *Builder) Test(ctx context.Context, opts TestOptions, log io.Writer) (er
 		defer cancel()
 		rmErr := b.cli.ContainerRemove(rmCtx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
 		if rmErr != nil && err == nil {
-			err = fmt.Errorf("test: remove container %s: %w", id, rmErr)
+			err = fmt.Errorf("remove container %s: %w", id, rmErr)
 		}
 	}()
 
@@ -96,7 +96,7 @@ func (b *Builder) Test(ctx context.Context, opts TestOptions, log io.Writer) (er
 	waitC, waitErrC := b.cli.ContainerWait(waitCtx, id, container.WaitConditionNextExit)
 
 	if err := b.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
-		return fmt.Errorf("test: start container from %s: %w", opts.Image, err)
+		return fmt.Errorf("start container from %s: %w", opts.Image, err)
 	}
 	var timeout <-chan time.Time
 	if opts.Timeout > 0 {
@@ -126,7 +126,7 @@ func (b *Builder) Test(ctx context.Context, opts TestOptions, log io.Writer) (er
 	case res := <-waitC:
 		logErr := drain()
 		if res.Error != nil && res.Error.Message != "" {
-			return fmt.Errorf("test: wait for container: %s", res.Error.Message)
+			return fmt.Errorf("wait for container: %s", res.Error.Message)
 		}
 		if res.StatusCode != 0 {
 			return &TestFailedError{ExitCode: int(res.StatusCode)}
@@ -137,11 +137,11 @@ func (b *Builder) Test(ctx context.Context, opts TestOptions, log io.Writer) (er
 			b.kill(ctx, id)
 			stopLogs()
 			<-logDone
-			return fmt.Errorf("test: %w", context.Cause(ctx))
+			return context.Cause(ctx)
 		}
 		stopLogs()
 		<-logDone
-		return fmt.Errorf("test: wait for container: %w", err)
+		return fmt.Errorf("wait for container: %w", err)
 	case <-timeout:
 		b.kill(ctx, id)
 		_ = drain() // the timeout is the error to report
@@ -150,7 +150,7 @@ func (b *Builder) Test(ctx context.Context, opts TestOptions, log io.Writer) (er
 		b.kill(ctx, id)
 		stopLogs()
 		<-logDone
-		return fmt.Errorf("test: %w", context.Cause(ctx))
+		return context.Cause(ctx)
 	}
 }
 
@@ -162,7 +162,7 @@ func (b *Builder) copyLogs(ctx context.Context, id string, log io.Writer) error 
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("test: follow container output: %w", err)
+		return fmt.Errorf("follow container output: %w", err)
 	}
 	defer rc.Close()
 	lw := newLogWriter(log, nil)
@@ -170,13 +170,13 @@ func (b *Builder) copyLogs(ctx context.Context, id string, log io.Writer) error 
 	stderr := &lineSplitter{lw: lw}
 	_, copyErr := stdcopy.StdCopy(stdout, stderr, rc)
 	if err := stdout.flush(); err != nil {
-		return fmt.Errorf("test: %w", err)
+		return fmt.Errorf("write the test output: %w", err)
 	}
 	if err := stderr.flush(); err != nil {
-		return fmt.Errorf("test: %w", err)
+		return fmt.Errorf("write the test output: %w", err)
 	}
 	if copyErr != nil && ctx.Err() == nil {
-		return fmt.Errorf("test: follow container output: %w", copyErr)
+		return fmt.Errorf("follow container output: %w", copyErr)
 	}
 	return nil
 }

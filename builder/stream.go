@@ -139,7 +139,7 @@ func decodeBuild(r io.Reader, lw *logWriter) (string, error) {
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			return "", fmt.Errorf("build: read engine output: %w", err)
+			return "", fmt.Errorf("read engine output: %w", err)
 		}
 		if m.Error != nil || m.ErrorMessage != "" {
 			msg := m.ErrorMessage

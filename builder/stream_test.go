@@ -124,7 +124,7 @@ func TestDecodeBuildKit(t *testing.T) {
 	if !errors.As(err, &be) || !errors.Is(err, ErrBuildFailed) {
 		t.Fatalf("error = %v, want a *BuildError", err)
 	}
-	if got, want := err.Error(), `build: process "/app selftest ***" did not complete successfully: exit code: 1`; got != want {
+	if got, want := err.Error(), `process "/app selftest ***" did not complete successfully: exit code: 1`; got != want {
 		t.Errorf("error = %q, want %q", got, want)
 	}
 	golden(t, "buildkit.golden", log.String())
@@ -186,13 +186,13 @@ Digest: sha256:feed
 {"stream":"Step 2/2 : COPY missing /\n"}
 {"errorDetail":{"message":"COPY failed: file not found: stat missing: hunter2"},"error":"COPY failed: file not found: stat missing: hunter2"}
 `,
-			wantErr: "build: COPY failed: file not found: stat missing: ***",
+			wantErr: "COPY failed: file not found: stat missing: ***",
 			wantLog: "Step 1/2 : FROM scratch\nStep 2/2 : COPY missing /\n",
 		},
 		{
 			name:    "no image id",
 			stream:  `{"stream":"Step 1/1 : FROM scratch\n"}` + "\n",
-			wantErr: "build: the engine's output ended without an image ID",
+			wantErr: "the engine's output ended without an image ID",
 			wantLog: "Step 1/1 : FROM scratch\n",
 		},
 	}

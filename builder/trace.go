@@ -47,11 +47,11 @@ func newTraceDecoder(lw *logWriter) *traceDecoder {
 func (t *traceDecoder) decode(aux json.RawMessage) error {
 	var raw []byte
 	if err := json.Unmarshal(aux, &raw); err != nil {
-		return fmt.Errorf("build: decode buildkit progress: %w", err)
+		return fmt.Errorf("decode buildkit progress: %w", err)
 	}
 	var sr controlapi.StatusResponse
 	if err := sr.UnmarshalVT(raw); err != nil {
-		return fmt.Errorf("build: decode buildkit progress: %w", err)
+		return fmt.Errorf("decode buildkit progress: %w", err)
 	}
 	return t.apply(&sr)
 }

@@ -136,18 +136,18 @@ func (p *Pusher) Push(ctx context.Context, imageID, repo string, tags []Tag, log
 	}
 	named, err := reference.ParseNormalizedNamed(repo)
 	if err != nil {
-		return "", fmt.Errorf("push: image repository %q: %w", repo, err)
+		return "", fmt.Errorf("image repository %q: %w", repo, err)
 	}
 	if !reference.IsNameOnly(named) {
-		return "", fmt.Errorf("push: image repository %q has a tag or digest; give the repository alone", repo)
+		return "", fmt.Errorf("image repository %q has a tag or digest; give the repository alone", repo)
 	}
 	if err := checkTags(tags); err != nil {
-		return "", fmt.Errorf("push %s: %w", repo, err)
+		return "", fmt.Errorf("%s: %w", repo, err)
 	}
 	host := normalizeHost(reference.Domain(named))
 	creds, hint, err := p.keys.lookup(host)
 	if err != nil {
-		return "", fmt.Errorf("push %s: %w", repo, err)
+		return "", fmt.Errorf("%s: %w", repo, err)
 	}
 	s := scrubber(creds.secrets())
 	digest, err := p.push(ctx, imageID, named, host, creds, hint, s, pushOrder(tags), &lineWriter{w: log, s: s})
@@ -165,7 +165,7 @@ func (p *Pusher) push(ctx context.Context, imageID string, repo reference.Named,
 	}
 	img, err := p.cli.ImageInspect(ctx, imageID)
 	if err != nil {
-		return "", fmt.Errorf("push %s: local image %s: %w", repo, imageID, err)
+		return "", fmt.Errorf("%s: local image %s: %w", repo, imageID, err)
 	}
 	existing := make(map[string]bool, len(img.RepoTags))
 	for _, t := range img.RepoTags {
@@ -180,12 +180,12 @@ func (p *Pusher) push(ctx context.Context, imageID string, repo reference.Named,
 	for _, tag := range tags {
 		tagged, err := reference.WithTag(repo, tag.Name)
 		if err != nil {
-			return "", partial(pushed, digest, fmt.Errorf("push %s:%s: %w", repo, tag.Name, err))
+			return "", partial(pushed, digest, fmt.Errorf("%s:%s: %w", repo, tag.Name, err))
 		}
 		ref := reference.FamiliarString(tagged)
 		if !existing[ref] {
 			if err := p.cli.ImageTag(ctx, img.ID, ref); err != nil {
-				return "", partial(pushed, digest, fmt.Errorf("push %s: tag image %s locally: %w", ref, img.ID, err))
+				return "", partial(pushed, digest, fmt.Errorf("%s: tag image %s locally: %w", ref, img.ID, err))
 			}
 			created = append(created, ref)
 		}
@@ -196,7 +196,7 @@ func (p *Pusher) push(ctx context.Context, imageID string, repo reference.Named,
 		if digest == "" {
 			digest = d
 		} else if d != digest {
-			return "", partial(pushed, digest, fmt.Errorf("push %s: digest %s differs from %s of the tags pushed before: %w", ref, d, digest, ErrDigestMismatch))
+			return "", partial(pushed, digest, fmt.Errorf("%s: digest %s differs from %s of the tags pushed before: %w", ref, d, digest, ErrDigestMismatch))
 		}
 		pushed = append(pushed, tag)
 	}
@@ -271,7 +271,7 @@ type tagger struct {
 func (t *tagger) pushTag(ctx context.Context, tagged reference.NamedTagged) (string, error) {
 	ref := reference.FamiliarString(tagged)
 	var d string
-	err := t.p.retry(ctx, "push "+ref, t.log, func() error {
+	err := t.p.retry(ctx, ref, t.log, func() error {
 		var err error
 		d, err = t.pushOnce(ctx, tagged)
 		return err

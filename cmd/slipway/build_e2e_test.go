@@ -189,6 +189,12 @@ func TestBuildFailuresNameTheCauseAndMoveNoTag(t *testing.T) {
 			if b.ID != 0 && b.Status != store.StatusFailed {
 				t.Errorf("result status = %q, want failed", b.Status)
 			}
+			// One prefix per layer: the stage names itself once.
+			for _, doubled := range []string{"source: source:", "build: build:", "test: test:", "push: push"} {
+				if strings.Contains(b.Error, doubled) {
+					t.Errorf("the error names its stage twice (%q): %q", doubled, b.Error)
+				}
+			}
 			// Nothing was pushed: the result lists no tag and no digest.
 			if len(b.Tags) != 0 || b.Digest != "" {
 				t.Errorf("result tags = %v, digest = %q; want none after a failed build", b.Tags, b.Digest)
