@@ -126,3 +126,21 @@ func (s *Store) RequeueExpired(ctx context.Context, maxAttempts int) (requeued, 
 	}
 	return requeued, failed, nil
 }
+
+// keepLeases extends this replica's leases and puts back expired builds
+// every interval until ctx ends. A failed round is retried at the next
+// tick: the leases it could not extend are still valid for two more.
+func (s *Store) keepLeases(ctx context.Context, interval time.Duration, maxAttempts int) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		_, _ = s.db.exec(ctx, `UPDATE builds SET lease_until = ? WHERE status = ? AND claimed_by = ? AND lease_until IS NOT NULL`,
+			nanos(s.now().Add(s.lease)), StatusRunning, s.replica)
+		_, _, _ = s.RequeueExpired(ctx, maxAttempts)
+	}
+}

@@ -314,3 +314,62 @@ func TestPostgresQueueSignalAcrossReplicas(t *testing.T) {
 		t.Fatal("replica b was not woken within 10s by replica a's enqueue")
 	}
 }
+
+func TestPostgresLeaseKeeper(t *testing.T) {
+	const lease = time.Second
+	database := newPostgres(t)
+	opts := func(name string) Options {
+		return Options{Replica: name, Lease: lease, KeepLeases: lease / 10}
+	}
+	a, err := OpenDatabase(t.Context(), database, t.TempDir(), opts("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b := openAt(t, database, t.TempDir(), opts("b"))
+	ctx := t.Context()
+	build := enqueue(t, a, push("web", "main", "c1"))
+	if got, ok, err := a.ClaimNext(ctx); err != nil || !ok || got.ID != build.ID {
+		t.Fatalf("a.ClaimNext = %d, %v, %v", got.ID, ok, err)
+	}
+	_, first, _, err := a.Lease(ctx, build.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a is alive: its keeper extends the lease past the first one, and b's
+	// keeper leaves the build alone.
+	waitUntil(t, 10*time.Second, "a's keeper extends its lease past the first", func() bool {
+		who, until, ok, err := b.Lease(ctx, build.ID)
+		return err == nil && ok && who == "a" && until.After(first.Add(lease))
+	})
+	// a dies (its keeper stops with it): b puts the build back within the
+	// lease and claims it.
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	died := time.Now()
+	var taken Build
+	// The bound: taken over within lease + 5s.
+	waitUntil(t, lease+5*time.Second, "b takes the build over", func() bool {
+		got, ok, err := b.ClaimNext(ctx)
+		taken = got
+		return err == nil && ok
+	})
+	took := time.Since(died)
+	if taken.ID != build.ID || taken.Attempts != 2 {
+		t.Errorf("b claimed %d (attempt %d), want %d at attempt 2", taken.ID, taken.Attempts, build.ID)
+	}
+	t.Logf("takeover %v after a's end (lease %v)", took.Round(time.Millisecond), lease)
+}
+
+// waitUntil polls cond until it holds or fails the test after timeout.
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

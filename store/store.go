@@ -18,6 +18,8 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"database/sql"
 	"embed"
 	"errors"
@@ -29,6 +31,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -61,11 +64,23 @@ const (
 // Options tune a Store; the zero value is the default.
 type Options struct {
 	// Replica names this process in the claims it makes (claimed_by).
-	// Default: hostname-pid, unique per process.
+	// Default: hostname-pid-random, unique per Store.
 	Replica string
 	// Lease is how long a claimed build stays this replica's without a
 	// Heartbeat. Default DefaultLease (30s).
 	Lease time.Duration
+	// KeepLeases is how often, on PostgreSQL, the store itself extends the
+	// leases of the running builds this replica claimed and puts back the
+	// builds of every replica whose lease expired (RequeueExpired with
+	// MaxAttempts): a replica that dies (kill -9, node down) loses its
+	// builds to the others within its lease. Default Lease/3; < 0 turns it
+	// off (the caller then calls Heartbeat and RequeueExpired). SQLite has
+	// one replica and needs none of it.
+	KeepLeases time.Duration
+	// MaxAttempts bounds how often the lease keeper lets one build start:
+	// a build whose lease expired at its last attempt fails. Default 2 (at
+	// most one more attempt, as after a restart).
+	MaxAttempts int
 }
 
 // Store is the persistence of one data directory (SQLite) or one shared
@@ -81,10 +96,10 @@ type Store struct {
 	now     func() time.Time
 	// queue fires when the queue may have changed (see QueueSignal).
 	queue *signal
-	// stopListen ends the PostgreSQL listener; listenDone closes when it
-	// has.
+	// stopListen ends the PostgreSQL listener and lease keeper; bg waits
+	// for them.
 	stopListen context.CancelFunc
-	listenDone chan struct{}
+	bg         sync.WaitGroup
 	// listening closes when the listener first listens (for tests).
 	listening chan struct{}
 }
@@ -119,8 +134,7 @@ func OpenDatabase(ctx context.Context, database, dataDir string, opts Options) (
 		return nil, fmt.Errorf("open store: create %s: %w", logDir, err)
 	}
 	if opts.Replica == "" {
-		host, _ := os.Hostname()
-		opts.Replica = host + "-" + strconv.Itoa(os.Getpid())
+		opts.Replica = defaultReplica()
 	}
 	if opts.Lease <= 0 {
 		opts.Lease = DefaultLease
@@ -149,17 +163,32 @@ func OpenDatabase(ctx context.Context, database, dataDir string, opts Options) (
 		}
 		s.db, s.kind, where = pg, BackendPostgres, RedactURL(database)
 		lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		s.stopListen, s.listenDone, s.listening = cancel, make(chan struct{}), make(chan struct{})
-		go func() {
-			defer close(s.listenDone)
-			listen(lctx, connCfg, s.queue, s.listening)
-		}()
+		s.stopListen, s.listening = cancel, make(chan struct{})
+		s.bg.Go(func() { listen(lctx, connCfg, s.queue, s.listening) })
+		if opts.KeepLeases == 0 {
+			opts.KeepLeases = opts.Lease / 3
+		}
+		if opts.MaxAttempts < 1 {
+			opts.MaxAttempts = 2
+		}
+		if opts.KeepLeases > 0 {
+			s.bg.Go(func() { s.keepLeases(lctx, opts.KeepLeases, opts.MaxAttempts) })
+		}
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open store %s: %w", where, secretFree(err, database))
 	}
 	return s, nil
+}
+
+// defaultReplica is hostname-pid-random: unique per Store, also for
+// several stores in one process (tests run replicas in-process).
+func defaultReplica() string {
+	host, _ := os.Hostname()
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return host + "-" + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b[:])
 }
 
 // dsn is the modernc.org/sqlite data source name of the database at path:
@@ -180,7 +209,7 @@ func dsn(path string) string {
 func (s *Store) Close() error {
 	if s.stopListen != nil {
 		s.stopListen()
-		<-s.listenDone
+		s.bg.Wait()
 	}
 	if err := s.db.close(); err != nil {
 		return fmt.Errorf("close store: %w", err)

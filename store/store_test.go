@@ -61,9 +61,14 @@ func (be testBackend) open(t *testing.T) *Store {
 }
 
 // openAt opens the store of database and dir, closed at the end of the
-// test.
+// test, without a lease keeper unless opts asks for one.
 func openAt(t *testing.T, database, dir string, opts Options) *Store {
 	t.Helper()
+	if opts.KeepLeases == 0 {
+		// The lease keeper reads the clock that tests fix (fixClock);
+		// TestPostgresLeaseKeeper turns it on.
+		opts.KeepLeases = -1
+	}
 	s, err := OpenDatabase(t.Context(), database, dir, opts)
 	if err != nil {
 		t.Fatalf("OpenDatabase: %v", err)

@@ -1,0 +1,104 @@
+package server_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/internal/testenv"
+	"github.com/slipwayci/slipway/store"
+)
+
+// TestReplicasOnPostgresBuildEachCommitOnce runs three `slipway serve`
+// replicas (in-process, each with its own data_dir) on one PostgreSQL
+// database and sends 30 signed deliveries round-robin: 10 pushes of 10
+// branches, each delivered to one replica and redelivered (same
+// X-GitHub-Delivery) to the two others. Every commit builds exactly once
+// (on exactly one replica), the redeliveries are duplicates and every
+// replica shows the same history.
+func TestReplicasOnPostgresBuildEachCommitOnce(t *testing.T) {
+	const (
+		replicas = 3
+		pushes   = 10
+	)
+	database := testenv.StartPostgresForTest(t).NewDatabase(t)
+	w := helloWorldWorld(t, setup{Concurrency: 2})
+	commits := make([]string, pushes)
+	bodies := make([][]byte, pushes)
+	for i := range commits {
+		branch := fmt.Sprint("r", i)
+		commits[i] = w.Repo.Commit(t, branch, map[string]string{"ctx/n.txt": fmt.Sprint(i)}, fmt.Sprintf("commit %d", i))
+		bodies[i] = bytes.Replace(pushOf(t, commits[i]), []byte(`"ref": "refs/heads/master"`), []byte(`"ref": "refs/heads/`+branch+`"`), 1)
+	}
+	dataDirs := make([]string, replicas)
+	cs := make([]*apiClient, replicas)
+	for r := range cs {
+		dataDirs[r] = filepath.Join(t.TempDir(), fmt.Sprint("replica-", r))
+		cs[r] = serve(t, w, func(c *config.Config) {
+			c.Database = config.Secret(database)
+			c.DataDir = dataDirs[r]
+			c.Projects[0].Branches = []string{"master", "r*"}
+		})
+	}
+
+	buildOf := map[string]int64{}
+	for n := range replicas * pushes {
+		i, k := n/replicas, n%replicas
+		c := cs[(i+k)%replicas]
+		code, a := c.deliver(delivery{"push", fmt.Sprint("push-", i), bodies[i], "sign"})
+		switch {
+		case k == 0 && (code != http.StatusAccepted || len(a.Builds) != 1):
+			t.Fatalf("push %d to replica %d: %d %+v, want 202 with one build", i, (i+k)%replicas, code, a)
+		case k == 0:
+			buildOf[commits[i]] = a.Builds[0]
+		case code != http.StatusOK || !a.Duplicate:
+			t.Errorf("redelivery %d of push %d to replica %d: %d %+v, want 200 duplicate", k, i, (i+k)%replicas, code, a)
+		}
+	}
+
+	var all []store.Build
+	waitFor(t, 3*buildTimeout, "every build ends", func() (bool, string) {
+		all = cs[1].builds()
+		for _, b := range all {
+			if !store.Finished(b.Status) {
+				return false, describe(b)
+			}
+		}
+		return true, ""
+	})
+	if len(all) != pushes {
+		t.Fatalf("%d builds, want one per commit (%d)", len(all), pushes)
+	}
+	perReplica := make([]int, replicas)
+	for _, b := range all {
+		if buildOf[b.Commit] != b.ID || b.Status != store.StatusSucceeded {
+			t.Errorf("%s: want the one succeeded build its delivery queued (%d)", describe(b), buildOf[b.Commit])
+		}
+		var on []int
+		for r, dir := range dataDirs {
+			if _, err := os.Stat(filepath.Join(dir, "logs", fmt.Sprint(b.ID, ".log"))); err == nil {
+				on = append(on, r)
+				perReplica[r]++
+			}
+		}
+		if len(on) != 1 {
+			t.Errorf("%s ran on replicas %v, want exactly one", describe(b), on)
+		}
+		if branch := strings.TrimPrefix(b.Ref, "refs/heads/"); w.Digest(branch) != b.Digest {
+			t.Errorf("%s: the registry's %s is %s", describe(b), branch, w.Digest(branch))
+		}
+	}
+	t.Logf("%d pushes, %d deliveries: builds per replica %v", pushes, replicas*pushes, perReplica)
+	for r, c := range cs {
+		if diff := cmp.Diff(c.builds(), all); diff != "" {
+			t.Errorf("replica %d shows another history (-got +want):\n%s", r, diff)
+		}
+	}
+}
