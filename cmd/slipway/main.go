@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -75,7 +76,7 @@ func runWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	case "deploy":
 		err = cmdDeploy(ctx, args, stdout, stderr)
 	case "validate":
-		err = cmdValidate(args, stdout, stderr)
+		err = cmdValidate(ctx, args, stdout, stderr)
 	case "tags":
 		err = cmdTags(ctx, args, stdout, stderr)
 	case "import-hub":
@@ -158,7 +159,7 @@ func loadConfig(flagValue string) (*config.Config, error) {
 	return config.Load(configPath(flagValue), registry.CheckConfig)
 }
 
-func cmdValidate(args []string, stdout, stderr io.Writer) error {
+func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, cfgFlag := newFlagSet("validate", stderr)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -172,8 +173,33 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, err)
 		return errQuiet
 	}
+	warnSecretArgsInRun(ctx, cfg, stderr)
 	fmt.Fprintf(stdout, "%s: ok (%d projects)\n", cfg.Path, len(cfg.Projects))
 	return nil
+}
+
+// warnSecretArgsInRun warns, on stderr, about each secret_build_args key
+// whose value a RUN step would record in the pushed image's history, for
+// every project that has such args (its default branch is cloned into a
+// temporary directory to read the Dockerfile). Warnings never fail
+// validate; a Dockerfile that cannot be read is a warning too.
+func warnSecretArgsInRun(ctx context.Context, cfg *config.Config, stderr io.Writer) {
+	for i := range cfg.Projects {
+		p := &cfg.Projects[i]
+		if len(p.SecretBuildArgs) == 0 {
+			continue
+		}
+		key := fmt.Sprintf("projects[%d].secret_build_args", i)
+		uses, err := pipeline.SecretArgsInRun(ctx, cfg, p)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: warning: %s: cannot check the Dockerfile for RUN steps that record these args in the image history: %v\n", cfg.Path, key, err)
+			continue
+		}
+		for _, u := range uses {
+			fmt.Fprintf(stderr, "%s: warning: %s.%s: %s of %s, so the value is in the pushed image's history (docker history --no-trunc shows it): declare the ARG only in a builder stage the image does not build FROM, and COPY --from that stage what it made\n",
+				cfg.Path, key, u.Name, u, path.Join(p.Context, p.Dockerfile))
+		}
+	}
 }
 
 func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/slipwayci/slipway/source/gitfixture"
 )
 
 // TestServeRefusesWhatValidateRefuses runs `slipway validate` and `slipway
@@ -70,5 +72,56 @@ projects:
 	write("{{.Branch}}-x")
 	if code, out := run("validate"); code != 0 {
 		t.Errorf("validate of the fixed config: exit %d, stderr:\n%s", code, out)
+	}
+}
+
+// TestValidateWarnsOfSecretArgsInRun checks that validate warns about each
+// secret build arg a RUN step records in the image history, and only those.
+func TestValidateWarnsOfSecretArgsInRun(t *testing.T) {
+	t.Parallel()
+	repo := gitfixture.New(t)
+	repo.Commit(t, "main", map[string]string{"app/Dockerfile": `FROM scratch AS tools
+ARG ONLY_IN_TOOLS
+RUN true
+
+FROM scratch
+ARG NPM_TOKEN
+COPY . /src
+RUN ["/bin/build"]
+`}, "Dockerfile with build args")
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "slipway.yaml")
+	cfg := fmt.Sprintf(`data_dir: %q
+projects:
+  - name: web
+    repo: %q
+    image: docker.io/acme/web
+    context: app
+    secret_build_args: {NPM_TOKEN: npm-Vx9-secret, ONLY_IN_TOOLS: tools-Qw2-secret, UNUSED: unused-Zt5-secret}
+`, filepath.Join(dir, "data"), repo.URL())
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(t.Context(), []string{"validate", "--config", cfgPath}, &stdout, &stderr); code != 0 {
+		t.Fatalf("validate exit %d, want 0 (warnings only); stderr:\n%s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), ": ok (1 projects)") {
+		t.Errorf("stdout = %q, want the ok line", stdout.String())
+	}
+	want := cfgPath + ": warning: projects[0].secret_build_args.NPM_TOKEN: ARG NPM_TOKEN (line 6) is in scope of RUN at line 8 of app/Dockerfile, so the value is in the pushed image's history"
+	if !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr:\n%s\nwant a line starting:\n%s", stderr.String(), want)
+	}
+	if n := strings.Count(stderr.String(), "warning:"); n != 1 {
+		t.Errorf("stderr has %d warnings, want 1 (NPM_TOKEN only):\n%s", n, stderr.String())
+	}
+	for _, secret := range []string{"npm-Vx9-secret", "tools-Qw2-secret", "unused-Zt5-secret"} {
+		if strings.Contains(stderr.String()+stdout.String(), secret) {
+			t.Errorf("validate printed the value of a secret build arg")
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); !os.IsNotExist(err) {
+		t.Errorf("validate made data_dir (stat: %v); it must change nothing", err)
 	}
 }
