@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/slipwayci/slipway/internal/redact"
 )
 
 // Advisory lock keys. The two-key form (class, key) never collides with the
@@ -205,18 +207,17 @@ func IsPostgresURL(database string) bool {
 	return strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://")
 }
 
-// RedactURL is database with its password replaced by "xxxxx", fit for
+// RedactURL is database with its credentials masked (redact.URL), fit for
 // messages and logs.
 func RedactURL(database string) string {
-	u, err := url.Parse(database)
-	if err != nil {
+	if _, err := url.Parse(database); err != nil {
 		return "(unparsable database URL)"
 	}
-	return u.Redacted()
+	return redact.URL(database)
 }
 
 // secretFree returns err, or an error of the same chain whose text has the
-// password of database replaced, when the text contains it.
+// password of database masked (redact.Error).
 func secretFree(err error, database string) error {
 	if err == nil {
 		return nil
@@ -225,22 +226,9 @@ func secretFree(err error, database string) error {
 	if perr != nil {
 		return errors.New("invalid database URL (not shown: it may hold a password)")
 	}
-	pw, ok := u.User.Password()
-	if !ok || pw == "" || !strings.Contains(err.Error(), pw) {
-		return err
-	}
-	return &redactedError{msg: strings.ReplaceAll(err.Error(), pw, "xxxxx"), err: err}
+	pw, _ := u.User.Password()
+	return redact.Error(err, pw)
 }
-
-// redactedError carries an error whose text held a secret: Error shows the
-// cleaned text, Unwrap keeps errors.Is and errors.As working.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
 
 // openPostgres connects a pool to database and checks that it answers.
 func openPostgres(ctx context.Context, database string) (*pgDB, *pgx.ConnConfig, error) {

@@ -43,7 +43,7 @@ func TestMigrateCommand(t *testing.T) {
 	if code := run(ctx, []string{"migrate", "--from", "sqlite:" + dir, "--to", database}, &stdout, &stderr); code != 0 {
 		t.Fatalf("migrate exit %d, stderr:\n%s", code, stderr.String())
 	}
-	if want := "copied 50 builds, 1 deliveries, 0 schedule marks and 50 build logs (300 bytes) to postgres://slipway:xxxxx@"; !strings.HasPrefix(stdout.String(), want) {
+	if want := "copied 50 builds, 1 deliveries, 0 schedule marks and 50 build logs (300 bytes) to postgres://***@"; !strings.HasPrefix(stdout.String(), want) {
 		t.Errorf("stdout = %q, want it to start with %q", stdout.String(), want)
 	}
 	dst, err := store.OpenDatabase(ctx, database, t.TempDir(), store.Options{})
