@@ -1,0 +1,144 @@
+package server_test
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/slipwayci/slipway/internal/fixture"
+	"github.com/slipwayci/slipway/store"
+)
+
+// TestServeLeaksNoSecret runs `slipway serve` with every kind of secret at
+// once (webhook secret, API token, registry password, GitHub token, a
+// secret build arg), drives a build through a signed delivery, a manual
+// build, a failing build and refused requests, then looks for each secret
+// in everything slipway said: its stdout and stderr, every API answer,
+// the build logs (API and files), /metrics, the dashboard pages, the
+// commit statuses sent to GitHub, and the pushed image's labels, env and
+// history.
+func TestServeLeaksNoSecret(t *testing.T) {
+	const (
+		registryPassword = "regpw-Lk3-test-only"
+		buildArgSecret   = "npm-Hx8-test-only"
+		githubToken      = "ghp-test-token" // newWorld's github.token
+	)
+	secrets := map[string]string{
+		"webhook secret":    webhookSecret.Value(),
+		"API token":         apiToken,
+		"registry password": registryPassword,
+		"GitHub token":      githubToken,
+		"secret build arg":  buildArgSecret,
+	}
+	gh, apiURL := startFakeGitHub(t)
+	bin := slipwayBinary(t)
+	w := helloWorldWorld(t, setup{
+		Tokens:    true,
+		GitHubAPI: apiURL,
+		Listen:    "${SLIPWAY_TEST_LISTEN}",
+		Fixture: fixture.Options{
+			Username:     "ci",
+			Password:     registryPassword,
+			ProjectExtra: fmt.Sprintf("    secret_build_args: {NPM_TOKEN: %q}\n", buildArgSecret),
+		},
+	})
+	removeTestContainers(t, w)
+	// The Dockerfile declares the secret build arg, so the engine gets it.
+	head := w.Repo.Commit(t, "master", map[string]string{
+		"Dockerfile": "FROM scratch\nARG NPM_TOKEN\nCOPY app /app\nCOPY ctx/ /ctx/\nENTRYPOINT [\"/app\"]\n",
+	}, "declare NPM_TOKEN")
+	ch, c := startServe(t, bin, w)
+
+	// Everything slipway answers is kept to be searched.
+	var said []string
+	keep := func(what string, code int, body []byte) {
+		said = append(said, fmt.Sprintf("%s (%d):\n%s", what, code, body))
+	}
+	get := func(path, token string) []byte {
+		code, body := c.do(http.MethodGet, path, token, nil, nil)
+		keep("GET "+path, code, body)
+		return body
+	}
+
+	code, a := c.deliver(delivery{"push", "secrets-push", pushOf(t, head), "sign"})
+	keep("signed push", code, []byte(fmt.Sprintf("%+v", a)))
+	if code != http.StatusAccepted || len(a.Builds) != 1 {
+		t.Fatalf("signed push: %d %+v, want 202", code, a)
+	}
+	code, forged := c.deliver(delivery{"push", "secrets-forged", pushOf(t, head), "sha256=" + strings.Repeat("1", 64)})
+	keep("forged push", code, []byte(fmt.Sprintf("%+v", forged)))
+	code, body := c.do(http.MethodPost, "/api/v1/projects/fixture/builds", apiToken+"-wrong", strings.NewReader(`{"ref":"master"}`), nil)
+	keep("build with a wrong token", code, body)
+	code, failing, answer := c.createBuild("no-such-branch", apiToken)
+	keep("build of a missing branch", code, []byte(answer))
+
+	pushed := c.waitFinished(a.Builds[0], buildTimeout)
+	if pushed.Status != store.StatusSucceeded {
+		t.Fatalf("pushed build: %s", describe(pushed))
+	}
+	if failing.ID != 0 {
+		c.waitFinished(failing.ID, buildTimeout)
+	}
+	waitFor(t, buildTimeout, "the final commit status", func() (bool, string) {
+		sts, _ := gh.of(head)
+		return len(sts) > 0 && sts[len(sts)-1].State != "pending", states(sts)
+	})
+
+	for _, b := range c.builds() {
+		get(fmt.Sprintf("/api/v1/builds/%d", b.ID), apiToken)
+		get(fmt.Sprintf("/api/v1/builds/%d/log", b.ID), apiToken)
+		get(fmt.Sprintf("/builds/%d", b.ID), apiToken)
+		get(fmt.Sprintf("/builds/%d/log", b.ID), apiToken)
+	}
+	for _, path := range []string{"/api/v1/builds", "/", "/builds", "/login", "/metrics", "/readyz", "/healthz"} {
+		get(path, apiToken)
+	}
+	get("/api/v1/builds", "")
+	logs, err := filepath.Glob(filepath.Join(w.Dir, "data", "logs", "*.log"))
+	if err != nil || len(logs) == 0 {
+		t.Fatalf("no build log files in data_dir/logs: %v", err)
+	}
+	for _, f := range logs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keep("log file "+filepath.Base(f), 0, b)
+	}
+	sts, _ := gh.of(head)
+	for _, st := range sts {
+		keep("commit status", 0, []byte(st.State+" "+st.Description+" "+st.TargetURL+" "+st.Context))
+	}
+	img, err := w.Docker.ImageInspect(t.Context(), w.Image+":master")
+	if err != nil {
+		t.Fatalf("the pushed image is not in the engine: %v", err)
+	}
+	keep("image labels and env", 0, []byte(fmt.Sprintf("%v %v %v", img.Config.Labels, img.Config.Env, img.Config.Cmd)))
+	hist, err := w.Docker.ImageHistory(t.Context(), img.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hist {
+		keep("image history", 0, []byte(h.CreatedBy+" "+h.Comment))
+	}
+	// The process's own output last: everything above was logged by now.
+	keep("slipway serve stdout and stderr", 0, []byte(ch.output()))
+
+	all := strings.Join(said, "\n")
+	for kind, secret := range secrets {
+		for _, s := range said {
+			if strings.Contains(s, secret) {
+				t.Errorf("the %s reached %s", kind, s[:strings.IndexByte(s, '\n')])
+			}
+		}
+	}
+	// The search saw real output: the build's log and slipway's own log.
+	for _, want := range []string{"<== push succeeded", `"message":"github delivery"`, "slipway_builds_total"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("the searched output lacks %q: the test looked in the wrong places", want)
+		}
+	}
+}
