@@ -112,15 +112,13 @@ type SkippedRule struct {
 // (only those with autobuild unless built by hand); a release or any other
 // project by its tags: rules and the defaults.
 func Plan(cfg *config.Config, t Trigger, now time.Time) (BuildPlan, error) {
-	p, err := cfg.Project(t.Project)
+	p, t, err := resolve(cfg, t, now)
 	if err != nil {
 		return BuildPlan{}, err
 	}
-	pl := BuildPlan{Project: p, Context: p.Context, Dockerfile: p.Dockerfile,
+	pl := BuildPlan{Project: p, Trigger: t, Context: p.Context, Dockerfile: p.Dockerfile,
 		Hub: hubProject(p), Hooks: p.Hooks, Autotest: p.Autotest}
-	if err := pl.event(t, now); err != nil {
-		return BuildPlan{}, err
-	}
+	pl.event(now)
 	if err := pl.tags(); err != nil {
 		return BuildPlan{}, err
 	}
@@ -130,24 +128,53 @@ func Plan(cfg *config.Config, t Trigger, now time.Time) (BuildPlan, error) {
 	return pl, nil
 }
 
-// event fills in the trigger's defaults and the event of the tag rules.
-func (pl *BuildPlan) event(t Trigger, now time.Time) error {
-	p := pl.Project
+// resolve finds t's project and fills in the trigger's defaults: the
+// default branch, a release's branch and due time (now when unset).
+func resolve(cfg *config.Config, t Trigger, now time.Time) (*config.Project, Trigger, error) {
+	p, err := cfg.Project(t.Project)
+	if err != nil {
+		return nil, t, err
+	}
 	if t.Ref == "" {
 		t.Ref = gitref.Branch(p.DefaultBranch)
 	}
+	if t.Schedule == "" && t.Kind != store.TriggerSchedule {
+		return p, t, nil
+	}
+	sched := p.ScheduleNamed(t.Schedule)
+	if sched == nil {
+		return nil, t, fmt.Errorf("project %s has no schedule %q (known: %s)", p.Name, t.Schedule, scheduleNames(p))
+	}
+	if t.Due.IsZero() {
+		t.Due = now
+	}
+	t.Ref, t.Due = gitref.Branch(cmp.Or(sched.Branch, p.DefaultBranch)), t.Due.UTC()
+	return p, t, nil
+}
+
+// newBuild is the record of a build of t, queued or run at once.
+func newBuild(cfg *config.Config, t Trigger, now time.Time) (store.Build, error) {
+	p, t, err := resolve(cfg, t, now)
+	if err != nil {
+		return store.Build{}, err
+	}
+	b := store.Build{Project: p.Name, Trigger: t.Kind, Ref: t.Ref.String(), Commit: t.Commit, Schedule: t.Schedule,
+		Image: p.Image, NoPush: t.NoPush, NoDeploy: t.NoDeploy}
+	if t.Schedule != "" {
+		due := t.Due
+		b.DueAt = &due
+	}
+	return b, nil
+}
+
+// event sets the event the tag rules see.
+func (pl *BuildPlan) event(now time.Time) {
+	p, t := pl.Project, pl.Trigger
 	ev := registry.Event{Ref: t.Ref.String(), Commit: t.Commit, DefaultBranch: p.DefaultBranch, Now: now.UTC()}
 	switch {
 	case t.Schedule != "" || t.Kind == store.TriggerSchedule:
 		sched := p.ScheduleNamed(t.Schedule)
-		if sched == nil {
-			return fmt.Errorf("project %s has no schedule %q (known: %s)", p.Name, t.Schedule, scheduleNames(p))
-		}
-		if t.Due.IsZero() {
-			t.Due = now
-		}
-		t.Ref, t.Due = gitref.Branch(cmp.Or(sched.Branch, p.DefaultBranch)), t.Due.UTC()
-		ev.Kind, ev.Schedule, ev.Ref = registry.KindSchedule, sched.Name, t.Ref.String()
+		ev.Kind, ev.Schedule = registry.KindSchedule, sched.Name
 		ev.Due = t.Due.In(ScheduleLocation(sched))
 		pl.Schedule, pl.Rebuild = sched, sched.Rebuild
 	case gitref.IsTag(t.Ref):
@@ -155,8 +182,7 @@ func (pl *BuildPlan) event(t Trigger, now time.Time) error {
 	default:
 		ev.Kind = registry.KindBranch
 	}
-	pl.Trigger, pl.Event = t, ev
-	return nil
+	pl.Event = ev
 }
 
 // tags computes the tags, context and Dockerfile. A project without

@@ -70,47 +70,9 @@ func NewQueue(svc *Service, opts QueueOptions) *Queue {
 	if opts.Poll <= 0 {
 		opts.Poll = time.Second
 	}
-	return &Queue{svc: svc, opts: opts, wake: make(chan struct{}, 1), running: map[int64]context.CancelCauseFunc{}}
-}
-
-// Enqueue queues b. Pushes and tags are deduplicated on (project, ref,
-// commit) and supersede queued older builds of the same project and ref;
-// created is false when an existing build was returned instead.
-func (q *Queue) Enqueue(ctx context.Context, b store.Build) (store.Build, bool, error) {
-	got, created, superseded, err := q.svc.Store.Enqueue(ctx, b, enqueueOptions(b))
-	if err != nil {
-		return got, false, fmt.Errorf("queue build: %w", err)
-	}
-	q.Queued(ctx, superseded, got)
-	return got, created, nil
-}
-
-func enqueueOptions(b store.Build) store.EnqueueOptions {
-	return store.EnqueueOptions{Dedup: b.Commit != "", Supersede: b.Trigger != store.TriggerSchedule}
-}
-
-// EnqueueOptionsFor returns the dedup and supersede rules the queue applies
-// to b, for callers that enqueue through the store in a wider transaction
-// (webhook deliveries); they must call Queued afterwards.
-func EnqueueOptionsFor(b store.Build) store.EnqueueOptions { return enqueueOptions(b) }
-
-// Queued tells the queue that builds were added (and others superseded)
-// behind its back: it wakes a worker and notifies.
-func (q *Queue) Queued(ctx context.Context, superseded []int64, added ...store.Build) {
-	for _, id := range superseded {
-		if b, err := q.svc.Store.GetBuild(ctx, id); err == nil {
-			q.notify(ctx, b)
-		}
-	}
-	for _, b := range added {
-		if b.Status == store.StatusQueued {
-			q.notify(ctx, b)
-		}
-	}
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
+	q := &Queue{svc: svc, opts: opts, wake: make(chan struct{}, 1), running: map[int64]context.CancelCauseFunc{}}
+	svc.runner.queue = q
+	return q
 }
 
 // ErrNotCancelable is returned by Cancel for a build that already ended.
@@ -119,12 +81,12 @@ var ErrNotCancelable = errors.New("build already finished")
 // Cancel stops build id: a queued build is marked canceled at once, a
 // running one has its engine work stopped and ends canceled.
 func (q *Queue) Cancel(ctx context.Context, id int64) error {
-	ok, err := q.svc.Store.SetStatus(ctx, id, []string{store.StatusQueued}, store.StatusCanceled, ErrCanceled.Error())
+	ok, err := q.svc.store.SetStatus(ctx, id, []string{store.StatusQueued}, store.StatusCanceled, ErrCanceled.Error())
 	if err != nil {
 		return err
 	}
 	if ok {
-		if b, err := q.svc.Store.GetBuild(ctx, id); err == nil {
+		if b, err := q.svc.store.GetBuild(ctx, id); err == nil {
 			q.notify(ctx, b)
 		}
 		return nil
@@ -136,7 +98,7 @@ func (q *Queue) Cancel(ctx context.Context, id int64) error {
 		cancel(ErrCanceled)
 		return nil
 	}
-	b, err := q.svc.Store.GetBuild(ctx, id)
+	b, err := q.svc.store.GetBuild(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -150,7 +112,7 @@ func (q *Queue) Run(ctx context.Context) error {
 	log := q.svc.logger
 	// A stop that comes at once is no reason to fail: the short recovery
 	// runs to its end regardless.
-	requeued, failed, err := q.svc.Store.Recover(context.WithoutCancel(ctx), q.opts.MaxAttempts)
+	requeued, failed, err := q.svc.store.Recover(context.WithoutCancel(ctx), q.opts.MaxAttempts)
 	if err != nil {
 		return fmt.Errorf("recover interrupted builds: %w", err)
 	}
@@ -188,12 +150,12 @@ func (q *Queue) Run(ctx context.Context) error {
 // a crash left in the engine (containers, networks, volumes); a failure is
 // logged, never fatal.
 func (q *Queue) pruneAutotests(ctx context.Context) {
-	if q.svc.Docker == nil {
+	if q.svc.docker == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if err := hub.PruneAutotests(ctx, q.svc.Docker, autotestPrefix(q.svc.Config)); err != nil {
+	if err := hub.PruneAutotests(ctx, q.svc.docker, autotestPrefix(q.svc.Config)); err != nil {
 		q.svc.logger.Warn().Err(err).Msg("remove the leftovers of interrupted autotests")
 	}
 }
@@ -222,7 +184,7 @@ func (q *Queue) worker(stop, runCtx context.Context) {
 func (q *Queue) claim(stop, runCtx context.Context) (store.Build, context.Context, context.CancelCauseFunc, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	b, ok, err := q.svc.Store.ClaimNext(stop)
+	b, ok, err := q.svc.store.ClaimNext(stop)
 	if err != nil && stop.Err() == nil {
 		q.svc.logger.Error().Err(err).Msg("claim next build")
 	}
@@ -243,10 +205,7 @@ func (q *Queue) runOne(ctx context.Context, cancel context.CancelCauseFunc, b st
 		delete(q.running, b.ID)
 		q.mu.Unlock()
 		// A build may wait for this one's project and ref.
-		select {
-		case q.wake <- struct{}{}:
-		default:
-		}
+		q.wakeUp()
 	}()
 
 	// The runner adds the commit to the logger as soon as it is known.
@@ -255,7 +214,7 @@ func (q *Queue) runOne(ctx context.Context, cancel context.CancelCauseFunc, b st
 	zl.Info().Str("commit", b.Commit).Str("trigger", b.Trigger).Int("attempt", b.Attempts).Msg("build started")
 	q.notify(ctx, b)
 
-	log, err := OpenLog(q.svc.Store.LogPath(b.ID), int64(q.svc.Config.LogLimit), nil)
+	log, err := OpenLog(q.svc.store.LogPath(b.ID), int64(q.svc.Config.LogLimit), nil)
 	if err != nil {
 		zl.Error().Err(err).Msg("open build log")
 		now := q.svc.now().UTC()
@@ -267,40 +226,59 @@ func (q *Queue) runOne(ctx context.Context, cancel context.CancelCauseFunc, b st
 	if b.Attempts > 1 {
 		log.Printf("slipway: attempt %d: the previous run was interrupted by a restart", b.Attempts)
 	}
-	closeLog := func() {
-		if err := log.Close(); err != nil {
-			zl.Error().Err(err).Msg("close build log")
-		}
-	}
-	// requeued is set when the run ended because of the shutdown rather
-	// than by its own doing (decided once, at the final record).
-	requeued := false
-	record := func(rctx context.Context, cur store.Build) {
-		if store.Finished(cur.Status) {
-			requeued = cur.Status != store.StatusSucceeded && errors.Is(context.Cause(ctx), ErrShutdown)
-			if requeued {
-				// It runs again at the next start. It is never
-				// recorded as ended in between, so a crash right now
-				// loses nothing, and the interrupted run does not
-				// count against the restart retries.
-				cur.Status, cur.Error, cur.Stages = store.StatusQueued, "", nil
-				cur.StartedAt, cur.FinishedAt = nil, nil
-				cur.Attempts = max(cur.Attempts-1, 0)
-			} else {
-				// The kept tail of a long log is written by Close: it
-				// must be in the file before a follower sees the end.
-				closeLog()
-			}
-		}
-		q.svc.record(rctx, cur)
-	}
-	_ = q.svc.Runner.Run(ctx, &b, log, record)
-	closeLog()
-	if requeued {
+	rec := &runRecorder{svc: q.svc, build: ctx, log: log, zl: zl}
+	_ = q.svc.runner.Run(ctx, &b, log, rec.record)
+	rec.closeLog()
+	if rec.requeued {
 		zl.Info().Msg("build stopped by the shutdown: queued again for the next start")
 		return
 	}
 	q.finished(ctx, b)
+}
+
+// runRecorder records a queued build's changes; at the end of a build
+// stopped by the shutdown it puts the build back in the queue instead.
+type runRecorder struct {
+	svc *Service
+	// build is the build's context, whose cause tells a shutdown.
+	build context.Context
+	log   *Log
+	zl    zerolog.Logger
+	// requeued is set when the run ended because of the shutdown rather
+	// than by its own doing (decided once, at the final record).
+	requeued bool
+	closed   bool
+}
+
+func (rr *runRecorder) record(ctx context.Context, cur store.Build) {
+	if store.Finished(cur.Status) {
+		rr.requeued = cur.Status != store.StatusSucceeded && errors.Is(context.Cause(rr.build), ErrShutdown)
+		if rr.requeued {
+			// It runs again at the next start. It is never recorded as
+			// ended in between, so a crash right now loses nothing, and
+			// the interrupted run does not count against the restart
+			// retries.
+			cur.Status, cur.Error, cur.Stages = store.StatusQueued, "", nil
+			cur.StartedAt, cur.FinishedAt = nil, nil
+			cur.Attempts = max(cur.Attempts-1, 0)
+		} else {
+			// The kept tail of a long log is written by Close: it must
+			// be in the file before a follower sees the end.
+			rr.closeLog()
+		}
+	}
+	rr.svc.record(ctx, cur)
+}
+
+// closeLog closes the build log once.
+func (rr *runRecorder) closeLog() {
+	if rr.closed {
+		return
+	}
+	rr.closed = true
+	if err := rr.log.Close(); err != nil {
+		rr.zl.Error().Err(err).Msg("close build log")
+	}
 }
 
 // finished reports a build's end to the notifier and the observer.
@@ -321,7 +299,7 @@ func (q *Queue) observeDepth(ctx context.Context) {
 	if q.opts.Observer == nil {
 		return
 	}
-	if n, err := q.svc.Store.QueueDepth(ctx); err == nil {
+	if n, err := q.svc.store.QueueDepth(ctx); err == nil {
 		q.opts.Observer.QueueDepth(n)
 	}
 }

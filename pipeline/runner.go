@@ -19,8 +19,9 @@ import (
 	"github.com/slipwayci/slipway/store"
 )
 
-// Runner runs one build's stages in order. It holds no per-build state, so
-// one Runner serves every worker at once.
+// Runner holds the collaborators a build's stages share and starts runs:
+// Run builds, Redeploy rolls out again. It holds no per-build state (that
+// is the run's), so one Runner serves every worker at once.
 type Runner struct {
 	cfg     *config.Config
 	sources *source.Cache
@@ -31,6 +32,14 @@ type Runner struct {
 	engine  builder.GCClient
 	docker  HubClient
 	now     func() time.Time
+	// queue takes the requeue after a late push; nil outside a Queue.
+	queue enqueuer
+}
+
+// enqueuer queues builds: the Queue, which sets itself on its service's
+// runner.
+type enqueuer interface {
+	Enqueue(ctx context.Context, req Request) (Queued, error)
 }
 
 // History is what the runner reads of earlier builds: an image already
@@ -39,7 +48,6 @@ type Runner struct {
 type History interface {
 	FindPushed(ctx context.Context, project, commit, buildKey string) (store.Build, error)
 	ListBuilds(ctx context.Context, f store.Filter) ([]store.Build, error)
-	Enqueue(ctx context.Context, b store.Build, opts store.EnqueueOptions) (store.Build, bool, []int64, error)
 }
 
 // RunnerDeps are the collaborators of a Runner. Now defaults to time.Now.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/slipwayci/slipway/builder"
 	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/internal/gitref"
 	"github.com/slipwayci/slipway/registry"
 	"github.com/slipwayci/slipway/source"
 	"github.com/slipwayci/slipway/store"
@@ -20,10 +21,11 @@ import (
 // client, the clone cache, the builder, the pusher, the store and the runner.
 // Close releases it.
 type Service struct {
+	// Config is the configuration the service was wired from.
 	Config *config.Config
-	Store  *store.Store
-	Docker *client.Client
-	Runner *Runner
+	store  *store.Store
+	docker *client.Client
+	runner *Runner
 	logger zerolog.Logger
 	now    func() time.Time
 }
@@ -56,12 +58,12 @@ func Open(ctx context.Context, cfg *config.Config, logger zerolog.Logger) (*Serv
 	keys := registry.NewKeychain(registry.ConfiguredCredentials(cfg.Registries), "")
 	s := &Service{
 		Config: cfg,
-		Store:  st,
-		Docker: docker,
+		store:  st,
+		docker: docker,
 		logger: logger,
 		now:    time.Now,
 	}
-	s.Runner = NewRunner(RunnerDeps{
+	s.runner = NewRunner(RunnerDeps{
 		Config:  cfg,
 		Sources: sources,
 		Builder: builder.New(docker, builder.Mode(cfg.Builder)),
@@ -76,9 +78,14 @@ func Open(ctx context.Context, cfg *config.Config, logger zerolog.Logger) (*Serv
 
 // Close releases the store and the engine client.
 func (s *Service) Close() error {
-	s.Docker.Close()
-	return s.Store.Close()
+	s.docker.Close()
+	return s.store.Close()
 }
+
+// Store is the store of the service's build records, for the scheduler's
+// marks and for tools; builds get into it only through a Queue (or
+// BuildNow).
+func (s *Service) Store() *store.Store { return s.store }
 
 // BuildRequest asks for one build now, outside the queue (`slipway build`).
 type BuildRequest struct {
@@ -98,47 +105,24 @@ type BuildRequest struct {
 // written to data_dir/logs/<id>.log and echoed to progress (may be nil). The
 // returned error is the build's failure, if any.
 func (s *Service) BuildNow(ctx context.Context, req BuildRequest, progress io.Writer) (store.Build, error) {
-	p, err := s.Config.Project(req.Project)
-	if err != nil {
-		return store.Build{}, err
-	}
-	ref := req.Ref
-	if ref == "" {
-		ref = p.DefaultBranch
-	}
-	b := store.Build{
-		Project:  p.Name,
-		Trigger:  store.TriggerManual,
-		Ref:      ref,
-		Commit:   req.Commit,
-		Image:    p.Image,
-		NoPush:   req.NoPush,
-		NoDeploy: req.NoDeploy,
-	}
-	if req.Schedule != "" {
-		sched := p.ScheduleNamed(req.Schedule)
-		if sched == nil {
-			return b, fmt.Errorf("project %s has no schedule %q (known: %s)", p.Name, req.Schedule, scheduleNames(p))
-		}
-		due := req.At
-		if due.IsZero() {
-			due = s.now()
-		}
-		due = due.UTC()
-		b.Schedule, b.DueAt, b.Ref = sched.Name, &due, "refs/heads/"+sched.Branch
-	}
-	b, err = s.Store.Insert(ctx, b)
+	t := Trigger{Kind: store.TriggerManual, Project: req.Project, Ref: gitref.Parse(req.Ref), Commit: req.Commit,
+		Schedule: req.Schedule, Due: req.At, NoPush: req.NoPush, NoDeploy: req.NoDeploy}
+	b, err := newBuild(s.Config, t, s.now())
 	if err != nil {
 		return b, err
 	}
-	log, err := OpenLog(s.Store.LogPath(b.ID), int64(s.Config.LogLimit), progress)
+	b, err = s.store.Insert(ctx, b)
+	if err != nil {
+		return b, err
+	}
+	log, err := OpenLog(s.store.LogPath(b.ID), int64(s.Config.LogLimit), progress)
 	if err != nil {
 		return b, err
 	}
 	defer log.Close()
 	zl := s.logger.With().Int64("build", b.ID).Str("project", b.Project).Str("ref", b.Ref).Logger()
 	ctx = zl.WithContext(ctx)
-	err = s.Runner.Run(ctx, &b, log, s.record)
+	err = s.runner.Run(ctx, &b, log, s.record)
 	return b, err
 }
 
@@ -149,33 +133,33 @@ func (s *Service) Redeploy(ctx context.Context, project, tag, target string, pro
 	if err != nil {
 		return store.Build{}, err
 	}
-	b, err := s.Store.Insert(ctx, store.Build{Project: p.Name, Trigger: store.TriggerManual, Ref: "deploy:" + tag, Image: p.Image})
+	b, err := s.store.Insert(ctx, store.Build{Project: p.Name, Trigger: store.TriggerManual, Ref: "deploy:" + tag, Image: p.Image})
 	if err != nil {
 		return b, err
 	}
-	log, err := OpenLog(s.Store.LogPath(b.ID), int64(s.Config.LogLimit), progress)
+	log, err := OpenLog(s.store.LogPath(b.ID), int64(s.Config.LogLimit), progress)
 	if err != nil {
 		return b, err
 	}
 	defer log.Close()
 	zl := s.logger.With().Int64("build", b.ID).Str("project", b.Project).Str("tag", tag).Logger()
-	err = s.Runner.Redeploy(zl.WithContext(ctx), &b, tag, target, log, s.record)
+	err = s.runner.Redeploy(zl.WithContext(ctx), &b, tag, target, log, s.record)
 	return b, err
 }
 
 // record saves b; a failure is logged, never fails the build.
 func (s *Service) record(ctx context.Context, b store.Build) {
-	if err := s.Store.UpdateBuild(context.WithoutCancel(ctx), b); err != nil {
+	if err := s.store.UpdateBuild(context.WithoutCancel(ctx), b); err != nil {
 		zerolog.Ctx(ctx).Error().Err(err).Msg("record build")
 	}
 }
 
 // Ready checks the engine and the store (for /readyz).
 func (s *Service) Ready(ctx context.Context) error {
-	if err := s.Store.Ping(ctx); err != nil {
+	if err := s.store.Ping(ctx); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	if _, err := s.Docker.Ping(ctx); err != nil {
+	if _, err := s.docker.Ping(ctx); err != nil {
 		return fmt.Errorf("docker engine: %w", err)
 	}
 	return nil

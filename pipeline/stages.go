@@ -99,11 +99,15 @@ func (r *run) olderThanBuilt(ctx context.Context) (string, bool) {
 	return newer.Commit, true
 }
 
-// requeue queues commit of the build's branch again.
+// requeue queues commit of the build's branch again, through the queue
+// like any other build; it supersedes nothing.
 func (r *run) requeue(ctx context.Context, commit string) {
-	again := store.Build{Project: r.b.Project, Trigger: store.TriggerPush, Ref: r.b.Ref, Commit: commit, Image: r.b.Image}
-	if got, _, _, err := r.history.Enqueue(ctx, again, store.EnqueueOptions{Dedup: true}); err == nil {
-		zerolog.Ctx(ctx).Info().Int64("requeued", got.ID).Str("newer", commit).Msg("late push of an older commit: the newer commit is queued again")
+	if r.queue == nil {
+		return
+	}
+	again := Trigger{Kind: store.TriggerPush, Project: r.b.Project, Ref: gitref.Parse(r.b.Ref), Commit: commit, Late: true}
+	if got, err := r.queue.Enqueue(ctx, Request{Triggers: []Trigger{again}}); err == nil {
+		zerolog.Ctx(ctx).Info().Int64("requeued", got.First().ID).Str("newer", commit).Msg("late push of an older commit: the newer commit is queued again")
 	}
 }
 

@@ -19,23 +19,36 @@ import (
 // scheduler does not know; the error names the known ones.
 var ErrUnknownSchedule = errors.New("unknown schedule")
 
-// Store is the subset of *store.Store the scheduler uses.
+// errNoQueue fails the fires of a scheduler made without a queue.
+var errNoQueue = errors.New("the scheduler has no build queue")
+
+// Store is the subset of *store.Store the scheduler uses: the marks.
 type Store interface {
 	// LastFired returns the due time last marked fired; ok is false when
 	// the schedule never fired.
 	LastFired(ctx context.Context, project, schedule string) (due time.Time, ok bool, err error)
 	// MarkFired moves the mark without queueing a build.
 	MarkFired(ctx context.Context, project, schedule string, due time.Time) error
-	// MarkFiredAndEnqueue queues b and moves the mark in one transaction.
-	MarkFiredAndEnqueue(ctx context.Context, project, schedule string, due time.Time, b store.Build, opts store.EnqueueOptions) (store.EnqueueResult, error)
-	// Enqueue queues b (manual runs, which leave the mark alone).
-	Enqueue(ctx context.Context, b store.Build, opts store.EnqueueOptions) (got store.Build, created bool, superseded []int64, err error)
 }
 
-// Waker is told about builds queued behind the build queue's back so that a
-// worker wakes; pipeline.Queue implements it.
-type Waker interface {
-	Queued(ctx context.Context, superseded []int64, added ...store.Build)
+// Queue is where the scheduler's releases go: the build queue
+// (pipeline.Queue, adapted by server), which decides how a release is
+// deduplicated and wakes a worker.
+type Queue interface {
+	// Release queues r and returns the queued build.
+	Release(ctx context.Context, r Release) (store.Build, error)
+}
+
+// Release is one release of a schedule: its branch's head, dated Due.
+type Release struct {
+	Project, Schedule, Branch string
+	// Due dates the release's tags (read in the schedule's time zone).
+	Due time.Time
+	// Fired moves the schedule's mark to Due in the same store
+	// transaction as the queueing, so that a crash can neither lose a
+	// fired release nor fire it twice; a run by hand leaves the mark
+	// alone.
+	Fired bool
 }
 
 // Options are the scheduler's optional collaborators.
@@ -80,7 +93,7 @@ type Scheduler struct {
 	entries  []entry
 	projects []string
 	st       Store
-	w        Waker
+	q        Queue
 	now      func() time.Time
 	log      zerolog.Logger
 	// retry is the first retry delay of a failed fire (tests shorten it).
@@ -108,15 +121,16 @@ type entry struct {
 // what config validation checked (spec, time zone, unique names) and that
 // each spec has a due time at all; every problem is reported. A schedule
 // without a branch releases the project's DefaultBranch. st is required;
-// w may be nil (nothing to wake).
-func New(projects []config.Project, st Store, w Waker, opts Options) (*Scheduler, error) {
+// q may be nil for a scheduler that only lists its entries: a fire then
+// fails.
+func New(projects []config.Project, st Store, q Queue, opts Options) (*Scheduler, error) {
 	if st == nil {
 		return nil, errors.New("new scheduler: store is nil")
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Scheduler{st: st, w: w, now: opts.Now, log: opts.Logger, retry: defaultRetry}
+	s := &Scheduler{st: st, q: q, now: opts.Now, log: opts.Logger, retry: defaultRetry}
 	now := s.now()
 	var errs []error
 	for _, p := range projects {
@@ -341,54 +355,34 @@ func (s *Scheduler) fireDue(ctx context.Context, e *entry, st *state, now time.T
 	*st = state{mark: due, next: e.plan.next(due)}
 }
 
-// fire queues e's build for due and marks due fired in one transaction,
-// then wakes the queue. A fire that has started is written even when ctx
-// ends meanwhile, so that shutdown waits for it instead of failing it.
+// fire queues e's release due at due and marks due fired in one
+// transaction. A fire that has started is written even when ctx ends
+// meanwhile, so that shutdown waits for it instead of failing it.
 func (s *Scheduler) fire(ctx context.Context, e *entry, due time.Time) (store.Build, error) {
+	if s.q == nil {
+		return store.Build{}, errNoQueue
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fireTimeout)
 	defer cancel()
-	at := due.UTC()
-	b := s.build(e, at)
-	r, err := s.st.MarkFiredAndEnqueue(ctx, e.project, e.name, due, b, store.EnqueueOptions{})
-	if err != nil {
-		return store.Build{}, err
-	}
-	if s.w != nil {
-		s.w.Queued(ctx, r.Superseded, r.Build)
-	}
-	return r.Build, nil
-}
-
-// build is the queued build of e dated at: the branch's head, resolved by
-// the pipeline.
-func (s *Scheduler) build(e *entry, at time.Time) store.Build {
-	return store.Build{
-		Project:  e.project,
-		Trigger:  store.TriggerSchedule,
-		Ref:      "refs/heads/" + e.branch,
-		Schedule: e.name,
-		DueAt:    &at,
-	}
+	return s.q.Release(ctx, Release{Project: e.project, Schedule: e.name, Branch: e.branch, Due: due, Fired: true})
 }
 
 // RunNow queues project's schedule by hand: the same release as a fire,
-// dated now (DueAt is the current instant; its date is read in the
-// schedule's time zone), without deduplication. The mark is left alone, so
-// the next due time still fires. An unknown project or schedule is an
-// ErrUnknownSchedule (for an unknown project also config.ErrUnknownProject)
-// naming the known ones.
+// dated now (its date is read in the schedule's time zone), without
+// deduplication. The mark is left alone, so the next due time still fires.
+// An unknown project or schedule is an ErrUnknownSchedule (for an unknown
+// project also config.ErrUnknownProject) naming the known ones.
 func (s *Scheduler) RunNow(ctx context.Context, project, schedule string) (store.Build, error) {
 	e, err := s.lookup(project, schedule)
 	if err != nil {
 		return store.Build{}, err
 	}
-	b := s.build(e, s.now().UTC())
-	got, _, superseded, err := s.st.Enqueue(ctx, b, store.EnqueueOptions{})
+	if s.q == nil {
+		return store.Build{}, errNoQueue
+	}
+	got, err := s.q.Release(ctx, Release{Project: e.project, Schedule: e.name, Branch: e.branch, Due: s.now().UTC()})
 	if err != nil {
 		return store.Build{}, fmt.Errorf("run schedule %s of %s: %w", schedule, project, err)
-	}
-	if s.w != nil {
-		s.w.Queued(ctx, superseded, got)
 	}
 	s.log.Info().Str("project", e.project).Str("schedule", e.name).Time("due", got.DueAt.In(e.loc)).
 		Int64("build", got.ID).Msg("schedule run by hand")

@@ -48,7 +48,7 @@ func (c *clock) Set(t time.Time) {
 	c.now = t
 }
 
-// waker records Queued calls.
+// waker records the builds queued.
 type waker struct {
 	mu    sync.Mutex
 	added []store.Build
@@ -58,6 +58,39 @@ func (w *waker) Queued(_ context.Context, _ []int64, added ...store.Build) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.added = append(w.added, added...)
+}
+
+// releaseStore is the part of *store.Store that storeQueue writes to.
+type releaseStore interface {
+	MarkFiredAndEnqueue(ctx context.Context, project, schedule string, due time.Time, b store.Build, opts store.EnqueueOptions) (store.EnqueueResult, error)
+	Enqueue(ctx context.Context, b store.Build, opts store.EnqueueOptions) (got store.Build, created bool, superseded []int64, err error)
+}
+
+// storeQueue queues releases straight into the store as the build queue
+// does (a release deduplicates and supersedes nothing) and tells w (may
+// be nil) of each.
+type storeQueue struct {
+	st releaseStore
+	w  *waker
+}
+
+func (q storeQueue) Release(ctx context.Context, r Release) (store.Build, error) {
+	due := r.Due.UTC()
+	b := store.Build{Project: r.Project, Trigger: store.TriggerSchedule, Ref: "refs/heads/" + r.Branch, Schedule: r.Schedule, DueAt: &due}
+	var res store.EnqueueResult
+	var err error
+	if r.Fired {
+		res, err = q.st.MarkFiredAndEnqueue(ctx, r.Project, r.Schedule, r.Due, b, store.EnqueueOptions{})
+	} else {
+		res.Build, res.Created, res.Superseded, err = q.st.Enqueue(ctx, b, store.EnqueueOptions{})
+	}
+	if err != nil {
+		return store.Build{}, err
+	}
+	if q.w != nil {
+		q.w.Queued(ctx, res.Superseded, res.Build)
+	}
+	return res.Build, nil
 }
 
 func (w *waker) IDs() []int64 {
@@ -158,7 +191,7 @@ func TestRestart(t *testing.T) {
 	)
 	start := func(t *testing.T) {
 		t.Helper()
-		s, err := New([]config.Project{proj}, st, w, Options{Now: clk.Now, Logger: zerolog.New(zerolog.NewTestWriter(t))})
+		s, err := New([]config.Project{proj}, st, storeQueue{st, w}, Options{Now: clk.Now, Logger: zerolog.New(zerolog.NewTestWriter(t))})
 		if err != nil {
 			t.Fatalf("New: %v", err)
 		}
@@ -245,7 +278,7 @@ func TestRunFires(t *testing.T) {
 	s, err := New([]config.Project{project(
 		config.Schedule{Name: "tick", Cron: "@every 1s", Branch: "dev"},
 		config.Schedule{Name: "weekly", Cron: "0 3 * * MON", Timezone: "Europe/Berlin"},
-	)}, st, w, Options{Logger: zerolog.New(zerolog.NewTestWriter(t))})
+	)}, st, storeQueue{st, w}, Options{Logger: zerolog.New(zerolog.NewTestWriter(t))})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -351,7 +384,7 @@ func TestCatchUpRetried(t *testing.T) {
 	// A clock that runs, from a fixed start, so that retries come due.
 	base, t0 := utc("2026-03-02T10:12:00Z"), time.Now()
 	now := func() time.Time { return base.Add(time.Since(t0)) }
-	s, err := New([]config.Project{project(config.Schedule{Name: "five", Cron: "*/5 * * * *"})}, fs, nil, Options{Now: now})
+	s, err := New([]config.Project{project(config.Schedule{Name: "five", Cron: "*/5 * * * *"})}, fs, storeQueue{fs, nil}, Options{Now: now})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -387,7 +420,7 @@ func TestRunNow(t *testing.T) {
 			config.Schedule{Name: "monthly", Cron: "@monthly", Branch: "stable"},
 		),
 		{Name: "api", DefaultBranch: "main"},
-	}, st, w, Options{Now: func() time.Time { return now }})
+	}, st, storeQueue{st, w}, Options{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -558,7 +591,8 @@ func TestRunTwice(t *testing.T) {
 }
 
 // TestDependencies keeps the data flow one way: schedules queues builds
-// through the store and a Waker, never through the packages after it.
+// through a Queue (and keeps its marks in the store), never through the
+// packages after it.
 func TestDependencies(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").Output()
 	if err != nil {

@@ -392,7 +392,7 @@ func (d *dashboard) projects(w http.ResponseWriter, r *http.Request) {
 	page.Nav = "projects"
 	for i := range d.h.cfg.Projects {
 		p := &d.h.cfg.Projects[i]
-		builds, err := d.h.Service.Store.ListBuilds(r.Context(), store.Filter{Project: p.Name, Limit: projectHistory})
+		builds, err := d.h.Builds.ListBuilds(r.Context(), store.Filter{Project: p.Name, Limit: projectHistory})
 		if err != nil {
 			d.h.Logger.Error().Err(err).Str("project", p.Name).Msg("dashboard: list builds")
 			d.errorPage(w, http.StatusInternalServerError, "could not list builds")
@@ -488,7 +488,7 @@ func (d *dashboard) builds(w http.ResponseWriter, r *http.Request) {
 		}
 		f.BeforeID = id
 	}
-	builds, err := d.h.Service.Store.ListBuilds(r.Context(), f)
+	builds, err := d.h.Builds.ListBuilds(r.Context(), f)
 	if err != nil {
 		d.h.Logger.Error().Err(err).Msg("dashboard: list builds")
 		d.errorPage(w, http.StatusInternalServerError, "could not list builds")
@@ -533,7 +533,7 @@ func (d *dashboard) build(w http.ResponseWriter, r *http.Request) {
 		d.errorPage(w, http.StatusBadRequest, "build id must be a number")
 		return
 	}
-	b, err := d.h.Service.Store.GetBuild(r.Context(), id)
+	b, err := d.h.Builds.GetBuild(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		d.errorPage(w, http.StatusNotFound, fmt.Sprintf("no build %d", id))
 		return

@@ -70,8 +70,8 @@ projects:
 	t.Cleanup(func() { svc.Close() })
 	reg := prometheus.NewRegistry()
 	h, err := NewHandler(HandlerDeps{
-		Service:  svc,
-		Queue:    pipeline.NewQueue(svc, pipeline.QueueOptions{}),
+		Config:   cfg,
+		Builds:   pipeline.NewQueue(svc, pipeline.QueueOptions{}),
 		Metrics:  NewMetrics(reg),
 		Gatherer: reg,
 		Logger:   zerolog.Nop(),
@@ -81,7 +81,7 @@ projects:
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &dashWorld{srv: srv, store: svc.Store, cfg: cfg}
+	return &dashWorld{srv: srv, store: svc.Store(), cfg: cfg}
 }
 
 // add stores a build as given (status, tags, stages...).

@@ -3,40 +3,50 @@ package server
 import (
 	"context"
 
+	"github.com/slipwayci/slipway/internal/gitref"
 	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/schedules"
 	"github.com/slipwayci/slipway/store"
 	"github.com/slipwayci/slipway/webhook"
 )
 
-// deliveryQueue records a webhook delivery and queues its builds in one
-// store transaction, then wakes the workers.
+// deliveryQueue hands a webhook delivery's builds to the build queue,
+// which records the delivery with them in one store transaction: a
+// delivery answered 2xx is never lost, and a redelivery never builds twice.
 type deliveryQueue struct {
-	queue *pipeline.Queue
-	store *store.Store
+	builds BuildService
 }
 
 func (d deliveryQueue) Accept(ctx context.Context, del webhook.Delivery, builds []store.Build) (webhook.Accepted, error) {
-	opts := store.EnqueueOptions{Dedup: true, Supersede: true}
-	seen, results, err := d.store.RecordDeliveryAndEnqueue(ctx, store.Delivery{
-		ID: del.ID, Event: del.Event, Outcome: del.Outcome, Reason: del.Reason,
-	}, builds, opts)
+	req := pipeline.Request{Delivery: &store.Delivery{ID: del.ID, Event: del.Event, Outcome: del.Outcome, Reason: del.Reason}}
+	for _, b := range builds {
+		req.Triggers = append(req.Triggers, pipeline.Trigger{Kind: b.Trigger, Project: b.Project, Ref: gitref.Parse(b.Ref), Commit: b.Commit})
+	}
+	q, err := d.builds.Enqueue(ctx, req)
 	if err != nil {
 		return webhook.Accepted{}, err
 	}
-	acc := webhook.Accepted{Seen: seen}
-	var superseded []int64
-	var added []store.Build
-	for _, r := range results {
+	acc := webhook.Accepted{Seen: q.Seen}
+	for _, r := range q.Builds {
 		if r.Created {
 			acc.BuildIDs = append(acc.BuildIDs, r.Build.ID)
-			added = append(added, r.Build)
 		} else {
 			acc.Duplicates = append(acc.Duplicates, r.Build.ID)
 		}
-		superseded = append(superseded, r.Superseded...)
-	}
-	if len(added) > 0 || len(superseded) > 0 {
-		d.queue.Queued(ctx, superseded, added...)
 	}
 	return acc, nil
+}
+
+// releaseQueue hands the scheduler's releases to the build queue.
+type releaseQueue struct {
+	builds BuildService
+}
+
+func (q releaseQueue) Release(ctx context.Context, r schedules.Release) (store.Build, error) {
+	t := pipeline.Trigger{Kind: store.TriggerSchedule, Project: r.Project, Schedule: r.Schedule, Ref: gitref.Branch(r.Branch), Due: r.Due}
+	res, err := q.builds.Enqueue(ctx, pipeline.Request{Triggers: []pipeline.Trigger{t}, Fired: r.Fired})
+	if err != nil {
+		return store.Build{}, err
+	}
+	return res.First(), nil
 }

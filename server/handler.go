@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
@@ -28,10 +29,25 @@ import (
 	"github.com/slipwayci/slipway/webhook"
 )
 
+// BuildService is the build machinery as the HTTP side uses it: the one
+// way builds get queued, their cancel, and their records. *pipeline.Queue
+// implements it.
+type BuildService interface {
+	Enqueue(ctx context.Context, req pipeline.Request) (pipeline.Queued, error)
+	Cancel(ctx context.Context, id int64) error
+	GetBuild(ctx context.Context, id int64) (store.Build, error)
+	ListBuilds(ctx context.Context, f store.Filter) ([]store.Build, error)
+	LogPath(id int64) string
+	// Ready checks the engine and the store (for /readyz).
+	Ready(ctx context.Context) error
+}
+
 // HandlerDeps are what the HTTP handler serves from.
 type HandlerDeps struct {
-	Service *pipeline.Service
-	Queue   *pipeline.Queue
+	// Config is the configuration served.
+	Config *config.Config
+	// Builds queues, cancels and reads builds.
+	Builds BuildService
 	// Scheduler runs schedules by hand; nil disables the route.
 	Scheduler *schedules.Scheduler
 	Metrics   *Metrics
@@ -59,7 +75,7 @@ func NewHandler(d HandlerDeps) (http.Handler, error) {
 	if d.FollowPoll <= 0 {
 		d.FollowPoll = 200 * time.Millisecond
 	}
-	cfg := d.Service.Config
+	cfg := d.Config
 	h := &handler{HandlerDeps: d, cfg: cfg, readAuth: cfg.DashboardAuth == "token"}
 	for _, t := range cfg.APITokens {
 		h.tokens = append(h.tokens, sha256.Sum256([]byte(t.Value())))
@@ -96,7 +112,7 @@ func githubHook(d HandlerDeps, cfg *config.Config) (http.Handler, error) {
 		}), nil
 	}
 	return webhook.NewHandler(cfg.GitHub.WebhookSecret, int64(cfg.GitHub.MaxPayload), cfg.Projects,
-		deliveryQueue{queue: d.Queue, store: d.Service.Store}, d.Logger, d.Metrics)
+		deliveryQueue{builds: d.Builds}, d.Logger, d.Metrics)
 }
 
 // authorized reports whether r carries one of the API tokens, compared in
@@ -167,9 +183,9 @@ func (h *handler) createBuild(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "commit must be 40 hex characters")
 		return
 	}
-	b, _, err := h.Queue.Enqueue(r.Context(), store.Build{
-		Project: p.Name, Trigger: store.TriggerManual, Ref: ref, Commit: req.Commit, Image: p.Image,
-	})
+	t := pipeline.Trigger{Kind: store.TriggerManual, Project: p.Name, Ref: plumbing.ReferenceName(ref), Commit: req.Commit}
+	q, err := h.Builds.Enqueue(r.Context(), pipeline.Request{Triggers: []pipeline.Trigger{t}})
+	b := q.First()
 	if err != nil {
 		h.Logger.Error().Err(err).Str("project", p.Name).Msg("queue manual build")
 		writeError(w, http.StatusInternalServerError, "could not queue the build")
@@ -215,7 +231,7 @@ func (h *handler) listBuilds(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Limit = n
 	}
-	builds, err := h.Service.Store.ListBuilds(r.Context(), f)
+	builds, err := h.Builds.ListBuilds(r.Context(), f)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "could not list builds")
 		return
@@ -233,7 +249,7 @@ func (h *handler) build(w http.ResponseWriter, r *http.Request) (store.Build, bo
 		writeError(w, http.StatusBadRequest, "build id must be a number")
 		return store.Build{}, false
 	}
-	b, err := h.Service.Store.GetBuild(r.Context(), id)
+	b, err := h.Builds.GetBuild(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no build %d", id))
 		return b, false
@@ -256,7 +272,7 @@ func (h *handler) cancelBuild(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	err := h.Queue.Cancel(r.Context(), b.ID)
+	err := h.Builds.Cancel(r.Context(), b.ID)
 	switch {
 	case errors.Is(err, pipeline.ErrNotCancelable):
 		writeError(w, http.StatusConflict, err.Error())
@@ -278,7 +294,7 @@ func (h *handler) buildLog(w http.ResponseWriter, r *http.Request) {
 	follow := r.URL.Query().Get("follow") == "1" || r.URL.Query().Get("follow") == "true"
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	path := h.Service.Store.LogPath(b.ID)
+	path := h.Builds.LogPath(b.ID)
 	f, err := os.Open(path)
 	if err != nil && !(follow && errors.Is(err, os.ErrNotExist)) {
 		if errors.Is(err, os.ErrNotExist) {
@@ -309,7 +325,7 @@ func (h *handler) buildLog(w http.ResponseWriter, r *http.Request) {
 		}
 		// Read the status before copying so the last bytes written before
 		// the build ended are always sent.
-		cur, err := h.Service.Store.GetBuild(ctx, b.ID)
+		cur, err := h.Builds.GetBuild(ctx, b.ID)
 		if err != nil {
 			return
 		}
@@ -337,7 +353,7 @@ func (h *handler) buildLog(w http.ResponseWriter, r *http.Request) {
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	if err := h.Service.Ready(ctx); err != nil {
+	if err := h.Builds.Ready(ctx); err != nil {
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}

@@ -66,11 +66,11 @@ func Run(ctx context.Context, cfg *config.Config, logger zerolog.Logger, opts Op
 		Observer:    metrics,
 	})
 	stopping := make(chan struct{})
-	sched, err := schedules.New(cfg.Projects, svc.Store, queue, schedules.Options{Logger: logger})
+	sched, err := schedules.New(cfg.Projects, svc.Store(), releaseQueue{builds: queue}, schedules.Options{Logger: logger})
 	if err != nil {
 		return err
 	}
-	h, err := NewHandler(HandlerDeps{Service: svc, Queue: queue, Scheduler: sched, Metrics: metrics, Gatherer: reg, Logger: logger, Stopping: stopping})
+	h, err := NewHandler(HandlerDeps{Config: cfg, Builds: queue, Scheduler: sched, Metrics: metrics, Gatherer: reg, Logger: logger, Stopping: stopping})
 	if err != nil {
 		return err
 	}
