@@ -235,8 +235,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := s.probeFile(); err != nil {
 		return fmt.Errorf("ping store: %w", err)
 	}
-	// Rewriting a row with its own value is a real write (SQLite writes
-	// the page and commits it to the WAL) that changes nothing.
+	// Rewriting a row with its own value is a real write that changes
+	// nothing: SQLite commits the page to its WAL, PostgreSQL a new row
+	// version.
 	err := s.write(ctx, func(tx querier) error {
 		_, err := tx.exec(ctx, `UPDATE schema_migrations SET applied_at = applied_at
 			WHERE version = (SELECT max(version) FROM schema_migrations)`)

@@ -44,10 +44,11 @@ var errTooLarge = errors.New("body too large")
 type bodyBudget struct {
 	maxBody      int64
 	small, large *semaphore.Weighted
+	wait         time.Duration // bodyWait
 }
 
 func newBodyBudget(maxBody int64) *bodyBudget {
-	return &bodyBudget{maxBody: maxBody, small: semaphore.NewWeighted(smallPool), large: semaphore.NewWeighted(maxBody)}
+	return &bodyBudget{maxBody: maxBody, small: semaphore.NewWeighted(smallPool), large: semaphore.NewWeighted(maxBody), wait: bodyWait}
 }
 
 // reserve takes room for a body of length n (-1: unknown) and returns the
@@ -62,7 +63,7 @@ func (b *bodyBudget) reserve(ctx context.Context, n int64) (release func(), err 
 	case n > 0:
 		size = n
 	}
-	ctx, cancel := context.WithTimeout(ctx, bodyWait)
+	ctx, cancel := context.WithTimeout(ctx, b.wait)
 	defer cancel()
 	if err := pool.Acquire(ctx, size); err != nil {
 		return nil, errBusy
