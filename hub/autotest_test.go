@@ -13,15 +13,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/slipwayci/slipway/builder"
 	"github.com/slipwayci/slipway/internal/testenv"
 )
 
@@ -86,9 +87,24 @@ func buildImage(t *testing.T, cli *client.Client, dir, tag string) {
 		_, _ = cli.ImageRemove(context.Background(), tag, image.RemoveOptions{Force: true, PruneChildren: true})
 	})
 	var log syncBuffer
-	if _, err := builder.New(cli, builder.ModeClassic).Build(t.Context(), builder.BuildOptions{Context: dirTar(t, dir), Tags: []string{tag}}, &log); err != nil {
+	if err := engineBuild(t.Context(), cli, dirTar(t, dir), types.ImageBuildOptions{Tags: []string{tag}}, &log); err != nil {
 		t.Fatalf("build %s: %v\n%s", tag, err, log.String())
 	}
+}
+
+// engineBuild builds a context with the engine's classic builder, writing
+// its output to log. The test calls the engine directly: hub imports no
+// other slipway package, not even in its tests (config imports hub).
+func engineBuild(ctx context.Context, cli *client.Client, tarball io.ReadCloser, opts types.ImageBuildOptions, log io.Writer) error {
+	defer tarball.Close()
+	opts.Remove, opts.ForceRemove = true, true
+	opts.Version = types.BuilderV1
+	resp, err := cli.ImageBuild(ctx, tarball, opts)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return jsonmessage.DisplayJSONMessagesStream(resp.Body, log, 0, false, nil)
 }
 
 // fixtureImage builds the image under test: FROM scratch with
@@ -212,10 +228,13 @@ func runAutotest(t *testing.T, cli *client.Client, img string, c autotestCase) (
 	}
 	if c.build {
 		opts.BuildService = func(ctx context.Context, b ServiceBuild, log io.Writer) error {
-			_, err := builder.New(cli, builder.ModeClassic).Build(ctx, builder.BuildOptions{
-				Context: dirTar(t, b.Context), Dockerfile: b.Dockerfile, Target: b.Target, BuildArgs: b.Args, Tags: []string{b.Tag},
+			args := make(map[string]*string, len(b.Args))
+			for k, v := range b.Args {
+				args[k] = &v
+			}
+			return engineBuild(ctx, cli, dirTar(t, b.Context), types.ImageBuildOptions{
+				Dockerfile: b.Dockerfile, Target: b.Target, BuildArgs: args, Tags: []string{b.Tag},
 			}, log)
-			return err
 		}
 	}
 	var log syncBuffer
