@@ -8,10 +8,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/internal/fixture"
 	"github.com/slipwayci/slipway/internal/testenv"
 	"github.com/slipwayci/slipway/store"
 )
@@ -101,4 +103,60 @@ func TestReplicasOnPostgresBuildEachCommitOnce(t *testing.T) {
 			t.Errorf("replica %d shows another history (-got +want):\n%s", r, diff)
 		}
 	}
+}
+
+// TestReplicasOnPostgresFireEachDueTimeOnce runs an @every 5s schedule on
+// three replicas sharing one PostgreSQL database: each due time makes one
+// build, whichever replica fires it first.
+func TestReplicasOnPostgresFireEachDueTimeOnce(t *testing.T) {
+	const (
+		replicas = 3
+		dues     = 6 // 30 s of an @every 5s schedule
+	)
+	database := testenv.StartPostgresForTest(t).NewDatabase(t)
+	w := newWorld(t, setup{Fixture: fixture.Options{ProjectExtra: "    schedules:\n      - {name: often, cron: \"@every 5s\"}\n"}})
+	cs := make([]*apiClient, replicas)
+	for r := range cs {
+		dir := filepath.Join(t.TempDir(), fmt.Sprint("replica-", r))
+		cs[r] = serve(t, w, func(c *config.Config) {
+			c.Database = config.Secret(database)
+			c.DataDir = dir
+		})
+	}
+	dueTimes := func(bs []store.Build) map[time.Time]int {
+		n := map[time.Time]int{}
+		for _, b := range bs {
+			if b.Schedule == "often" && b.DueAt != nil {
+				n[*b.DueAt]++
+			}
+		}
+		return n
+	}
+	waitFor(t, 2*time.Minute, fmt.Sprint(dues, " due times fired"), func() (bool, string) {
+		got := dueTimes(cs[0].builds())
+		return len(got) >= dues, fmt.Sprint(got)
+	})
+	for _, c := range cs {
+		c.stop()
+	}
+	st, err := store.OpenDatabase(t.Context(), database, t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	bs, err := st.ListBuilds(t.Context(), store.Filter{Limit: store.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for due, n := range dueTimes(bs) {
+		if n != 1 {
+			t.Errorf("due time %s made %d builds, want 1", due.Format(time.RFC3339), n)
+		}
+	}
+	for _, b := range bs {
+		if b.Trigger != store.TriggerSchedule || b.Status == store.StatusFailed {
+			t.Errorf("%s: want a schedule build that did not fail", describe(b))
+		}
+	}
+	t.Logf("%d builds for %d due times over %d replicas", len(bs), len(dueTimes(bs)), replicas)
 }
