@@ -242,6 +242,12 @@ type Project struct {
 	GitToken Secret `yaml:"git_token"`
 	// GitTokenFile is read into GitToken by Load when set.
 	GitTokenFile string `yaml:"git_token_file"`
+	// GitDir puts a .git of the built commit into the build context, as
+	// `docker build` on a clone has: HEAD on the branch (detached at a
+	// tag), only that commit and its tree (shallow), byte-identical for the
+	// same commit so the layer cache still hits. .dockerignore can exclude
+	// it. Default true (nil); see WantsGitDir.
+	GitDir *bool `yaml:"git_dir"`
 
 	// BuildRules are Docker Hub's build rules: with any, a push builds only
 	// when a rule with autobuild matches its branch or tag (instead of
@@ -273,6 +279,10 @@ type Project struct {
 	// reach a log, an answer or an image label. Default: none.
 	SecretBuildEnv map[string]Secret `yaml:"secret_build_env"`
 }
+
+// WantsGitDir reports whether the build context holds a .git: GitDir, true
+// when unset.
+func (p *Project) WantsGitDir() bool { return p.GitDir == nil || *p.GitDir }
 
 // BuildRule is one of Docker Hub's build rules. It has the fields and keys
 // of hub.BuildRule (the pipeline converts it with hub.BuildRule(r)); its

@@ -201,6 +201,7 @@ func TestLoadFull(t *testing.T) {
 			Branches:        []string{"trunk", "release/*"},
 			Context:         "app",
 			Dockerfile:      "build/Dockerfile",
+			GitDir:          &no,
 			Target:          "runtime",
 			BuildArgs:       map[string]string{"GO_VERSION": "1.26"},
 			SecretBuildArgs: map[string]Secret{"NPM_TOKEN": "npm-secret"},

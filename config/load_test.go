@@ -505,6 +505,18 @@ func TestCatchesUp(t *testing.T) {
 	}
 }
 
+func TestWantsGitDir(t *testing.T) {
+	yes, no := true, false
+	for _, tt := range []struct {
+		gitDir *bool
+		want   bool
+	}{{nil, true}, {&yes, true}, {&no, false}} {
+		if got := (&Project{GitDir: tt.gitDir}).WantsGitDir(); got != tt.want {
+			t.Errorf("WantsGitDir() with %v = %v, want %v", tt.gitDir, got, tt.want)
+		}
+	}
+}
+
 // TestLoadRunsChecks proves a Check's problems get the line of their key
 // path and are hidden like Load's own, and that checks run only on a config
 // that is otherwise valid.

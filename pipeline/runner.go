@@ -217,7 +217,7 @@ func secretArgs(p *config.Project) map[string]string {
 
 // sourceRequest is the clone request of project p at ref and commit.
 func sourceRequest(cfg *config.Config, p *config.Project, ref, commit string) source.Request {
-	return source.Request{Project: p.Name, URL: p.Repo, Ref: ref, Commit: commit, Auth: gitAuth(cfg, p)}
+	return source.Request{Project: p.Name, URL: p.Repo, Ref: ref, Commit: commit, Auth: gitAuth(cfg, p), GitDir: p.WantsGitDir()}
 }
 
 // gitAuth returns the credentials of a project's clone: its own token or SSH

@@ -139,6 +139,12 @@ type Request struct {
 	Commit string
 	// Auth are the credentials of URL.
 	Auth Auth
+	// GitDir writes a .git of the commit into the work tree, as a clone
+	// has (projects[].git_dir): HEAD on the branch, or detached at a tag
+	// or another ref; only that commit, its tree and an annotated tag's
+	// object (shallow); an index of the tree. It is byte-identical for the
+	// same commit and ref, so the engine's layer cache still hits.
+	GitDir bool
 }
 
 // Checkout is one build's work tree of one commit.
@@ -302,7 +308,13 @@ func (c *Cache) checkout(ctx context.Context, req Request, projDir string) (*Che
 		err = corrupt(fmt.Errorf("read tree of %s: %w", commit.Hash, err))
 	} else {
 		w := treeWriter{ctx: ctx, s: repo.Storer, opts: c.opts, commit: commit.Hash.String()}
+		if req.GitDir {
+			w.git = &gitDirPlan{objects: []plumbing.Hash{tree.Hash}}
+		}
 		err = w.write(dir, tree, 0, "")
+		if err == nil && req.GitDir {
+			err = c.writeGitDir(ctx, repo, dir, req, commit, ref, local, w.git)
+		}
 	}
 	if err != nil {
 		_ = os.RemoveAll(dir)
@@ -502,4 +514,54 @@ func peel(repo *git.Repository, h plumbing.Hash) (*object.Commit, error) {
 		}
 	}
 	return nil, fmt.Errorf("tag chain at %s is too long", h)
+}
+
+// writeGitDir writes the work tree's .git (Request.GitDir) for commit,
+// checked out from the remote ref stored locally as local.
+func (c *Cache) writeGitDir(ctx context.Context, repo *git.Repository, dir string, req Request, commit *object.Commit, ref, local plumbing.ReferenceName, plan *gitDirPlan) error {
+	spec := gitDirSpec{
+		commit:  commit.Hash,
+		when:    commit.Committer.When,
+		shallow: commit.NumParents() > 0,
+		ref:     ref,
+		origin:  originURL(req.URL),
+	}
+	if ref.IsTag() {
+		r, err := repo.Storer.Reference(local)
+		if err != nil {
+			return corrupt(fmt.Errorf("read %s: %w", local, err))
+		}
+		tags, target, err := tagChain(repo, r.Hash())
+		if err != nil {
+			return err
+		}
+		if target == commit.Hash {
+			spec.refTarget, spec.tagObjects = r.Hash(), tags
+		} else {
+			spec.ref = "" // an older commit than the tag's: detached, no tag
+		}
+	}
+	return writeGitDir(ctx, repo.Storer, dir, spec, plan)
+}
+
+// tagChain returns the annotated tag objects from h down to the commit they
+// name, and that commit.
+func tagChain(repo *git.Repository, h plumbing.Hash) ([]plumbing.Hash, plumbing.Hash, error) {
+	var tags []plumbing.Hash
+	for range 10 {
+		obj, err := repo.Storer.EncodedObject(plumbing.AnyObject, h)
+		if err != nil {
+			return nil, h, corrupt(fmt.Errorf("read object %s: %w", h, err))
+		}
+		if obj.Type() != plumbing.TagObject {
+			return tags, h, nil
+		}
+		t, err := object.DecodeTag(repo.Storer, obj)
+		if err != nil {
+			return nil, h, corrupt(fmt.Errorf("decode tag %s: %w", h, err))
+		}
+		tags = append(tags, h)
+		h = t.Target
+	}
+	return nil, h, fmt.Errorf("tag chain at %s is too long", h)
 }

@@ -84,7 +84,8 @@ func readTar(t *testing.T, rc io.ReadCloser) map[string]tarEntry {
 	}
 }
 
-func names(m map[string]tarEntry) []string {
+// names are the sorted keys of m.
+func names[V any](m map[string]V) []string {
 	var n []string
 	for k := range m {
 		n = append(n, k)

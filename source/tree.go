@@ -37,6 +37,9 @@ type treeWriter struct {
 	commit string
 	files  int
 	bytes  int64
+	// git, when not nil, collects the objects and index entries of the
+	// checkout's .git (Request.GitDir).
+	git *gitDirPlan
 }
 
 // write writes tree t into dir; rel is dir's slash path inside the work tree
@@ -75,6 +78,7 @@ func (w *treeWriter) write(dir string, t *object.Tree, depth int, rel string) er
 			if err := os.Mkdir(p, 0o755); err != nil {
 				return fmt.Errorf("write %s: %w", name, err)
 			}
+			w.git.addObject(e.Hash)
 			if err := w.write(p, sub, depth+1, name); err != nil {
 				return err
 			}
@@ -94,6 +98,7 @@ func (w *treeWriter) write(dir string, t *object.Tree, depth int, rel string) er
 			if err := os.Mkdir(p, 0o755); err != nil {
 				return fmt.Errorf("write %s: %w", name, err)
 			}
+			w.git.addEntry(name, e.Hash, filemode.Submodule, 0)
 		default:
 			return fmt.Errorf("checkout of %s: %s has unsupported mode %s", w.commit, name, e.Mode)
 		}
@@ -122,6 +127,12 @@ func (w *treeWriter) writeFile(p, name string, e object.TreeEntry, perm fs.FileM
 	if err := w.addBytes(name, blob.Size); err != nil {
 		return err
 	}
+	w.git.addObject(e.Hash)
+	mode := e.Mode
+	if mode == filemode.Deprecated {
+		mode = filemode.Regular
+	}
+	w.git.addEntry(name, e.Hash, mode, blob.Size)
 	r, err := blob.Reader()
 	if err != nil {
 		return corrupt(fmt.Errorf("read blob %s (%s): %w", name, e.Hash, err))
@@ -181,6 +192,8 @@ func (w *treeWriter) writeSymlink(p, name string, e object.TreeEntry) error {
 	if err := os.Symlink(string(target), p); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
+	w.git.addObject(e.Hash)
+	w.git.addEntry(name, e.Hash, filemode.Symlink, blob.Size)
 	return nil
 }
 
