@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -125,6 +126,9 @@ func startUploadPack(dir string) (*uploadPackSession, error) {
 	}
 	s := &uploadPackSession{stdin: inW, stdout: outR, stderr: &stderrTail{}, exited: make(chan struct{})}
 	s.cmd = exec.Command(prog, dir)
+	// The exchange below is protocol v0: an inherited GIT_PROTOCOL must
+	// not switch upload-pack to v2.
+	s.cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GIT_PROTOCOL=") })
 	s.cmd.Stdin, s.cmd.Stdout, s.cmd.Stderr = inR, outW, s.stderr
 	// Its own process group, so a kill reaches pack-objects and any
 	// other child holding the pipes.
