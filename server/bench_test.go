@@ -19,6 +19,7 @@ import (
 
 	"github.com/slipwayci/slipway/config"
 	"github.com/slipwayci/slipway/internal/fixture"
+	"github.com/slipwayci/slipway/internal/testenv"
 	"github.com/slipwayci/slipway/server"
 	"github.com/slipwayci/slipway/store"
 	"github.com/slipwayci/slipway/webhook"
@@ -30,55 +31,82 @@ import (
 // but build nothing (pings, and pushes of a repository no project tracks),
 // so the figures are the webhook path alone: body read, HMAC check, parse,
 // decision and the durable record. Afterwards every delivery answered 2xx
-// must be in the store.
+// must be in the store. On PostgreSQL it runs one and three replicas
+// (separate servers, data_dirs and pools on one database), the senders
+// spreading the deliveries round-robin over them.
 //
 //	go test -run '^$' -bench WebhookAck -benchtime 2000x ./server
 func BenchmarkWebhookAck(b *testing.B) {
 	for _, senders := range []int{1, 8} {
-		b.Run(fmt.Sprintf("senders=%d", senders), func(b *testing.B) { benchmarkWebhookAck(b, senders) })
+		b.Run(fmt.Sprintf("sqlite/senders=%d", senders), func(b *testing.B) { benchmarkWebhookAck(b, senders, "", 1) })
+	}
+	for _, replicas := range []int{1, 3} {
+		for _, senders := range []int{1, 8} {
+			b.Run(fmt.Sprintf("postgres/replicas=%d/senders=%d", replicas, senders), func(b *testing.B) {
+				database := testenv.StartPostgresForTest(b, testenv.PostgresOptions{Durable: true}).NewDatabase(b)
+				benchmarkWebhookAck(b, senders, database, replicas)
+			})
+		}
 	}
 }
 
-func benchmarkWebhookAck(b *testing.B, senders int) {
+func benchmarkWebhookAck(b *testing.B, senders int, database string, replicas int) {
 	w := fixture.New(b, fixture.Options{Extra: fmt.Sprintf("github:\n  webhook_secret: %q\n", webhookSecret.Value())})
 	cfg, err := config.Load(w.ConfigPath())
 	if err != nil {
 		b.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- server.Run(ctx, cfg, zerolog.New(io.Discard), server.Options{Listener: ln, Grace: time.Second})
-	}()
+	cfg.Database = config.Secret(database)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
+	var (
+		bases []string
+		stops []func()
+	)
+	stopped := false
 	stop := func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Errorf("server.Run: %v", err)
+		for _, s := range stops {
+			s()
 		}
 	}
-	stopped := false
 	b.Cleanup(func() {
 		if !stopped {
 			stop()
 		}
 	})
-	base := "http://" + ln.Addr().String()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := client.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			break
+	for r := range replicas {
+		rcfg := *cfg
+		if r > 0 {
+			rcfg.DataDir = filepath.Join(b.TempDir(), fmt.Sprint("replica-", r))
 		}
-		if time.Now().After(deadline) {
-			b.Fatalf("server does not answer: %v", err)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
 		}
-		time.Sleep(20 * time.Millisecond)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- server.Run(ctx, &rcfg, zerolog.New(io.Discard), server.Options{Listener: ln, Grace: time.Second})
+		}()
+		stops = append(stops, func() {
+			cancel()
+			if err := <-done; err != nil {
+				b.Errorf("server.Run: %v", err)
+			}
+		})
+		base := "http://" + ln.Addr().String()
+		bases = append(bases, base)
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			resp, err := client.Get(base + "/healthz")
+			if err == nil {
+				resp.Body.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("server does not answer: %v", err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 
 	type signed struct {
@@ -116,7 +144,7 @@ func benchmarkWebhookAck(b *testing.B, senders int) {
 					break
 				}
 				d := bodies[n%int64(len(bodies))]
-				req, _ := http.NewRequest(http.MethodPost, base+"/hooks/github", bytes.NewReader(d.body))
+				req, _ := http.NewRequest(http.MethodPost, bases[n%int64(len(bases))]+"/hooks/github", bytes.NewReader(d.body))
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("X-GitHub-Event", d.event)
 				req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("bench-%d", n))
@@ -150,7 +178,7 @@ func benchmarkWebhookAck(b *testing.B, senders int) {
 	if n := failed.Load(); n > 0 {
 		b.Errorf("%d deliveries were not accepted", n)
 	}
-	st, err := store.Open(context.Background(), cfg.DataDir)
+	st, err := store.OpenDatabase(context.Background(), database, cfg.DataDir, store.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func TestReplicasOnPostgresBuildEachCommitOnce(t *testing.T) {
 		replicas = 3
 		pushes   = 10
 	)
-	database := testenv.StartPostgresForTest(t).NewDatabase(t)
+	database := testenv.StartPostgresForTest(t, testenv.PostgresOptions{}).NewDatabase(t)
 	w := helloWorldWorld(t, setup{Concurrency: 2})
 	commits := make([]string, pushes)
 	bodies := make([][]byte, pushes)
@@ -113,7 +113,7 @@ func TestReplicasOnPostgresFireEachDueTimeOnce(t *testing.T) {
 		replicas = 3
 		dues     = 6 // 30 s of an @every 5s schedule
 	)
-	database := testenv.StartPostgresForTest(t).NewDatabase(t)
+	database := testenv.StartPostgresForTest(t, testenv.PostgresOptions{}).NewDatabase(t)
 	w := newWorld(t, setup{Fixture: fixture.Options{ProjectExtra: "    schedules:\n      - {name: often, cron: \"@every 5s\"}\n"}})
 	cs := make([]*apiClient, replicas)
 	for r := range cs {

@@ -37,7 +37,7 @@ func TestMigrateCommand(t *testing.T) {
 	}
 	src.Close()
 
-	pg := testenv.StartPostgresForTest(t)
+	pg := testenv.StartPostgresForTest(t, testenv.PostgresOptions{})
 	database := strings.Replace(pg.NewDatabase(t), "slipway@", "slipway:Hunter2-pw@", 1)
 	var stdout, stderr bytes.Buffer
 	if code := run(ctx, []string{"migrate", "--from", "sqlite:" + dir, "--to", database}, &stdout, &stderr); code != 0 {

@@ -50,7 +50,7 @@ func (s *PostgresShared) Get(t testing.TB) *Postgres {
 	s.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		s.pg, s.err = StartPostgres(ctx)
+		s.pg, s.err = StartPostgres(ctx, PostgresOptions{})
 	})
 	if s.err != nil {
 		t.Fatalf("PostgreSQL test cluster: %v", s.err)
@@ -86,11 +86,19 @@ func pgMajor(p string) int {
 	return n
 }
 
+// PostgresOptions shape a test cluster.
+type PostgresOptions struct {
+	// Durable keeps PostgreSQL's defaults (fsync, full_page_writes,
+	// synchronous_commit on), for benchmarks that compare commit costs
+	// with SQLite's synchronous=FULL. Default off: the cluster is thrown
+	// away and tests run faster without fsyncs.
+	Durable bool
+}
+
 // StartPostgres runs initdb and pg_ctl start on a free loopback port in a
 // new temporary directory. initdb refuses to run as root, so a root test
-// runs them as the "postgres" user, which owns the directory. Durability
-// settings are off (fsync, full_page_writes): the cluster is thrown away.
-func StartPostgres(ctx context.Context) (*Postgres, error) {
+// runs them as the "postgres" user, which owns the directory.
+func StartPostgres(ctx context.Context, o PostgresOptions) (*Postgres, error) {
 	bin, err := postgresBin()
 	if err != nil {
 		return nil, err
@@ -125,7 +133,10 @@ func StartPostgres(ctx context.Context) (*Postgres, error) {
 			os.RemoveAll(dir)
 			return nil, err
 		}
-		opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=300", p.Port, dir)
+		opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=300", p.Port, dir)
+		if !o.Durable {
+			opts += " -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
+		}
 		out, err := p.run(ctx, "pg_ctl", "-D", p.data(), "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "-o", opts, "start")
 		if err == nil {
 			return p, nil
@@ -212,11 +223,11 @@ func (p *Postgres) Stop() error {
 // StartPostgresForTest starts a cluster for one test and stops it when the
 // test ends; a cluster that cannot start fails the test. Test binaries
 // with many PostgreSQL tests share one through PostgresShared instead.
-func StartPostgresForTest(t testing.TB) *Postgres {
+func StartPostgresForTest(t testing.TB, o PostgresOptions) *Postgres {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	p, err := StartPostgres(ctx)
+	p, err := StartPostgres(ctx, o)
 	if err != nil {
 		t.Fatalf("PostgreSQL test cluster: %v", err)
 	}
