@@ -233,3 +233,31 @@ func TestBuildWithHtpasswdRegistry(t *testing.T) {
 		t.Errorf("the registry password reached the build output")
 	}
 }
+
+// TestBuildContextHasGitDir: by default the build context holds the
+// commit's .git, as docker build on a clone does, so COPY .git/ works;
+// git_dir: false leaves it out and such a build fails naming it.
+func TestBuildContextHasGitDir(t *testing.T) {
+	dockerfile := "FROM scratch\nCOPY .git/HEAD .git/shallow /git/\nCOPY app /app\nCOPY ctx/ /ctx/\nENTRYPOINT [\"/app\"]\n"
+	for _, tt := range []struct {
+		name, extra string
+		wantOK      bool
+	}{
+		{name: "default", wantOK: true},
+		{name: "git_dir false", extra: "    git_dir: false\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := fixture.New(t, fixture.Options{ProjectExtra: tt.extra})
+			w.Repo.Commit(t, "main", map[string]string{"Dockerfile": dockerfile}, "copy .git")
+			code, b, stderr := build(t, w)
+			switch {
+			case tt.wantOK && code != 0:
+				t.Fatalf("slipway build exited %d, want COPY .git/ to work:\n%s", code, stderr)
+			case !tt.wantOK && code == 0:
+				t.Fatalf("slipway build with git_dir: false succeeded, want COPY .git/ to fail:\n%s", stderr)
+			case !tt.wantOK && !strings.Contains(b.Error, ".git"):
+				t.Errorf("error %q does not name .git", b.Error)
+			}
+		})
+	}
+}
