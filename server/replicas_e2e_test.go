@@ -160,3 +160,68 @@ func TestReplicasOnPostgresFireEachDueTimeOnce(t *testing.T) {
 	}
 	t.Logf("%d builds for %d due times over %d replicas", len(bs), len(dueTimes(bs)), replicas)
 }
+
+// TestReplicaKilledMidBuildIsTakenOver kills -9 the `slipway serve` running
+// a build (in its test stage); another replica on the same PostgreSQL puts
+// it back once its lease expires and finishes it: one build, succeeded at
+// its second attempt, pushed once.
+func TestReplicaKilledMidBuildIsTakenOver(t *testing.T) {
+	bin := slipwayBinary(t)
+	database := testenv.StartPostgresForTest(t, testenv.PostgresOptions{}).NewDatabase(t)
+	w := newWorld(t, setup{
+		Concurrency: 1,
+		Tokens:      true,
+		Listen:      "${SLIPWAY_TEST_LISTEN}",
+		Fixture:     fixture.Options{TestCommand: heldTest},
+	})
+	removeTestContainers(t, w)
+	text, err := os.ReadFile(w.ConfigPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	configs := make([]string, 2)
+	for r := range configs {
+		first, rest, _ := strings.Cut(string(text), "\n")
+		if !strings.HasPrefix(first, "data_dir: ") {
+			t.Fatalf("the world's config starts with %q, want data_dir", first)
+		}
+		configs[r] = filepath.Join(w.Dir, fmt.Sprintf("replica-%d.yaml", r))
+		cfg := fmt.Sprintf("data_dir: %q\ndatabase: %q\n%s", filepath.Join(w.Dir, fmt.Sprint("data-", r)), database, rest)
+		if err := os.WriteFile(configs[r], []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	a, ca := startServeConfig(t, bin, configs[0])
+	code, b, body := ca.createBuild("main", apiToken)
+	if code != http.StatusAccepted {
+		t.Fatalf("POST build: %d %s", code, body)
+	}
+	waitFor(t, buildTimeout, "the build's test stage runs on replica a", func() (bool, string) {
+		got := ca.build(b.ID)
+		return got.Status == store.StatusRunning && len(testContainers(t, w)) == 1, describe(got)
+	})
+	_, cb := startServeConfig(t, bin, configs[1])
+	a.kill9(t)
+	killed := time.Now()
+
+	// The lease (30 s) was extended at most 10 s before the kill; replica
+	// b puts the build back within 2 s of its expiry and claims it within
+	// its 1 s poll.
+	waitFor(t, store.DefaultLease+5*time.Second, "replica b runs the build again", func() (bool, string) {
+		got := cb.build(b.ID)
+		return got.Status == store.StatusRunning && got.Attempts == 2, describe(got)
+	})
+	t.Logf("taken over %v after kill -9 (lease %v)", time.Since(killed).Round(100*time.Millisecond), store.DefaultLease)
+	cb.held = w
+	done := cb.waitFinished(b.ID, buildTimeout)
+	if done.Status != store.StatusSucceeded || done.Attempts != 2 {
+		t.Errorf("after the takeover: %s (attempt %d), want succeeded at attempt 2", describe(done), done.Attempts)
+	}
+	if got := cb.builds(); len(got) != 1 {
+		t.Errorf("%d builds, want 1: %v", len(got), got)
+	}
+	if got := w.Digest("main"); got != done.Digest {
+		t.Errorf("main = %s in the registry, want the build's %s", got, done.Digest)
+	}
+}

@@ -47,6 +47,12 @@ type child struct {
 // killed when the test ends.
 func startServe(t *testing.T, bin string, w *fixture.World) (*child, *apiClient) {
 	t.Helper()
+	return startServeConfig(t, bin, w.ConfigPath())
+}
+
+// startServeConfig is startServe of the config file at path.
+func startServeConfig(t *testing.T, bin, path string) (*child, *apiClient) {
+	t.Helper()
 	// The free port may be taken between the probe and the child's bind:
 	// a start that fails for that reason is retried on another port.
 	for attempt := 1; ; attempt++ {
@@ -58,7 +64,7 @@ func startServe(t *testing.T, bin string, w *fixture.World) (*child, *apiClient)
 		ln.Close()
 
 		ch := &child{out: &logBuffer{}, exited: make(chan struct{})}
-		ch.cmd = exec.Command(bin, "serve", "--config", w.ConfigPath(), "--grace", "2s")
+		ch.cmd = exec.Command(bin, "serve", "--config", path, "--grace", "2s")
 		ch.cmd.Env = append(os.Environ(), "SLIPWAY_TEST_LISTEN="+addr)
 		ch.cmd.Stdout, ch.cmd.Stderr = ch.out, ch.out
 		if err := ch.cmd.Start(); err != nil {

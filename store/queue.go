@@ -127,20 +127,31 @@ func (s *Store) RequeueExpired(ctx context.Context, maxAttempts int) (requeued, 
 	return requeued, failed, nil
 }
 
-// keepLeases extends this replica's leases and puts back expired builds
-// every interval until ctx ends. A failed round is retried at the next
-// tick: the leases it could not extend are still valid for two more.
+// reapEvery bounds how long an expired lease waits for a lease keeper to
+// put its build back: takeover comes within lease + reapEvery (+ a poll).
+const reapEvery = 2 * time.Second
+
+// keepLeases extends this replica's leases every interval and puts back
+// expired builds every reapEvery (or interval, when shorter) until ctx
+// ends. A failed round is retried at the next tick: the leases it could
+// not extend are still valid for two more.
 func (s *Store) keepLeases(ctx context.Context, interval time.Duration, maxAttempts int) {
-	t := time.NewTicker(interval)
+	t := time.NewTicker(min(interval, reapEvery))
 	defer t.Stop()
+	var extended time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		_, _ = s.db.exec(ctx, `UPDATE builds SET lease_until = ? WHERE status = ? AND claimed_by = ? AND lease_until IS NOT NULL`,
-			nanos(s.now().Add(s.lease)), StatusRunning, s.replica)
+		if now := time.Now(); now.Sub(extended) >= interval {
+			_, err := s.db.exec(ctx, `UPDATE builds SET lease_until = ? WHERE status = ? AND claimed_by = ? AND lease_until IS NOT NULL`,
+				nanos(s.now().Add(s.lease)), StatusRunning, s.replica)
+			if err == nil {
+				extended = now
+			}
+		}
 		_, _, _ = s.RequeueExpired(ctx, maxAttempts)
 	}
 }

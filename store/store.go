@@ -70,12 +70,13 @@ type Options struct {
 	// Heartbeat. Default DefaultLease (30s).
 	Lease time.Duration
 	// KeepLeases is how often, on PostgreSQL, the store itself extends the
-	// leases of the running builds this replica claimed and puts back the
-	// builds of every replica whose lease expired (RequeueExpired with
-	// MaxAttempts): a replica that dies (kill -9, node down) loses its
-	// builds to the others within its lease. Default Lease/3; < 0 turns it
-	// off (the caller then calls Heartbeat and RequeueExpired). SQLite has
-	// one replica and needs none of it.
+	// leases of the running builds this replica claimed; every 2 s (or
+	// KeepLeases, when shorter) it also puts back the builds of every
+	// replica whose lease expired (RequeueExpired with MaxAttempts): a
+	// replica that dies (kill -9, node down) loses its builds to the others
+	// within its lease + 2 s. Default Lease/3; < 0 turns it off (the caller
+	// then calls Heartbeat and RequeueExpired). SQLite has one replica and
+	// needs none of it.
 	KeepLeases time.Duration
 	// MaxAttempts bounds how often the lease keeper lets one build start:
 	// a build whose lease expired at its last attempt fails. Default 2 (at
