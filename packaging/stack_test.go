@@ -20,13 +20,24 @@ const stackFile = "../deploy/stack.yml"
 // answering its ${VAR} references.
 func loadStack(t *testing.T, env map[string]string) *composetypes.Config {
 	t.Helper()
-	src, err := os.ReadFile(stackFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dict, err := loader.ParseYAML(src)
-	if err != nil {
-		t.Fatalf("parse %s: %v", stackFile, err)
+	return loadStackFiles(t, env, stackFile)
+}
+
+// loadStackFiles loads stack files merged in order, as `docker stack
+// deploy -c FILE -c FILE…` does.
+func loadStackFiles(t *testing.T, env map[string]string, files ...string) *composetypes.Config {
+	t.Helper()
+	var details []composetypes.ConfigFile
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dict, err := loader.ParseYAML(src)
+		if err != nil {
+			t.Fatalf("parse %s: %v", f, err)
+		}
+		details = append(details, composetypes.ConfigFile{Filename: filepath.Base(f), Config: dict})
 	}
 	dir, err := filepath.Abs(filepath.Dir(stackFile))
 	if err != nil {
@@ -34,11 +45,11 @@ func loadStack(t *testing.T, env map[string]string) *composetypes.Config {
 	}
 	cfg, err := loader.Load(composetypes.ConfigDetails{
 		WorkingDir:  dir,
-		ConfigFiles: []composetypes.ConfigFile{{Filename: filepath.Base(stackFile), Config: dict}},
+		ConfigFiles: details,
 		Environment: env,
 	})
 	if err != nil {
-		t.Fatalf("load %s as a stack: %v", stackFile, err)
+		t.Fatalf("load %v as a stack: %v", files, err)
 	}
 	return cfg
 }
