@@ -176,13 +176,18 @@ func writePack(ctx context.Context, s storer.EncodedObjectStorer, packDir string
 		return err
 	}
 	crc := crc32.NewIEEE()
+	// One compressor, reset per object: a new one costs ~1 MiB to set up.
+	zw, err := zlib.NewWriterLevel(io.Discard, zlib.BestSpeed)
+	if err != nil {
+		return err
+	}
 	for _, h := range objs {
 		if err := ctx.Err(); err != nil {
 			return context.Cause(ctx)
 		}
 		offset := pw.n
 		crc.Reset()
-		if err := packObject(s, h, io.MultiWriter(pw, crc)); err != nil {
+		if err := packObject(s, h, io.MultiWriter(pw, crc), zw); err != nil {
 			return err
 		}
 		idx.Add(h, uint64(offset), crc.Sum32())
@@ -226,8 +231,8 @@ func writePack(ctx context.Context, s storer.EncodedObjectStorer, packDir string
 }
 
 // packObject writes object h as a pack entry: type and size, then its
-// content deflated.
-func packObject(s storer.EncodedObjectStorer, h plumbing.Hash, w io.Writer) error {
+// content deflated with zw.
+func packObject(s storer.EncodedObjectStorer, h plumbing.Hash, w io.Writer, zw *zlib.Writer) error {
 	obj, err := s.EncodedObject(plumbing.AnyObject, h)
 	if err != nil {
 		return corrupt(fmt.Errorf("read object %s: %w", h, err))
@@ -253,10 +258,7 @@ func packObject(s storer.EncodedObjectStorer, h plumbing.Hash, w io.Writer) erro
 		return corrupt(fmt.Errorf("read object %s: %w", h, err))
 	}
 	defer r.Close()
-	zw, err := zlib.NewWriterLevel(w, zlib.BestSpeed)
-	if err != nil {
-		return err
-	}
+	zw.Reset(w)
 	got, err := io.Copy(zw, storeReader{r})
 	if err != nil {
 		return err

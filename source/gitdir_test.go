@@ -4,9 +4,11 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -281,6 +283,48 @@ func TestGitDirKeepsTheLayerCache(t *testing.T) {
 			if log := last.String(); !strings.Contains(log, "Using cache") && !strings.Contains(log, "CACHED") {
 				t.Errorf("the second build did not use the layer cache:\n%s", log)
 			}
+		})
+	}
+}
+
+// BenchmarkCheckoutGitDir checks out a commit of 2000 files (16 MiB, half
+// of it incompressible) with and without its .git, and reports the .git's
+// size next to the tree's.
+func BenchmarkCheckoutGitDir(b *testing.B) {
+	repo := gitfixture.New(b)
+	files := map[string]string{"Dockerfile": "FROM scratch\n"}
+	for i := range 2000 {
+		body := make([]byte, 8<<10)
+		if i%2 == 0 {
+			rand.Read(body)
+		}
+		files[fmt.Sprintf("d%02d/f%04d", i%40, i)] = string(body)
+	}
+	repo.Commit(b, "main", files, "2000 files")
+	c, err := source.NewCache(source.Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, gitDir := range []bool{false, true} {
+		b.Run(fmt.Sprintf("git_dir=%t", gitDir), func(b *testing.B) {
+			req := source.Request{Project: "bench", URL: repo.URL(), Ref: "main", GitDir: gitDir}
+			var size int64
+			for b.Loop() {
+				co, err := c.Checkout(b.Context(), req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				size = 0
+				filepath.WalkDir(filepath.Join(co.Dir, ".git"), func(_ string, d fs.DirEntry, err error) error {
+					if err == nil && d.Type().IsRegular() {
+						fi, _ := d.Info()
+						size += fi.Size()
+					}
+					return nil
+				})
+				co.Close()
+			}
+			b.ReportMetric(float64(size), ".git-bytes")
 		})
 	}
 }
