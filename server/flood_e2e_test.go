@@ -80,9 +80,12 @@ func startStalledSender(addr string, i int, claimed, send int64) *stalledSender 
 func TestStalledWebhookSendersKeepMemoryBounded(t *testing.T) {
 	const (
 		senders = 50
-		claimed = 25<<20 - 1 // just under github.max_payload's default
-		send    = 8 << 20
-		maxRSS  = 150 << 20
+		// Every other sender claims a body just under
+		// github.max_payload's default and stalls after 8 MiB; the others
+		// claim a push-sized body and stall after 150 KiB of it.
+		bigClaim, bigSend     = 25<<20 - 1, 8 << 20
+		smallClaim, smallSend = 200 << 10, 150 << 10
+		maxRSS                = 150 << 20
 	)
 	bin := slipwayBinary(t)
 	w := helloWorldWorld(t, setup{Listen: "${SLIPWAY_TEST_LISTEN}"})
@@ -95,6 +98,10 @@ func TestStalledWebhookSendersKeepMemoryBounded(t *testing.T) {
 	stalled := make([]*stalledSender, senders)
 	var wg sync.WaitGroup
 	for i := range stalled {
+		claimed, send := int64(bigClaim), int64(bigSend)
+		if i%2 == 1 {
+			claimed, send = smallClaim, smallSend
+		}
 		wg.Go(func() { stalled[i] = startStalledSender(addr, i, claimed, send) })
 	}
 	wg.Wait()
