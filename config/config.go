@@ -46,8 +46,13 @@ type Config struct {
 	// Builder selects the engine's builder: "auto" (BuildKit when the engine
 	// has it), "buildkit" or "classic". Default "auto".
 	Builder string `yaml:"builder"`
-	// Concurrency is the number of builds run at once. Default 2.
+	// Concurrency is the number of builds run at once: on the one engine
+	// of docker_host, or per builder with builders: (the default of each
+	// builder's concurrency). Default 2.
 	Concurrency int `yaml:"concurrency"`
+	// Builders are the engines builds run on (see Builder). Default: none,
+	// which is one builder "local" = docker_host (see BuilderPool).
+	Builders []Builder `yaml:"builders"`
 	// BuildTimeout bounds one whole build. Default 30m.
 	BuildTimeout Duration `yaml:"build_timeout"`
 	// LogLimit caps the stored build log in bytes; the head and the tail are
@@ -248,6 +253,10 @@ type Project struct {
 	// same commit so the layer cache still hits. .dockerignore can exclude
 	// it. Default true (nil); see WantsGitDir.
 	GitDir *bool `yaml:"git_dir"`
+	// BuilderLabels restrict the project's builds to builders whose labels
+	// include all of these (e.g. {disk: ssd}, {arch: arm64}). Default:
+	// none, any builder.
+	BuilderLabels map[string]string `yaml:"builder_labels"`
 
 	// BuildRules are Docker Hub's build rules: with any, a push builds only
 	// when a rule with autobuild matches its branch or tag (instead of

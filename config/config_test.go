@@ -159,14 +159,22 @@ func TestLoadFull(t *testing.T) {
 	secret := func(name string) string { return filepath.Join(dir, "secrets", name) }
 	no := false
 	want := &Config{
-		Listen:        "127.0.0.1:9090",
-		PublicURL:     "https://slipway.example.com",
-		DataDir:       filepath.Join(dir, "state"),
-		Database:      "postgres://slipway@db:5432/slipway?sslmode=verify-full",
-		DockerHost:    "tcp://builder-1:2376",
-		DockerTLS:     TLS{CAFile: secret("ca.pem"), CertFile: secret("cert.pem"), KeyFile: secret("key.pem"), Insecure: true},
-		Builder:       "buildkit",
-		Concurrency:   4,
+		Listen:      "127.0.0.1:9090",
+		PublicURL:   "https://slipway.example.com",
+		DataDir:     filepath.Join(dir, "state"),
+		Database:    "postgres://slipway@db:5432/slipway?sslmode=verify-full",
+		DockerHost:  "tcp://builder-1:2376",
+		DockerTLS:   TLS{CAFile: secret("ca.pem"), CertFile: secret("cert.pem"), KeyFile: secret("key.pem"), Insecure: true},
+		Builder:     "buildkit",
+		Concurrency: 4,
+		Builders: []Builder{
+			{
+				Name: "amd64-1", Host: "tcp://builder-1:2376",
+				TLS:    TLS{CAFile: secret("ca.pem"), CertFile: secret("cert.pem"), KeyFile: secret("key.pem"), Insecure: true},
+				Labels: map[string]string{"arch": "amd64", "disk": "ssd"}, Concurrency: 3,
+			},
+			{Name: "arm-1", Host: "ssh://ops@builder-2", Concurrency: 4},
+		},
 		BuildTimeout:  Duration(time.Hour),
 		LogLimit:      512 << 20,
 		APITokensFile: secret("api_tokens"),
@@ -223,6 +231,7 @@ func TestLoadFull(t *testing.T) {
 			GitSSHKeyFile: secret("id_ed25519"),
 			GitToken:      "git-token-from-file",
 			GitTokenFile:  secret("git_token"),
+			BuilderLabels: map[string]string{"disk": "ssd"},
 			BuildRules: []BuildRule{
 				{SourceType: "branch", Source: "trunk", DockerTag: "{sourceref},latest"},
 				{SourceType: "tag", Source: "/^v([0-9.]+)$/", DockerTag: `release-{\1}`, Context: "/docker", Dockerfile: "Dockerfile.hub", Autobuild: &no, BuildCache: &no},
@@ -474,6 +483,28 @@ func TestValidationProblems(t *testing.T) {
 			"tcp:// without TLS would be plain HTTP, sending registry credentials in clear text: set deploy_targets.prod.tls with the engine's certificates ({ca_file, cert_file, key_file}), use ssh://, or write deploy_targets.prod.tls: {insecure: true} to accept plain HTTP"}}},
 		{"docker_host tcp without docker_tls", top("docker_host: tcp://builder-1:2375\n"), []Problem{{1, "docker_host",
 			"tcp:// without TLS would be plain HTTP, sending registry credentials in clear text: set docker_tls with the engine's certificates ({ca_file, cert_file, key_file}), use ssh://, or write docker_tls: {insecure: true} to accept plain HTTP"}}},
+		// Builders.
+		{"builder name and host required", top("builders:\n  - labels: {disk: ssd}\n"), []Problem{
+			{2, "builders[0].name", "required"},
+			{2, "builders[0].host", `required: the builder's engine, e.g. "unix:///var/run/docker.sock", "tcp://builder-1:2376" or "ssh://ops@builder-1"`},
+		}},
+		{"builder duplicate name", top("builders:\n  - {name: b1, host: \"unix:///a.sock\"}\n  - {name: b1, host: \"unix:///b.sock\"}\n"), []Problem{
+			{3, "builders[1].name", `duplicate builder name "b1" (also builders[0])`},
+		}},
+		{"builder bad name", top("builders:\n  - {name: B_1!, host: \"unix:///a.sock\"}\n"), []Problem{
+			{2, "builders[0].name", `"B_1!" must be lower-case letters, digits, '_', '.' and '-', starting with a letter or digit`},
+		}},
+		{"builder host scheme", top("builders:\n  - {name: b1, host: \"http://b:2375\"}\n"), []Problem{{2, "builders[0].host", "must be a unix://, tcp://, ssh:// or npipe:// URL"}}},
+		{"builder tcp without tls", top("builders:\n  - name: b1\n    host: tcp://b:2375\n"), []Problem{{3, "builders[0].host",
+			"tcp:// without TLS would be plain HTTP, sending registry credentials in clear text: set builders[0].tls with the engine's certificates ({ca_file, cert_file, key_file}), use ssh://, or write builders[0].tls: {insecure: true} to accept plain HTTP"}}},
+		{"builder concurrency", top("builders:\n  - name: b1\n    host: ssh://ops@b\n    concurrency: -2\n"), []Problem{{4, "builders[0].concurrency", "must be at least 1"}}},
+		{"builder labels", top("builders:\n  - name: b1\n    host: ssh://ops@b\n    labels: {\"bad key\": x, disk: \"\"}\n"), []Problem{
+			{4, "builders[0].labels", `label key "bad key" must be letters, digits, '_', '.', '/' and '-'`},
+			{4, "builders[0].labels.disk", "empty value: give the label a value or remove it"},
+		}},
+		{"builder_labels no builder has", top("builders:\n  - name: b1\n    host: ssh://ops@b\n    labels: {disk: hdd}\n") + "    builder_labels: {disk: ssd, arch: arm64}\n", []Problem{
+			{11, "projects[0].builder_labels", "no builder has these labels: add them to a builder's labels in builders, or change builder_labels"},
+		}},
 		{"deploy target tls half", top("deploy_targets:\n  prod:\n    hosts: [\"tcp://m:2376\"]\n    tls: {cert_file: /dev/null}\n"), []Problem{{4, "deploy_targets.prod.tls", "set cert_file and key_file together"}}},
 
 		// Projects.

@@ -49,6 +49,11 @@ func (c *Config) ApplyDefaults() {
 	if c.Concurrency == 0 {
 		c.Concurrency = defaultConcurrency
 	}
+	for i := range c.Builders {
+		if c.Builders[i].Concurrency == 0 {
+			c.Builders[i].Concurrency = c.Concurrency
+		}
+	}
 	if c.BuildTimeout == 0 {
 		c.BuildTimeout = defaultBuildTimeout
 	}

@@ -548,6 +548,9 @@ func (c *Config) resolvePaths(dir string) {
 		abs(&t.KeyFile)
 	}
 	absTLS(&c.DockerTLS)
+	for i := range c.Builders {
+		absTLS(&c.Builders[i].TLS)
+	}
 	for name, t := range c.DeployTargets {
 		absTLS(&t.TLS)
 		c.DeployTargets[name] = t
@@ -579,6 +582,9 @@ func (l *loader) readFiles(c *Config) {
 		l.checkReadable(t.KeyFile, base+"key_file")
 	}
 	checkTLS(c.DockerTLS, "docker_tls.")
+	for i := range c.Builders {
+		checkTLS(c.Builders[i].TLS, fmt.Sprintf("builders[%d].tls.", i))
+	}
 	for _, name := range sortedKeys(c.DeployTargets) {
 		checkTLS(c.DeployTargets[name].TLS, mapPath("deploy_targets", name)+".tls.")
 	}

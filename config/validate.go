@@ -161,6 +161,7 @@ var (
 	projectNameRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
 	scheduleNameRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 	githubRepoRe   = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
+	labelKeyRe     = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_./-]*$`)
 )
 
 func (v *checker) config(c *Config) {
@@ -229,6 +230,7 @@ func (v *checker) config(c *Config) {
 	for _, name := range sortedKeys(c.DeployTargets) {
 		v.deployTarget(mapPath("deploy_targets", name), name, c.DeployTargets[name])
 	}
+	v.builders(c.Builders)
 
 	if len(c.Projects) == 0 {
 		v.add("projects", "at least one project is required")
@@ -350,6 +352,75 @@ func (v *checker) tcpTLS(hostsKey, tlsKey string, hosts []string, t TLS) {
 	}
 }
 
+// builders checks builders: names unique, endpoints as those of deploy targets,
+// labels with keys and values.
+func (v *checker) builders(bs []Builder) {
+	names := map[string]int{}
+	for i, b := range bs {
+		p := fmt.Sprintf("builders[%d]", i)
+		switch {
+		case b.Name == "":
+			v.add(p+".name", "required")
+		case !projectNameRe.MatchString(b.Name):
+			v.add(p+".name", "%q must be lower-case letters, digits, '_', '.' and '-', starting with a letter or digit", b.Name)
+		default:
+			if first, dup := names[b.Name]; dup {
+				v.add(p+".name", "duplicate builder name %q (also builders[%d])", b.Name, first)
+			} else {
+				names[b.Name] = i
+			}
+		}
+		if b.Host == "" {
+			v.add(p+".host", `required: the builder's engine, e.g. "unix:///var/run/docker.sock", "tcp://builder-1:2376" or "ssh://ops@builder-1"`)
+		} else {
+			v.endpoint(p+".host", b.Host)
+			v.tcpTLS(p+".host", p+".tls", []string{b.Host}, b.TLS)
+		}
+		if b.Concurrency < 1 {
+			v.add(p+".concurrency", "must be at least 1")
+		}
+		v.labels(p+".labels", b.Labels)
+	}
+}
+
+// labels checks a label map: keys as Docker labels, no empty value.
+func (v *checker) labels(p string, labels map[string]string) {
+	for _, k := range sortedKeys(labels) {
+		switch {
+		case !labelKeyRe.MatchString(k):
+			v.add(p, "label key %q must be letters, digits, '_', '.', '/' and '-'", k)
+		case strings.TrimSpace(labels[k]) == "":
+			v.add(mapPath(p, k), "empty value: give the label a value or remove it")
+		}
+	}
+}
+
+// builderLabels checks a project's builder_labels against builders:, when
+// set: labels other than arch and os (which engines report themselves)
+// must be those of at least one builder, else no build could ever run.
+func (v *checker) builderLabels(p string, want map[string]string, bs []Builder) {
+	v.labels(p, want)
+	if len(bs) == 0 || len(want) == 0 {
+		return
+	}
+	for _, b := range bs {
+		ok := true
+		for k, val := range want {
+			if k == "arch" || k == "os" {
+				continue
+			}
+			if b.Labels[k] != val {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return
+		}
+	}
+	v.add(p, "no builder has these labels: add them to a builder's labels in builders, or change builder_labels")
+}
+
 func (v *checker) project(p string, pr *Project, c *Config) {
 	switch {
 	case pr.Name == "":
@@ -377,6 +448,7 @@ func (v *checker) project(p string, pr *Project, c *Config) {
 		v.pattern(fmt.Sprintf("%s.branches[%d]", p, i), b)
 	}
 	v.confined(p+".context", pr.Context, "the repository checkout")
+	v.builderLabels(p+".builder_labels", pr.BuilderLabels, c.Builders)
 	v.confined(p+".dockerfile", pr.Dockerfile, "the build context")
 	if cleaned := path.Clean(pr.Dockerfile); pr.Dockerfile != "" && cleaned == "." {
 		v.add(p+".dockerfile", "must name a file")

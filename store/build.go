@@ -48,6 +48,11 @@ type Build struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	StartedAt  *time.Time `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at"`
+	// Builder is the builder (config builders:, "local" without it) the
+	// build ran on, BuilderReason why placement chose it (sticky, or the
+	// least loaded one and why not the sticky one). "" until placed.
+	Builder       string `json:"builder"`
+	BuilderReason string `json:"builder_reason,omitempty"`
 	// Attempts counts how often a worker started this build (restart
 	// recovery runs a build at most once more).
 	Attempts int `json:"attempts,omitempty"`

@@ -58,7 +58,7 @@ type EnqueueResult struct {
 // buildColumns are the columns scanBuild reads, in its order.
 const buildColumns = `id, project, trigger_kind, ref, commit_sha, schedule, due_at, status,
 	image, digest, build_key, tags, stages, deploys, error,
-	created_at, started_at, finished_at, attempts, no_push, no_deploy`
+	created_at, started_at, finished_at, attempts, no_push, no_deploy, builder, builder_reason`
 
 // scanBuild reads one row of buildColumns.
 func scanBuild(r rowScanner) (Build, error) {
@@ -70,7 +70,7 @@ func scanBuild(r rowScanner) (Build, error) {
 	)
 	err := r.Scan(&b.ID, &b.Project, &b.Trigger, &b.Ref, &b.Commit, &b.Schedule, &dueAt, &b.Status,
 		&b.Image, &b.Digest, &b.BuildKey, &tags, &stages, &deploys, &b.Error,
-		&created, &started, &finish, &b.Attempts, &b.NoPush, &b.NoDeploy)
+		&created, &started, &finish, &b.Attempts, &b.NoPush, &b.NoDeploy, &b.Builder, &b.BuilderReason)
 	if err != nil {
 		return Build{}, err
 	}
@@ -174,15 +174,16 @@ func insertBuildAs(ctx context.Context, tx querier, b Build, keepID bool) (int64
 	cols, marks := ``, ``
 	args := []any{b.Project, b.Trigger, b.Ref, b.Commit, b.Schedule, nullNanos(b.DueAt), b.Status,
 		b.Image, b.Digest, b.BuildKey, tags, stages, deploys, b.Error,
-		nanos(b.CreatedAt), nullNanos(b.StartedAt), nullNanos(b.FinishedAt), b.Attempts, b.NoPush, b.NoDeploy}
+		nanos(b.CreatedAt), nullNanos(b.StartedAt), nullNanos(b.FinishedAt), b.Attempts, b.NoPush, b.NoDeploy,
+		b.Builder, b.BuilderReason}
 	if keepID {
 		cols, marks, args = `id, `, `?, `, append([]any{b.ID}, args...)
 	}
 	var id int64
 	err = tx.queryRow(ctx, `INSERT INTO builds (`+cols+`project, trigger_kind, ref, commit_sha, schedule, due_at, status,
 		image, digest, build_key, tags, stages, deploys, error,
-		created_at, started_at, finished_at, attempts, no_push, no_deploy)
-		VALUES (`+marks+`?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, args...).Scan(&id)
+		created_at, started_at, finished_at, attempts, no_push, no_deploy, builder, builder_reason)
+		VALUES (`+marks+`?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, args...).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("insert build: %w", err)
 	}
@@ -429,8 +430,8 @@ func idsNotIn(col string, ids []int64) (string, []any) {
 }
 
 // UpdateBuild writes b's status, commit, image, digest, build key, tags,
-// stages, deploys, error, started and finished times and attempts to the
-// build with b's ID. Project, trigger, ref, schedule and CreatedAt never
+// stages, deploys, error, started and finished times, attempts and builder
+// to the build with b's ID. Project, trigger, ref, schedule and CreatedAt never
 // change. ErrNotFound when no build has b's ID.
 func (s *Store) UpdateBuild(ctx context.Context, b Build) error {
 	tags, stages, deploys, err := buildLists(b)
@@ -439,10 +440,11 @@ func (s *Store) UpdateBuild(ctx context.Context, b Build) error {
 	}
 	err = s.write(ctx, func(tx querier) error {
 		n, err := tx.exec(ctx, `UPDATE builds SET status = ?, commit_sha = ?, image = ?, digest = ?, build_key = ?,
-			tags = ?, stages = ?, deploys = ?, error = ?, started_at = ?, finished_at = ?, attempts = ?
+			tags = ?, stages = ?, deploys = ?, error = ?, started_at = ?, finished_at = ?, attempts = ?,
+			builder = ?, builder_reason = ?
 			WHERE id = ?`,
 			b.Status, b.Commit, b.Image, b.Digest, b.BuildKey, tags, stages, deploys, b.Error,
-			nullNanos(b.StartedAt), nullNanos(b.FinishedAt), b.Attempts, b.ID)
+			nullNanos(b.StartedAt), nullNanos(b.FinishedAt), b.Attempts, b.Builder, b.BuilderReason, b.ID)
 		if err != nil {
 			return err
 		}

@@ -359,6 +359,7 @@ func testEnqueueGetUpdateRoundTrip(t *testing.T, be testBackend) {
 	upd.StartedAt = &started
 	upd.FinishedAt = &finished
 	upd.Attempts = 2
+	upd.Builder, upd.BuilderReason = "amd64-2", "least loaded (0/2 builds): sticky builder amd64-1 is draining"
 	// Immutable fields are not written.
 	upd.Project, upd.Ref = "other", "refs/heads/other"
 	if err := s.UpdateBuild(ctx, upd); err != nil {
