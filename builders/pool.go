@@ -319,7 +319,18 @@ func (p *Pool) Acquire(ctx context.Context, req Request) (*Lease, error) {
 			m := p.member(d.Builder)
 			m.running[req.Build] = true
 			p.mu.Unlock()
-			return &Lease{Builder: m.cfg.Name, Host: m.host, Client: m.cli, Reason: d.Reason, pool: p, m: m, build: req.Build}, nil
+			l := &Lease{Builder: m.cfg.Name, Host: m.host, Client: m.cli, Reason: d.Reason, pool: p, m: m, build: req.Build}
+			// The last health check may be up to Interval old: a builder
+			// that went away since gets no build.
+			if err := p.Ping(ctx, m.cfg.Name); err != nil {
+				l.Release()
+				if ctx.Err() != nil {
+					return nil, context.Cause(ctx)
+				}
+				p.MarkDown(m.cfg.Name, err)
+				continue
+			}
+			return l, nil
 		}
 		wait := p.changed
 		p.mu.Unlock()

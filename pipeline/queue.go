@@ -126,6 +126,15 @@ func (q *Queue) Run(ctx context.Context) error {
 	defer cancelRuns(ErrShutdown)
 
 	var wg sync.WaitGroup
+	// The builders' health checks run as long as builds may: until the
+	// last build ended.
+	healthCtx, stopHealth := context.WithCancel(context.WithoutCancel(ctx))
+	health := make(chan struct{})
+	go func() {
+		defer close(health)
+		_ = q.svc.pool.Run(healthCtx)
+	}()
+	defer func() { stopHealth(); <-health }()
 	for range q.opts.Concurrency {
 		wg.Add(1)
 		go func() {

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/slipwayci/slipway/builder"
+	"github.com/slipwayci/slipway/builders"
 	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/registry"
 	"github.com/slipwayci/slipway/source"
 	"github.com/slipwayci/slipway/store"
 )
@@ -80,6 +82,16 @@ type run struct {
 	// prev is the earlier build whose image is re-tagged; nil builds.
 	prev *store.Build
 	img  builder.Image
+	// lease is the build's slot on its builder (nil without a pool);
+	// exclude lists the builders of failed earlier attempts. builder,
+	// pusher, engine and docker are that builder's and shadow the
+	// Runner's.
+	lease   *builders.Lease
+	exclude []string
+	builder *builder.Builder
+	pusher  *registry.Pusher
+	engine  builder.GCClient
+	docker  HubClient
 	// cleanups run, last first, when the stages end.
 	cleanups []func()
 }
@@ -140,7 +152,7 @@ func stoppedByUser(cause error) bool {
 // deploys. Docker Hub's settings wrap the build, test and push steps.
 func stagesFor(p *config.Project) multiStage {
 	build, test, noPush, push := stage(buildStage{}), stage(testStage{}), stage(noPushStage{}), stage(pushStage{})
-	ms := multiStage{named{StageSource, sourceStage{}}, lateStage{}, planStage{}}
+	ms := multiStage{named{StageSource, sourceStage{}}, lateStage{}, planStage{}, placeStage{}}
 	if hubProject(p) {
 		h := &hubState{}
 		ms = append(ms, hubPrepare{h})

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/slipwayci/slipway/builder"
+	"github.com/slipwayci/slipway/builders"
 	"github.com/slipwayci/slipway/config"
 	"github.com/slipwayci/slipway/internal/gitref"
 	"github.com/slipwayci/slipway/internal/redact"
@@ -34,6 +35,9 @@ type Runner struct {
 	now     func() time.Time
 	// queue takes the requeue after a late push; nil outside a Queue.
 	queue enqueuer
+	// pool places builds on builders; nil runs them on builder, pusher,
+	// engine and docker above.
+	pool *builders.Pool
 }
 
 // enqueuer queues builds: the Queue, which sets itself on its service's
@@ -63,7 +67,11 @@ type RunnerDeps struct {
 	// Docker runs Docker Hub's autotests and finds the image a hooks/build
 	// made; builds that need it fail without it.
 	Docker HubClient
-	Now    func() time.Time
+	// Pool, when set, places each build on one of its builders, whose
+	// engine then builds, tests, pushes and is cleaned (Builder, Pusher,
+	// Engine and Docker are then only for what is not a build).
+	Pool *builders.Pool
+	Now  func() time.Time
 }
 
 // NewRunner returns a Runner of the given collaborators.
@@ -72,7 +80,7 @@ func NewRunner(d RunnerDeps) *Runner {
 		d.Now = time.Now
 	}
 	return &Runner{cfg: d.Config, sources: d.Sources, builder: d.Builder, pusher: d.Pusher, keys: d.Keys,
-		history: d.History, engine: d.Engine, docker: d.Docker, now: d.Now}
+		history: d.History, engine: d.Engine, docker: d.Docker, pool: d.Pool, now: d.Now}
 }
 
 // Recorder saves a build record after each change; the store implements it.
@@ -111,8 +119,7 @@ func (r *Runner) Run(ctx context.Context, b *store.Build, log *Log, record Recor
 	b.Stages = nil
 	record(ctx, *b)
 
-	rn := &run{Runner: r, b: b, log: log, record: record}
-	err := rn.exec(ctx)
+	err := r.attempts(ctx, b, log, record)
 	finished := r.now().UTC()
 	b.FinishedAt = &finished
 	switch {
@@ -129,6 +136,33 @@ func (r *Runner) Run(ctx context.Context, b *store.Build, log *Log, record Recor
 	zl.Info().Str("commit", b.Commit).Str("status", b.Status).Str("digest", b.Digest).Dur("duration", finished.Sub(started)).Msg("build finished")
 	record(context.WithoutCancel(ctx), *b)
 	return err
+}
+
+// attempts runs the build, and once more on another builder when its
+// builder's engine went away mid-build (see lostBuilder): a dead builder
+// costs that attempt only.
+func (r *Runner) attempts(ctx context.Context, b *store.Build, log *Log, record Recorder) error {
+	rn := r.newRun(b, log, record)
+	err := rn.exec(ctx)
+	lost, why := rn.lostBuilder(ctx, err)
+	if lost == "" {
+		return err
+	}
+	log.Printf("slipway: builder %s failed mid-build (%s: %v): running the build again, once, on another builder", lost, err, why)
+	zerolog.Ctx(ctx).Warn().Str("builder", lost).AnErr("engine", why).Err(err).Msg("builder lost mid-build: retrying on another builder")
+	// The new attempt starts over: its result is that attempt's alone.
+	b.Stages, b.Error, b.Digest, b.Tags, b.Builder, b.BuilderReason = nil, "", "", nil, "", ""
+	record(ctx, *b)
+	rn = r.newRun(b, log, record)
+	rn.exclude = []string{lost}
+	return rn.exec(ctx)
+}
+
+// newRun starts a run of b on the Runner's own engine; placeStage moves it
+// to its builder's.
+func (r *Runner) newRun(b *store.Build, log *Log, record Recorder) *run {
+	return &run{Runner: r, b: b, log: log, record: record,
+		builder: r.builder, pusher: r.pusher, engine: r.engine, docker: r.docker}
 }
 
 // exec runs the stages of the build's project in order and returns the

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/slipwayci/slipway/builder"
+	"github.com/slipwayci/slipway/builders"
 	"github.com/slipwayci/slipway/config"
 	"github.com/slipwayci/slipway/internal/gitref"
 	"github.com/slipwayci/slipway/registry"
@@ -24,6 +26,9 @@ type Service struct {
 	// Config is the configuration the service was wired from.
 	Config *config.Config
 	store  *store.Store
+	// pool holds the builders' engines; docker is the first builder's,
+	// for what is not a build (Docker Hub's leftovers, Redeploy).
+	pool   *builders.Pool
 	docker *client.Client
 	runner *Runner
 	logger zerolog.Logger
@@ -31,18 +36,20 @@ type Service struct {
 }
 
 // Open wires a Service from cfg: it opens the store (database, else SQLite
-// in data_dir), connects to the engine (docker_host, else DOCKER_HOST, else
-// the local socket) and prepares the clone cache.
+// in data_dir), connects to the builders' engines (builders:, else the one
+// of docker_host, else DOCKER_HOST, else the local socket) and prepares the
+// clone cache.
 func Open(ctx context.Context, cfg *config.Config, logger zerolog.Logger) (*Service, error) {
 	st, err := store.OpenDatabase(ctx, cfg.Database.Value(), cfg.DataDir, store.Options{})
 	if err != nil {
 		return nil, err
 	}
-	docker, err := builder.Dial(cfg.DockerHost, cfg.DockerTLS)
+	pool, err := builders.New(cfg.BuilderPool(), builders.Options{Logger: logger})
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
+	docker := pool.Client(pool.Names()[0])
 	sources, err := source.NewCache(source.Options{
 		Dir:          cfg.DataDir + "/git",
 		FetchTimeout: cfg.Git.FetchTimeout.D(),
@@ -52,13 +59,14 @@ func Open(ctx context.Context, cfg *config.Config, logger zerolog.Logger) (*Serv
 	})
 	if err != nil {
 		st.Close()
-		docker.Close()
+		pool.Close()
 		return nil, err
 	}
 	keys := registry.NewKeychain(registry.ConfiguredCredentials(cfg.Registries), "")
 	s := &Service{
 		Config: cfg,
 		store:  st,
+		pool:   pool,
 		docker: docker,
 		logger: logger,
 		now:    time.Now,
@@ -72,13 +80,14 @@ func Open(ctx context.Context, cfg *config.Config, logger zerolog.Logger) (*Serv
 		History: st,
 		Engine:  docker,
 		Docker:  docker,
+		Pool:    pool,
 	})
 	return s, nil
 }
 
-// Close releases the store and the engine client.
+// Close releases the store and the engine clients.
 func (s *Service) Close() error {
-	s.docker.Close()
+	s.pool.Close()
 	return s.store.Close()
 }
 
@@ -154,13 +163,22 @@ func (s *Service) record(ctx context.Context, b store.Build) {
 	}
 }
 
-// Ready checks the engine and the store (for /readyz).
+// Ready checks the store and that at least one builder's engine answers
+// (for /readyz).
 func (s *Service) Ready(ctx context.Context) error {
 	if err := s.store.Ping(ctx); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	if _, err := s.docker.Ping(ctx); err != nil {
-		return fmt.Errorf("docker engine: %w", err)
+	var errs []error
+	for _, name := range s.pool.Names() {
+		err := s.pool.Ping(ctx, name)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("builder %s: %w", name, err))
 	}
-	return nil
+	return fmt.Errorf("docker engine: %w", errors.Join(errs...))
 }
+
+// Builders is the builder pool, for the API.
+func (s *Service) Builders() *builders.Pool { return s.pool }

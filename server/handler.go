@@ -50,9 +50,12 @@ type HandlerDeps struct {
 	Builds BuildService
 	// Scheduler runs schedules by hand; nil disables the route.
 	Scheduler *schedules.Scheduler
-	Metrics   *Metrics
-	Gatherer  prometheus.Gatherer
-	Logger    zerolog.Logger
+	// Builders shows and drains the builder pool; nil disables its
+	// routes.
+	Builders BuilderPool
+	Metrics  *Metrics
+	Gatherer prometheus.Gatherer
+	Logger   zerolog.Logger
 	// FollowPoll is how often a followed log is checked for new bytes.
 	// Default 200ms.
 	FollowPoll time.Duration
@@ -95,6 +98,7 @@ func NewHandler(d HandlerDeps) (http.Handler, error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", h.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
+	h.mountBuilders(mux)
 	h.mountDashboard(mux)
 	return mux, nil
 }

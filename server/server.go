@@ -60,7 +60,7 @@ func Run(ctx context.Context, cfg *config.Config, logger zerolog.Logger, opts Op
 		return err
 	}
 	queue := pipeline.NewQueue(svc, pipeline.QueueOptions{
-		Concurrency: cfg.Concurrency,
+		Concurrency: cfg.BuildSlots(),
 		Grace:       opts.Grace,
 		Notifier:    statuses,
 		Observer:    metrics,
@@ -70,7 +70,7 @@ func Run(ctx context.Context, cfg *config.Config, logger zerolog.Logger, opts Op
 	if err != nil {
 		return err
 	}
-	h, err := NewHandler(HandlerDeps{Config: cfg, Builds: queue, Scheduler: sched, Metrics: metrics, Gatherer: reg, Logger: logger, Stopping: stopping})
+	h, err := NewHandler(HandlerDeps{Config: cfg, Builds: queue, Scheduler: sched, Builders: svc.Builders(), Metrics: metrics, Gatherer: reg, Logger: logger, Stopping: stopping})
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func Run(ctx context.Context, cfg *config.Config, logger zerolog.Logger, opts Op
 	// Requests are not canceled by ctx (a delivery being recorded
 	// finishes), but followed logs end when the shutdown starts.
 	srv.RegisterOnShutdown(func() { close(stopping) })
-	logger.Info().Str("listen", ln.Addr().String()).Int("projects", len(cfg.Projects)).Int("concurrency", cfg.Concurrency).Msg("slipway serving")
+	logger.Info().Str("listen", ln.Addr().String()).Int("projects", len(cfg.Projects)).Int("concurrency", cfg.BuildSlots()).Strs("builders", svc.Builders().Names()).Msg("slipway serving")
 	for _, p := range cfg.Projects {
 		logger.Info().Str("project", p.Name).Str("image", p.Image).Strs("branches", p.Branches).Msg("project loaded")
 	}

@@ -335,7 +335,7 @@ func testEnqueueGetUpdateRoundTrip(t *testing.T, be testBackend) {
 	if err != nil {
 		t.Fatalf("marshal: %v", err)
 	}
-	for _, frag := range []string{`"tags":[]`, `"stages":[]`, `"deploys":[]`, `"finished_at":null`} {
+	for _, frag := range []string{`"tags":[]`, `"stages":[]`, `"deploys":[]`, `"finished_at":null`, `"builder":""`} {
 		if !strings.Contains(string(j), frag) {
 			t.Errorf("JSON %s lacks %s", j, frag)
 		}

@@ -1,0 +1,105 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/rs/zerolog"
+
+	"github.com/slipwayci/slipway/builder"
+	"github.com/slipwayci/slipway/builders"
+	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/registry"
+	"github.com/slipwayci/slipway/store"
+)
+
+// engine is what a build attempt runs on its builder's Docker engine: the
+// image build and test, the push, engine hygiene and Docker Hub's
+// autotests. The run's own fields shadow the Runner's (the single engine of
+// a Runner without a pool).
+type engine struct {
+	builder *builder.Builder
+	pusher  *registry.Pusher
+	gc      builder.GCClient
+	docker  HubClient
+}
+
+// engineOf is the engine set of a builder's client.
+func (r *Runner) engineOf(l *builders.Lease) engine {
+	return engine{
+		builder: builder.New(l.Client, builder.Mode(r.cfg.Builder)),
+		pusher:  registry.NewPusher(l.Client, r.keys, registry.PushOptions{}),
+		gc:      l.Client,
+		docker:  l.Client,
+	}
+}
+
+// placeStage takes a slot on a builder for the build: the pool places it
+// (sticky per project, else the least loaded matching builder; see
+// builders.Place) and the rest of the build runs on that builder's engine.
+// The slot is freed when the build's stages end.
+type placeStage struct{}
+
+func (placeStage) skip(r *run) bool { return r.pool == nil }
+
+func (placeStage) Exec(ctx context.Context, r *run) error {
+	lease, err := r.pool.Acquire(ctx, builders.Request{Build: r.b.ID, Project: r.p.Name, Labels: wantLabels(r.p), Exclude: r.exclude})
+	if err != nil {
+		return fmt.Errorf("place the build on a builder: %w", err)
+	}
+	r.onEnd(lease.Release)
+	r.lease = lease
+	e := r.engineOf(lease)
+	r.builder, r.pusher, r.engine, r.docker = e.builder, e.pusher, e.gc, e.docker
+	r.b.Builder, r.b.BuilderReason = lease.Builder, lease.Reason
+	r.record(ctx, *r.b)
+	r.log.Printf("builder %s (%s): %s", lease.Builder, lease.Host, lease.Reason)
+	zerolog.Ctx(ctx).Info().Str("builder", lease.Builder).Str("reason", lease.Reason).Msg("build placed")
+	return nil
+}
+
+// wantLabels are the labels a builder of p's builds must have.
+func wantLabels(p *config.Project) map[string]string {
+	return maps.Clone(p.BuilderLabels)
+}
+
+// engineStages are the stages that run on the builder's engine: when one
+// fails because the engine is gone, the build runs again elsewhere.
+var engineStages = []string{StageBuild, StageTest, StagePush}
+
+// lostBuilder returns the builder of a failed attempt, and why, when the
+// attempt failed in an engine stage and that engine no longer answers:
+// the builder is marked down and the build may run again on another one.
+func (r *run) lostBuilder(ctx context.Context, err error) (string, error) {
+	if err == nil || r.lease == nil || ctx.Err() != nil || errors.Is(err, builder.ErrSecretInLabels) {
+		return "", nil
+	}
+	st := r.b.Stages
+	if len(st) == 0 || st[len(st)-1].Status != store.StatusFailed || !slices.Contains(engineStages, st[len(st)-1].Name) {
+		return "", nil
+	}
+	name := r.lease.Builder
+	perr := r.pool.Ping(ctx, name)
+	if perr == nil {
+		return "", nil
+	}
+	r.pool.MarkDown(name, perr)
+	return name, perr
+}
+
+// dockerHost is the engine of the build's builder for the docker CLI in
+// hooks: the builder's host when builders: lists it, else docker_host as
+// the Runner has it.
+func (r *run) dockerHost() string {
+	if r.lease != nil {
+		for _, b := range r.cfg.Builders {
+			if b.Name == r.lease.Builder && b.Host != "" {
+				return b.Host
+			}
+		}
+	}
+	return r.Runner.dockerHost()
+}
