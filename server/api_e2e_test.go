@@ -278,4 +278,24 @@ func TestBuildBodyWithAnUnknownKeyIsRefused(t *testing.T) {
 	if got := c.builds(); len(got) != 0 {
 		t.Errorf("refused bodies queued %d builds: %v", len(got), got)
 	}
+
+	// Routes that take no body refuse keys too, and do nothing.
+	code, b, body := c.createBuild("main", apiToken)
+	if code != http.StatusAccepted {
+		t.Fatalf("POST build: %d %s", code, body)
+	}
+	for _, path := range []string{fmt.Sprintf("/api/v1/builds/%d/cancel", b.ID), "/api/v1/projects/fixture/schedules/nightly/run"} {
+		code, body := c.do(http.MethodPost, path, apiToken, strings.NewReader(`{"force":true}`), http.Header{"Content-Type": {"application/json"}})
+		var answer struct{ Error string }
+		json.Unmarshal(body, &answer)
+		if code != http.StatusBadRequest || !strings.Contains(answer.Error, `unknown key "force"`) {
+			t.Errorf("POST %s with a key: %d %s, want 400 naming the key", path, code, body)
+		}
+	}
+	if b = c.waitFinished(b.ID, buildTimeout); b.Status != store.StatusSucceeded {
+		t.Errorf("after a refused cancel the build is %s, want succeeded", describe(b))
+	}
+	if got := c.builds(); len(got) != 1 {
+		t.Errorf("%d builds, want only the one asked for", len(got))
+	}
 }

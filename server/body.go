@@ -18,6 +18,22 @@ const maxAPIBody = 64 << 10
 // errBodyTooLarge is decodeObject's error for a body over maxAPIBody.
 var errBodyTooLarge = fmt.Errorf("body is larger than %d bytes", maxAPIBody)
 
+// readBody decodes r's body into v with decodeObject; when it does not
+// fit, it answers 400 (413 when too large) naming the problem and the
+// expected shape, and returns false.
+func readBody(w http.ResponseWriter, r *http.Request, v any, shape string) bool {
+	err := decodeObject(w, r, v)
+	if err == nil {
+		return true
+	}
+	code := http.StatusBadRequest
+	if errors.Is(err, errBodyTooLarge) {
+		code = http.StatusRequestEntityTooLarge
+	}
+	writeError(w, code, err.Error()+"; send "+shape)
+	return false
+}
+
 // decodeObject reads r's body, a JSON object, into v (a pointer to a struct
 // with json tags). An empty body leaves v as it is. A key v does not have
 // is an error naming it and the known keys, so a typo such as "reff" is
@@ -51,7 +67,11 @@ func decodeObject(w http.ResponseWriter, r *http.Request, v any) error {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		if !slices.Contains(known, k) {
+		switch {
+		case slices.Contains(known, k):
+		case len(known) == 0:
+			return fmt.Errorf("unknown key %q in the body (this route takes none)", k)
+		default:
 			return fmt.Errorf("unknown key %q in the body (known keys: %s)", k, strings.Join(known, ", "))
 		}
 	}

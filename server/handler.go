@@ -170,12 +170,7 @@ func (h *handler) createBuild(w http.ResponseWriter, r *http.Request) {
 		Ref    string `json:"ref"`
 		Commit string `json:"commit"`
 	}
-	if err := decodeObject(w, r, &req); err != nil {
-		code := http.StatusBadRequest
-		if errors.Is(err, errBodyTooLarge) {
-			code = http.StatusRequestEntityTooLarge
-		}
-		writeError(w, code, err.Error()+`; send JSON like {"ref":"main"}`)
+	if !readBody(w, r, &req, `{"ref":"main"}`) {
 		return
 	}
 	ref := gitref.Parse(cmp.Or(req.Ref, p.DefaultBranch)).String()
@@ -204,6 +199,9 @@ func (h *handler) createBuild(w http.ResponseWriter, r *http.Request) {
 func (h *handler) runSchedule(w http.ResponseWriter, r *http.Request) {
 	if _, err := h.cfg.Project(r.PathValue("name")); err != nil {
 		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	if !readBody(w, r, &struct{}{}, "no body") {
 		return
 	}
 	if h.Scheduler == nil {
@@ -273,7 +271,7 @@ func (h *handler) getBuild(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) cancelBuild(w http.ResponseWriter, r *http.Request) {
 	b, ok := h.build(w, r)
-	if !ok {
+	if !ok || !readBody(w, r, &struct{}{}, "no body") {
 		return
 	}
 	err := h.Builds.Cancel(r.Context(), b.ID)
