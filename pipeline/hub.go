@@ -226,13 +226,13 @@ func (h *hubState) buildKey(p *config.Project, plan BuildPlan) (key string, ok b
 	q.Context, q.Dockerfile = plan.Context, plan.Dockerfile
 	plain, secret, err := h.buildArgs(p)
 	if err != nil {
-		return BuildKey(&q), false
+		return BuildKey(&q, plan.Trigger.Ref), false
 	}
 	q.BuildArgs, q.SecretBuildArgs = plain, make(map[string]config.Secret, len(secret))
 	for k, v := range secret {
 		q.SecretBuildArgs[k] = config.Secret(v)
 	}
-	return BuildKey(&q), h.hooks == nil && !plan.NoCache
+	return BuildKey(&q, plan.Trigger.Ref), h.hooks == nil && !plan.NoCache
 }
 
 // hubBuild wraps the build: hooks/post_checkout and pre_build before it,

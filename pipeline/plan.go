@@ -124,7 +124,7 @@ func Plan(cfg *config.Config, t Trigger, now time.Time) (BuildPlan, error) {
 	}
 	q := *p
 	q.Context, q.Dockerfile = pl.Context, pl.Dockerfile
-	pl.BuildKey = BuildKey(&q)
+	pl.BuildKey = BuildKey(&q, t.Ref)
 	return pl, nil
 }
 

@@ -242,9 +242,29 @@ func TestPlanTrigger(t *testing.T) {
 			if diff := cmp.Diff(plan.Refs(), tt.refs); diff != "" {
 				t.Errorf("Refs() (-got +want):\n%s", diff)
 			}
-			if plan.BuildKey != BuildKey(plan.Project) {
-				t.Errorf("build key %s, want BuildKey of the project %s", plan.BuildKey, BuildKey(plan.Project))
+			if want := BuildKey(plan.Project, plan.Trigger.Ref); plan.BuildKey != want {
+				t.Errorf("build key %s, want BuildKey of the project and ref %s", plan.BuildKey, want)
 			}
 		})
+	}
+}
+
+// TestBuildKeyNamesTheRefOfTheGitDir: with a .git in the context, a tag
+// build and a branch build of one commit differ (HEAD detached at the tag or
+// on the branch), so a tag never re-tags the branch's image; without it they
+// are the same build.
+func TestBuildKeyNamesTheRefOfTheGitDir(t *testing.T) {
+	off := false
+	tag, branch := plumbing.NewTagReferenceName("v1.0.0"), plumbing.NewBranchReferenceName("main")
+	on := &config.Project{Context: ".", Dockerfile: "Dockerfile"}
+	if BuildKey(on, tag) == BuildKey(on, branch) {
+		t.Errorf("git_dir on: a tag and a branch build of one commit have one key")
+	}
+	if BuildKey(on, branch) != BuildKey(on, branch) {
+		t.Errorf("git_dir on: two builds of one branch have different keys")
+	}
+	without := &config.Project{Context: ".", Dockerfile: "Dockerfile", GitDir: &off}
+	if BuildKey(without, tag) != BuildKey(without, branch) {
+		t.Errorf("git_dir false: a tag and a branch build of one commit have different keys")
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
+
 	"github.com/slipwayci/slipway/config"
 )
 
@@ -22,11 +24,16 @@ func ScheduleLocation(s *config.Schedule) *time.Location {
 
 // BuildKey identifies the inputs of an image besides the commit: the
 // context, Dockerfile, target and build args (secret ones hashed in with
-// their values, which the key never reveals). Two builds of one commit with
-// the same key make the same image, so a release may re-tag the first.
-func BuildKey(p *config.Project) string {
+// their values, which the key never reveals) and, when the context holds a
+// .git (git_dir), the ref it names (HEAD on a branch, detached at a tag).
+// Two builds of one commit with the same key make the same image, so a
+// release may re-tag the first.
+func BuildKey(p *config.Project, ref plumbing.ReferenceName) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "context=%s\ndockerfile=%s\ntarget=%s\n", p.Context, p.Dockerfile, p.Target)
+	if p.WantsGitDir() {
+		fmt.Fprintf(h, "git_dir ref=%s\n", ref)
+	}
 	keys := make([]string, 0, len(p.BuildArgs))
 	for k := range p.BuildArgs {
 		keys = append(keys, k)
