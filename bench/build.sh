@@ -102,9 +102,9 @@ read -r httpaddr < "$work/githttp/addr"
 cat > "$work/slipway.yaml" <<YAML
 data_dir: $work/data
 projects:
-  - {name: big,   repo: "file://$work/big",   image: "127.0.0.1:$port/bench-big",   test: {command: ["/hello", "-selftest"]}}
-  - {name: bighttp, repo: "http://$httpaddr/big", image: "127.0.0.1:$port/bench-bighttp", test: {command: ["/hello", "-selftest"]}}
-  - {name: small, repo: "file://$work/small", image: "127.0.0.1:$port/bench-small", test: {command: ["/hello", "-selftest"]}}
+  - {name: big,   repo: "file://$work/big",   image: "127.0.0.1:$port/bench-big",   test: {command: ["-selftest"]}}
+  - {name: bighttp, repo: "http://$httpaddr/big", image: "127.0.0.1:$port/bench-bighttp", test: {command: ["-selftest"]}}
+  - {name: small, repo: "file://$work/small", image: "127.0.0.1:$port/bench-small", test: {command: ["-selftest"]}}
 YAML
 
 stages() { # build result JSON -> one line of stage durations

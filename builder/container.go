@@ -45,10 +45,15 @@ func (e *TestFailedError) Is(target error) bool { return target == ErrTestFailed
 type TestOptions struct {
 	// Image is the image to run, by ID or reference.
 	Image string
-	// Command is the full command in exec form (no shell; FROM scratch
-	// images have none). It replaces the image's ENTRYPOINT and CMD; empty
-	// runs the image's own ENTRYPOINT and CMD.
+	// Command is the arguments, as in `docker run IMAGE ARGS` (exec form:
+	// no shell, FROM scratch images have none): they follow the ENTRYPOINT
+	// and replace the image's CMD; empty keeps the image's CMD (unless
+	// Entrypoint is set, which drops it, as docker run --entrypoint does).
 	Command []string
+	// Entrypoint replaces the image's ENTRYPOINT when not nil, as `docker
+	// run --entrypoint` does; an empty (non-nil) slice clears it, so Command
+	// is the whole command line.
+	Entrypoint []string
 	// Timeout limits the command's run time from its start; zero means no
 	// limit other than ctx.
 	Timeout time.Duration
@@ -56,8 +61,10 @@ type TestOptions struct {
 	Name string
 }
 
-// Test runs opts.Command in a new container of opts.Image without a TTY,
-// streaming its stdout and stderr to log line by line as they come. It
+// Test runs a new container of opts.Image with opts.Command and
+// opts.Entrypoint as `docker run [--entrypoint E] IMAGE COMMAND...` would,
+// without a TTY, streaming its stdout and stderr to log line by line as
+// they come. It
 // returns nil when the command exits 0, a *TestFailedError for another exit
 // code, and an error matching ErrTestTimeout when the command outlives
 // opts.Timeout (it is killed). When ctx is done the container is killed and
@@ -71,9 +78,16 @@ func (b *Builder) Test(ctx context.Context, opts TestOptions, log io.Writer) (er
 	}
 	if len(opts.Command) > 0 {
 		cfg.Cmd = opts.Command
+	}
+	switch {
+	case opts.Entrypoint == nil:
+		// The image's ENTRYPOINT, as docker run without --entrypoint.
+	case len(opts.Entrypoint) == 0:
 		// [""] is the engine's way of saying "no entrypoint" (docker run
 		// --entrypoint ""); an empty list would be dropped from the JSON.
 		cfg.Entrypoint = []string{""}
+	default:
+		cfg.Entrypoint = opts.Entrypoint
 	}
 	created, err := b.cli.ContainerCreate(ctx, cfg, &container.HostConfig{}, nil, nil, opts.Name)
 	if err != nil {

@@ -16,12 +16,13 @@ import (
 )
 
 // testImage builds a FROM scratch image holding the fixture program as
-// /app, with an ENTRYPOINT that Test must not use.
+// /app, its ENTRYPOINT, with a CMD that exits 42.
 func testImage(t *testing.T, cli *client.Client) string {
 	t.Helper()
 	const dockerfile = `FROM scratch
 COPY app /app
-ENTRYPOINT ["/app", "exit", "42"]
+ENTRYPOINT ["/app"]
+CMD ["exit", "42"]
 `
 	log := &syncBuffer{}
 	img, err := builder.New(cli, builder.ModeBuildKit).Build(t.Context(), builder.BuildOptions{
@@ -53,23 +54,31 @@ func assertNoContainer(t *testing.T, cli *client.Client, name string) {
 func TestTest(t *testing.T) {
 	cli := testenv.Docker(t)
 	img := testImage(t, cli)
+	exitCode := func(code int) func(error) bool {
+		return func(err error) bool {
+			var tf *builder.TestFailedError
+			return errors.As(err, &tf) && tf.ExitCode == code
+		}
+	}
 	tests := []struct {
-		name    string
-		command []string
-		timeout time.Duration
-		wantErr func(error) bool
-		wantLog []string
+		name       string
+		command    []string
+		entrypoint []string
+		timeout    time.Duration
+		wantErr    func(error) bool
+		wantLog    []string
+		notLog     string
 	}{
 		{
-			name:    "exit 0",
-			command: []string{"/app", "hello"},
+			name:    "exit 0: the command follows the image's ENTRYPOINT",
+			command: []string{"hello"},
 			timeout: time.Minute,
 			wantErr: func(err error) bool { return err == nil },
 			wantLog: []string{"hello from stdout\n", "hello from stderr\n"},
 		},
 		{
 			name:    "exit 3",
-			command: []string{"/app", "exit", "3"},
+			command: []string{"exit", "3"},
 			timeout: time.Minute,
 			wantErr: func(err error) bool {
 				var tf *builder.TestFailedError
@@ -80,7 +89,7 @@ func TestTest(t *testing.T) {
 		},
 		{
 			name:    "timeout",
-			command: []string{"/app", "sleep", "60"},
+			command: []string{"sleep", "60"},
 			timeout: 2 * time.Second,
 			wantErr: func(err error) bool {
 				return errors.Is(err, builder.ErrTestTimeout) && strings.Contains(err.Error(), "2s") &&
@@ -92,11 +101,32 @@ func TestTest(t *testing.T) {
 			name:    "image default command",
 			command: nil,
 			timeout: time.Minute,
-			wantErr: func(err error) bool {
-				var tf *builder.TestFailedError
-				return errors.As(err, &tf) && tf.ExitCode == 42
-			},
+			wantErr: exitCode(42),
 			wantLog: []string{"exiting with 42\n"},
+		},
+		{
+			name:       "entrypoint [] clears the image's: the command runs alone",
+			command:    []string{"/app", "hello"},
+			entrypoint: []string{},
+			timeout:    time.Minute,
+			wantErr:    func(err error) bool { return err == nil },
+			wantLog:    []string{"hello from stdout\n"},
+		},
+		{
+			name:       "entrypoint replaces the image's, the command follows it",
+			command:    []string{"7"},
+			entrypoint: []string{"/app", "exit"},
+			timeout:    time.Minute,
+			wantErr:    exitCode(7),
+			wantLog:    []string{"exiting with 7\n"},
+		},
+		{
+			name:       "entrypoint without a command drops the image's CMD",
+			entrypoint: []string{"/app", "env", "HOME"},
+			timeout:    time.Minute,
+			wantErr:    func(err error) bool { return err == nil },
+			wantLog:    []string{"HOME="},
+			notLog:     "exit=",
 		},
 	}
 	for _, tt := range tests {
@@ -106,10 +136,11 @@ func TestTest(t *testing.T) {
 			log := &syncBuffer{}
 			start := time.Now()
 			err := builder.New(cli, builder.ModeAuto).Test(t.Context(), builder.TestOptions{
-				Image:   img,
-				Command: tt.command,
-				Timeout: tt.timeout,
-				Name:    name,
+				Image:      img,
+				Command:    tt.command,
+				Entrypoint: tt.entrypoint,
+				Timeout:    tt.timeout,
+				Name:       name,
 			}, log)
 			if !tt.wantErr(err) {
 				t.Errorf("Test error = %v", err)
@@ -121,6 +152,9 @@ func TestTest(t *testing.T) {
 				if !strings.Contains(log.String(), want) {
 					t.Errorf("log = %q, want it to contain %q", log, want)
 				}
+			}
+			if tt.notLog != "" && strings.Contains(log.String(), tt.notLog) {
+				t.Errorf("log = %q, want no %q", log, tt.notLog)
 			}
 			assertNoContainer(t, cli, name)
 		})
@@ -138,7 +172,7 @@ func TestTestCanceled(t *testing.T) {
 	go func() {
 		done <- builder.New(cli, builder.ModeAuto).Test(ctx, builder.TestOptions{
 			Image:   img,
-			Command: []string{"/app", "sleep", "60"},
+			Command: []string{"sleep", "60"},
 			Name:    name,
 		}, log)
 	}()

@@ -322,9 +322,15 @@ type BuildRule struct {
 
 // Test is the test stage of a project.
 type Test struct {
-	// Command is run in a container of the built image (exec form).
-	// Required when test is given.
+	// Command is the test's arguments, as in `docker run IMAGE ARGS`: they
+	// follow the image's ENTRYPOINT (or Entrypoint) and replace its CMD.
+	// Required unless Entrypoint is a non-empty list.
 	Command []string `yaml:"command"`
+	// Entrypoint replaces the image's ENTRYPOINT, as `docker run
+	// --entrypoint` does (the image's CMD is then not used): nil (default,
+	// or null) keeps the image's; [] clears it, so Command runs on its own
+	// (exec form: the program and its arguments); a list replaces it.
+	Entrypoint []string `yaml:"entrypoint"`
 	// Timeout bounds the test container. Default 5m.
 	Timeout Duration `yaml:"timeout"`
 }

@@ -214,7 +214,7 @@ func TestLoadFull(t *testing.T) {
 			BuildArgs:       map[string]string{"GO_VERSION": "1.26"},
 			SecretBuildArgs: map[string]Secret{"NPM_TOKEN": "npm-secret"},
 			Image:           "docker.io/acme/web",
-			Test:            &Test{Command: []string{"/web", "-selftest"}, Timeout: Duration(90 * time.Second)},
+			Test:            &Test{Command: []string{"-selftest"}, Entrypoint: []string{"/web", "--verbose"}, Timeout: Duration(90 * time.Second)},
 			Tags: []TagRule{
 				{Type: "semver", Name: "v", Pattern: "{{.Major}}.{{.Minor}}", Prefix: "v", Suffix: "-x", EnableOn: "tag"},
 				{Type: "sha", Length: 12},
@@ -287,7 +287,7 @@ func TestExample(t *testing.T) {
 	if got, want := hello.Image, "127.0.0.1:5000/slipway-hello"; got != want {
 		t.Errorf("hello.image = %q, want %q", got, want)
 	}
-	if diff := cmp.Diff(hello.Test, &Test{Command: []string{"/hello", "-selftest"}, Timeout: Duration(time.Minute)}); diff != "" {
+	if diff := cmp.Diff(hello.Test, &Test{Command: []string{"-selftest"}, Timeout: Duration(time.Minute)}); diff != "" {
 		t.Errorf("hello.test mismatch (-got +want):\n%s", diff)
 	}
 	web, err := c.Project("web")
@@ -542,7 +542,9 @@ func TestValidationProblems(t *testing.T) {
 			{8, "projects[0].autotest_timeout", "must be greater than 0"},
 			{10, "projects[0].hook_timeout", "must be greater than 0"},
 		}},
-		{"test without command", proj("    test: {timeout: 1m}\n"), []Problem{{7, "projects[0].test.command", `required when test is given: the command run in the built image, e.g. ["/app", "-selftest"]`}}},
+		{"test without command", proj("    test: {timeout: 1m}\n"), []Problem{{7, "projects[0].test.command", `required when test is given: the arguments after the image's ENTRYPOINT, as in docker run IMAGE ARGS, e.g. ["-selftest"] (or set test.entrypoint to the program to run)`}}},
+		{"test with entrypoint [] and no command", proj("    test: {entrypoint: []}\n"), []Problem{{7, "projects[0].test.command", `required when test is given: the arguments after the image's ENTRYPOINT, as in docker run IMAGE ARGS, e.g. ["-selftest"] (or set test.entrypoint to the program to run)`}}},
+		{"test entrypoint starting empty", proj("    test: {entrypoint: [\"\", x]}\n"), []Problem{{7, "projects[0].test.entrypoint", "must start with the program to run; write [] to clear the image's ENTRYPOINT"}}},
 		{"test timeout", proj("    test:\n      command: [/t]\n      timeout: -1s\n"), []Problem{{9, "projects[0].test.timeout", "must be greater than 0"}}},
 		{"tag rules", proj("    tags:\n      - {pattern: x}\n      - {type: semverish}\n      - {type: raw}\n      - {type: sha, length: -1}\n      - {type: ref, pattern: \"{{.Branch\", prefix: \"{{nope}}\"}\n"), []Problem{
 			{8, "projects[0].tags[0].type", "required: one of branch, sha, semver, schedule, raw, ref"},

@@ -472,8 +472,11 @@ func (v *checker) project(p string, pr *Project, c *Config) {
 		v.add(p+".hook_timeout", "must be greater than 0")
 	}
 	if pr.Test != nil {
-		if len(pr.Test.Command) == 0 {
-			v.add(p+".test.command", `required when test is given: the command run in the built image, e.g. ["/app", "-selftest"]`)
+		if len(pr.Test.Command) == 0 && len(pr.Test.Entrypoint) == 0 {
+			v.add(p+".test.command", `required when test is given: the arguments after the image's ENTRYPOINT, as in docker run IMAGE ARGS, e.g. ["-selftest"] (or set test.entrypoint to the program to run)`)
+		}
+		if len(pr.Test.Entrypoint) > 0 && pr.Test.Entrypoint[0] == "" {
+			v.add(p+".test.entrypoint", `must start with the program to run; write [] to clear the image's ENTRYPOINT`)
 		}
 		v.positive(p+".test.timeout", int64(pr.Test.Timeout))
 	}

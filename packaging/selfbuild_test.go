@@ -73,7 +73,7 @@ projects:
       BASE_IMAGE: %q
       PACKAGES: ""
       VERSION: "v0.0.0-selftest"
-    test: {command: ["/usr/local/bin/slipway", "version"], timeout: 1m}
+    test: {command: ["version"], timeout: 1m}
 `, filepath.Join(dir, "data"), repo.URL(), img, goImage, baseImage)
 	cfgPath := filepath.Join(dir, "slipway.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o644); err != nil {

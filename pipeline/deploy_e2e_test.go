@@ -29,6 +29,9 @@ func TestPushBuildRollsOutToSwarm(t *testing.T) {
 	other := testenv.Name(t, "other")
 	svcName := stack + "_app"
 	w := fixture.New(t, fixture.Options{
+		// v3's image has ENTRYPOINT ["/app", "-fail"] for the service; its
+		// test stage names the program itself and passes.
+		TestEntrypoint: []string{"/app"},
 		Extra: `deploy_targets:
   local:
     hosts: ["unix:///var/run/docker.sock"]

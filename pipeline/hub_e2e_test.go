@@ -73,9 +73,12 @@ func newHubWorld(t *testing.T, o fixture.Options, hooks map[string]string, proje
 	t.Helper()
 	hookLog := filepath.Join(t.TempDir(), "hooks.log")
 	w := fixture.New(t, fixture.Options{
-		Username:    o.Username,
-		Password:    o.Password,
-		TestCommand: []string{"/app"},
+		Username: o.Username,
+		Password: o.Password,
+		// Runs the server program without arguments: "hello from the image
+		// under test".
+		TestCommand:    []string{},
+		TestEntrypoint: []string{"/app"},
 		ProjectExtra: fmt.Sprintf(`    context: app
     build_env: {HOOK_LOG: %q, GREETING: hello-hub}
     secret_build_env: {HUB_SECRET: %q}

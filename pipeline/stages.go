@@ -239,16 +239,19 @@ type testStage struct{}
 func (testStage) skip(r *run) bool { return r.reused() || !projectTest(r) }
 
 // projectTest reports whether the project has a test command.
-func projectTest(r *run) bool { return r.p.Test != nil && len(r.p.Test.Command) > 0 }
+func projectTest(r *run) bool {
+	return r.p.Test != nil && (len(r.p.Test.Command) > 0 || len(r.p.Test.Entrypoint) > 0)
+}
 
 func (testStage) Exec(ctx context.Context, r *run) error {
 	if !projectTest(r) {
 		return nil
 	}
 	return r.builder.Test(ctx, builder.TestOptions{
-		Image:   r.img.ID,
-		Command: r.p.Test.Command,
-		Timeout: r.p.Test.Timeout.D(),
+		Image:      r.img.ID,
+		Command:    r.p.Test.Command,
+		Entrypoint: r.p.Test.Entrypoint,
+		Timeout:    r.p.Test.Timeout.D(),
 	}, r.log)
 }
 

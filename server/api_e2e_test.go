@@ -115,7 +115,7 @@ func TestManualBuildRefusesInvalidRefs(t *testing.T) {
 }
 
 func TestCancelStopsARunningBuild(t *testing.T) {
-	w := newWorld(t, setup{Tokens: true, Fixture: fixture.Options{TestCommand: []string{"/app", "-sleep", "60s"}}})
+	w := newWorld(t, setup{Tokens: true, Fixture: fixture.Options{TestCommand: []string{"-sleep", "60s"}}})
 	removeTestContainers(t, w)
 	c := serve(t, w, nil)
 
@@ -160,7 +160,7 @@ func TestCancelStopsARunningBuild(t *testing.T) {
 }
 
 func TestLogFollowStreamsWhileTheBuildRuns(t *testing.T) {
-	w := newWorld(t, setup{Tokens: true, Fixture: fixture.Options{TestCommand: []string{"/app", "-tick", "30"}}})
+	w := newWorld(t, setup{Tokens: true, Fixture: fixture.Options{TestCommand: []string{"-tick", "30"}}})
 	c := serve(t, w, nil)
 
 	code, b, body := c.createBuild("main", apiToken)
@@ -228,7 +228,7 @@ func TestLogFollowGetsTheTailOfACappedLog(t *testing.T) {
 	// come; the kept tail is written when the log closes, which must be
 	// before the build is seen to end.
 	w := newWorld(t, setup{Tokens: true, Fixture: fixture.Options{
-		TestCommand: []string{"/app", "-tick", "30"},
+		TestCommand: []string{"-tick", "30"},
 		Extra:       "log_limit: 1KiB\n",
 	}})
 	c := serve(t, w, nil)

@@ -411,7 +411,7 @@ func removeTestContainers(t *testing.T, w *fixture.World) {
 // heldTest is a test.command that keeps a build's test stage running,
 // printing a tick every 100ms, until releaseTests lets it end with
 // success: tests wait on that condition instead of racing a timer.
-var heldTest = []string{"/app", "-tick-until", "/released"}
+var heldTest = []string{"-tick-until", "/released"}
 
 // releaseTests ends the heldTest stages running in w's test containers by
 // copying /released into them, and returns how many it released.

@@ -203,7 +203,7 @@ func TestKill9LosesNoAcceptedBuild(t *testing.T) {
 }
 
 func TestShutdownRequeuesARunningBuild(t *testing.T) {
-	w := newWorld(t, setup{Tokens: true, Fixture: fixture.Options{TestCommand: []string{"/app", "-sleep", "60s"}}})
+	w := newWorld(t, setup{Tokens: true, Fixture: fixture.Options{TestCommand: []string{"-sleep", "60s"}}})
 	removeTestContainers(t, w)
 	c := serve(t, w, nil)
 

@@ -98,8 +98,8 @@ func TestCommitStatusesArriveInOrder(t *testing.T) {
 		wantBuild  string
 		wantStatus string
 	}{
-		{name: "success", command: []string{"/app", "-selftest"}, wantBuild: store.StatusSucceeded, wantStatus: "success"},
-		{name: "failure", command: []string{"/app", "-fail"}, wantBuild: store.StatusFailed, wantStatus: "failure"},
+		{name: "success", command: []string{"-selftest"}, wantBuild: store.StatusSucceeded, wantStatus: "success"},
+		{name: "failure", command: []string{"-fail"}, wantBuild: store.StatusFailed, wantStatus: "failure"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

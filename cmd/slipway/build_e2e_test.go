@@ -126,7 +126,7 @@ func TestBuildFailuresNameTheCauseAndMoveNoTag(t *testing.T) {
 	}{
 		{
 			name:    "failing test command",
-			opts:    fixture.Options{TestCommand: []string{"/app", "-fail"}},
+			opts:    fixture.Options{TestCommand: []string{"-fail"}},
 			wantErr: "exited with code 3",
 		},
 		{
