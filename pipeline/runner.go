@@ -213,7 +213,9 @@ func (r *run) labels() map[string]string {
 	labels := builder.OCILabels(builder.LabelInfo{
 		Source:   src,
 		Revision: b.Commit,
-		Created:  r.now().UTC(),
+		// The commit's time, not the build's: rebuilding an unchanged
+		// commit gives the same image (and digest) from the cache.
+		Created:  r.co.Time.UTC(),
 		Version:  version,
 		Title:    p.Name,
 		URL:      web,

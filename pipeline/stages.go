@@ -209,11 +209,15 @@ func (buildStage) Exec(ctx context.Context, r *run) error {
 		return err
 	}
 	defer tarball.Close()
+	args, err := r.withSourceDateEpoch()
+	if err != nil {
+		return err
+	}
 	img, err := r.builder.Build(ctx, builder.BuildOptions{
 		Context:    tarball,
 		Dockerfile: dockerfile,
 		Target:     r.p.Target,
-		BuildArgs:  r.args,
+		BuildArgs:  args,
 		SecretArgs: r.secrets,
 		Labels:     r.labels(),
 		Tags:       r.plan.Refs(),
