@@ -64,6 +64,13 @@ type Config struct {
 	APITokensFile string `yaml:"api_tokens_file"`
 	// APITokens is loaded from APITokensFile by Load; never set in YAML.
 	APITokens []Secret `yaml:"-"`
+	// SessionSecretFile names a file whose content keys the dashboard's
+	// login cookies. Default "": a key generated once and kept in the
+	// database, so logins survive restarts and hold on every replica.
+	SessionSecretFile string `yaml:"session_secret_file"`
+	// SessionSecret is loaded from SessionSecretFile by Load; never set in
+	// YAML.
+	SessionSecret Secret `yaml:"-"`
 	// DashboardAuth is the read access of the API and the dashboard:
 	// "token" (a Bearer token or the dashboard's token login is needed) or
 	// "public". Default "token" when api_tokens_file is set, else "public".

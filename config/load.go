@@ -537,6 +537,7 @@ func (c *Config) resolvePaths(dir string) {
 	}
 	abs(&c.DataDir)
 	abs(&c.APITokensFile)
+	abs(&c.SessionSecretFile)
 	abs(&c.GitHub.WebhookSecretFile)
 	abs(&c.GitHub.TokenFile)
 	for i := range c.Registries {
@@ -566,6 +567,7 @@ func (c *Config) resolvePaths(dir string) {
 func (l *loader) readFiles(c *Config) {
 	l.readSecret(&c.GitHub.WebhookSecret, c.GitHub.WebhookSecretFile, "github.webhook_secret")
 	l.readSecret(&c.GitHub.Token, c.GitHub.TokenFile, "github.token")
+	l.readSecret(&c.SessionSecret, c.SessionSecretFile, "session_secret")
 	for i := range c.Registries {
 		r := &c.Registries[i]
 		l.readSecret(&r.Password, r.PasswordFile, fmt.Sprintf("registries[%d].password", i))

@@ -34,8 +34,8 @@ var ui embed.FS
 const (
 	// sessionCookie is the dashboard's login cookie (dashboard_auth: token).
 	sessionCookie = "slipway_session"
-	// sessionTTL bounds a login; the key is per process, so a restart
-	// also ends every session.
+	// sessionTTL bounds a login. The key outlives restarts and is shared
+	// by replicas (session_secret_file, or the database's key).
 	sessionTTL = 12 * time.Hour
 	// pageSize is the number of builds per page of the builds list.
 	pageSize = 50
@@ -55,7 +55,8 @@ type dashboard struct {
 	h      *handler
 	pages  map[string]*template.Template
 	static http.Handler
-	// key signs session cookies; random per process, never stored.
+	// key signs session cookies: HandlerDeps.SessionKey, else random per
+	// process.
 	key []byte
 	now func() time.Time
 }
@@ -109,8 +110,11 @@ func (d *dashboard) sameOrigin() *http.CrossOriginProtection {
 // newDashboard parses the embedded templates; a template that does not parse
 // is a bug caught by the package's tests, hence the panic.
 func newDashboard(h *handler, now func() time.Time) *dashboard {
-	key := make([]byte, 32)
-	rand.Read(key) // never fails (crypto/rand, Go 1.24+)
+	key := h.SessionKey
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		rand.Read(key) // never fails (crypto/rand, Go 1.24+)
+	}
 	d := &dashboard{h: h, key: key, now: now, pages: map[string]*template.Template{}}
 	funcs := d.funcs()
 	for _, page := range []string{"projects", "builds", "build", "login"} {

@@ -59,6 +59,9 @@ type HandlerDeps struct {
 	// FollowPoll is how often a followed log is checked for new bytes.
 	// Default 200ms.
 	FollowPoll time.Duration
+	// SessionKey signs the dashboard's login cookies (sessionKey); empty:
+	// a random key per process.
+	SessionKey []byte
 	// Stopping, when closed, ends the followed logs: the server is
 	// shutting down, and an http.Server's Shutdown waits for every
 	// handler, which a follow of a long build would hold up. Nil never

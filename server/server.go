@@ -70,7 +70,11 @@ func Run(ctx context.Context, cfg *config.Config, logger zerolog.Logger, opts Op
 	if err != nil {
 		return err
 	}
-	h, err := NewHandler(HandlerDeps{Config: cfg, Builds: queue, Scheduler: sched, Builders: svc.Builders(), Metrics: metrics, Gatherer: reg, Logger: logger, Stopping: stopping})
+	key, err := sessionKey(ctx, cfg, svc.Store())
+	if err != nil {
+		return err
+	}
+	h, err := NewHandler(HandlerDeps{Config: cfg, Builds: queue, Scheduler: sched, Builders: svc.Builders(), Metrics: metrics, Gatherer: reg, Logger: logger, Stopping: stopping, SessionKey: key})
 	if err != nil {
 		return err
 	}

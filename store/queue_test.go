@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 	"time"
@@ -103,5 +104,44 @@ func testQueueSignal(t *testing.T, be testBackend) {
 	// Wait returns at the poll interval when nothing changes.
 	if err := s.Wait(ctx, time.Millisecond); err != nil {
 		t.Errorf("Wait = %v", err)
+	}
+}
+
+func testKey(t *testing.T, be testBackend) {
+	database, dir := be.newDB(t)
+	ctx := t.Context()
+	s, err := OpenDatabase(ctx, database, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1, err := s.Key(ctx, "session", 32)
+	if err != nil || len(k1) != 32 {
+		t.Fatalf("Key = %x, %v; want 32 bytes", k1, err)
+	}
+	if again, err := s.Key(ctx, "session", 32); err != nil || !bytes.Equal(again, k1) {
+		t.Errorf("second Key = %x, %v; want the first %x", again, err, k1)
+	}
+	if other, err := s.Key(ctx, "other", 32); err != nil || bytes.Equal(other, k1) {
+		t.Errorf("Key(other) = %x, %v; want another key", other, err)
+	}
+	if _, err := s.Key(ctx, "session", 16); err == nil {
+		t.Error("Key of another size succeeded, want an error")
+	}
+	// Another process (a replica, or the next start) gets the same key.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var others []*Store
+	if be.name == BackendPostgres {
+		for range 3 {
+			others = append(others, openAt(t, database, t.TempDir(), Options{}))
+		}
+	} else {
+		others = append(others, openAt(t, database, dir, Options{}))
+	}
+	for i, o := range others {
+		if got, err := o.Key(ctx, "session", 32); err != nil || !bytes.Equal(got, k1) {
+			t.Errorf("store %d: Key = %x, %v; want %x", i, got, err, k1)
+		}
 	}
 }

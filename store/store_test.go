@@ -109,6 +109,7 @@ var behaviours = []struct {
 	{"Leases", testLeases},
 	{"QueueSignal", testQueueSignal},
 	{"Logs", testLogs},
+	{"Key", testKey},
 }
 
 // TestBackends runs every behaviour on every backend:
