@@ -123,14 +123,16 @@ func TestFetchThatStallsOrBreaksOffReturns(t *testing.T) {
 		wantMsg string
 	}{
 		{
-			name:    "stalls before advertising",
-			script:  `sleep 300 & echo $! > "$CHILD"; wait`,
+			name: "stalls before advertising",
+			// The PID file appears whole (renamed into place): the
+			// test reads it as soon as it exists.
+			script:  `sleep 300 & echo $! > "$CHILD.tmp"; mv "$CHILD.tmp" "$CHILD"; wait`,
 			wantErr: source.ErrFetchTimeout,
 			wantMsg: "no answer within",
 		},
 		{
 			name:    "stalls and is canceled",
-			script:  `sleep 300 & echo $! > "$CHILD"; wait`,
+			script:  `sleep 300 & echo $! > "$CHILD.tmp"; mv "$CHILD.tmp" "$CHILD"; wait`,
 			cancel:  true,
 			wantErr: context.Canceled,
 		},
@@ -138,12 +140,14 @@ func TestFetchThatStallsOrBreaksOffReturns(t *testing.T) {
 			name: "breaks off mid-pack and keeps writing",
 			// The real upload-pack's first bytes (refs, the start of
 			// the pack), then garbage as fast as the pipe takes it.
-			script:  `"$REAL" "$@" | dd bs=1 count=3000 2>/dev/null; yes garbage & echo $! > "$CHILD"; wait`,
+			// The child is started first, so it is there whenever
+			// the fetch gives up.
+			script:  `sleep 300 & echo $! > "$CHILD.tmp"; mv "$CHILD.tmp" "$CHILD"; "$REAL" "$@" | dd bs=1 count=3000 2>/dev/null; yes garbage; wait`,
 			wantErr: source.ErrRemoteFailed,
 		},
 		{
 			name:    "stalls mid-pack",
-			script:  `"$REAL" "$@" | dd bs=1 count=3000 2>/dev/null; sleep 300 & echo $! > "$CHILD"; wait`,
+			script:  `sleep 300 & echo $! > "$CHILD.tmp"; mv "$CHILD.tmp" "$CHILD"; "$REAL" "$@" | dd bs=1 count=3000 2>/dev/null; wait`,
 			wantErr: source.ErrFetchTimeout,
 			wantMsg: "no answer within",
 		},
