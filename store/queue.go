@@ -133,25 +133,39 @@ const reapEvery = 2 * time.Second
 
 // keepLeases extends this replica's leases every interval and puts back
 // expired builds every reapEvery (or interval, when shorter) until ctx
-// ends. A failed round is retried at the next tick: the leases it could
-// not extend are still valid for two more.
+// ends. It reaps only after the database has answered it for a whole
+// interval: after an outage every live replica first gets the chance to
+// extend its own leases, so that a build is not taken from a replica that
+// was only cut off like everyone else. A failed round is retried at the
+// next tick.
 func (s *Store) keepLeases(ctx context.Context, interval time.Duration, maxAttempts int) {
 	t := time.NewTicker(min(interval, reapEvery))
 	defer t.Stop()
-	var extended time.Time
+	var extended, upSince time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if now := time.Now(); now.Sub(extended) >= interval {
+		now := time.Now()
+		if now.Sub(extended) >= interval {
 			_, err := s.db.exec(ctx, `UPDATE builds SET lease_until = ? WHERE status = ? AND claimed_by = ? AND lease_until IS NOT NULL`,
 				nanos(s.now().Add(s.lease)), StatusRunning, s.replica)
-			if err == nil {
-				extended = now
+			if err != nil {
+				upSince, extended = time.Time{}, time.Time{}
+				continue
 			}
+			extended = now
 		}
-		_, _, _ = s.RequeueExpired(ctx, maxAttempts)
+		if upSince.IsZero() {
+			upSince = now
+		}
+		if now.Sub(upSince) < interval {
+			continue
+		}
+		if _, _, err := s.RequeueExpired(ctx, maxAttempts); err != nil {
+			upSince, extended = time.Time{}, time.Time{}
+		}
 	}
 }

@@ -74,7 +74,9 @@ type Options struct {
 	// KeepLeases, when shorter) it also puts back the builds of every
 	// replica whose lease expired (RequeueExpired with MaxAttempts): a
 	// replica that dies (kill -9, node down) loses its builds to the others
-	// within its lease + 2 s. Default Lease/3; < 0 turns it off (the caller
+	// within its lease + 2 s. After a database outage it reaps only once
+	// the database has answered for KeepLeases, so that live replicas
+	// extend their leases first. Default Lease/3; < 0 turns it off (the caller
 	// then calls Heartbeat and RequeueExpired). SQLite has one replica and
 	// needs none of it.
 	KeepLeases time.Duration
