@@ -20,7 +20,7 @@ import (
 // the exit code, the decoded result (when stdout had one) and stderr.
 func build(t *testing.T, w *fixture.World, args ...string) (int, store.Build, string) {
 	t.Helper()
-	return runForResult(t, append([]string{"build", "--config", w.ConfigPath(), "--json", "fixture"}, args...))
+	return runForResult(t, append([]string{"build", "--config", w.ConfigPath(), "--json", w.Project}, args...))
 }
 
 // runForResult runs the command line argv (one that prints a build result

@@ -68,7 +68,9 @@ func exists(t *testing.T, cli *client.Client, ref string) bool {
 // images slipway did not build are left alone.
 func TestBuildRemovesItsDanglingImagesOnly(t *testing.T) {
 	// Only the branch tag, so that v1's image loses its last tag to v2.
-	w := fixture.New(t, fixture.Options{ProjectExtra: "    tags: [{type: branch}]\n"})
+	// Its own project name: another test's build of project "fixture"
+	// would remove v1's dangling image before this build's hygiene does.
+	w := fixture.New(t, fixture.Options{ProjectExtra: "    tags: [{type: branch}]\n", Project: testenv.Name(t, "hygiene")})
 	otherProject := danglingImage(t, w.Docker, map[string]string{builder.ProjectLabel: testenv.Name(t, "other")})
 	notSlipways := danglingImage(t, w.Docker, nil)
 
@@ -80,8 +82,8 @@ func TestBuildRemovesItsDanglingImagesOnly(t *testing.T) {
 	if err != nil {
 		t.Fatalf("v1's image is not in the engine as %s:main: %v", w.Image, err)
 	}
-	if img.Config.Labels[builder.ProjectLabel] != "fixture" {
-		t.Errorf("v1's image has labels %v, want %s=fixture", img.Config.Labels, builder.ProjectLabel)
+	if img.Config.Labels[builder.ProjectLabel] != w.Project {
+		t.Errorf("v1's image has labels %v, want %s=%s", img.Config.Labels, builder.ProjectLabel, w.Project)
 	}
 	v1Image := img.ID
 
