@@ -230,16 +230,23 @@ func (e HookEnv) Environ() []string {
 // Run runs the hook called name, if it exists (ran reports whether it did),
 // as a process on this host: the file itself when it is executable, else
 // the interpreter of its #! line, else /bin/sh. It runs in h.WorkDir with
-// env.Environ() as its whole environment and no stdin, in a process group
-// of its own. Its stdout and stderr go to log line by line, each line
-// prefixed with "[hook name] " and the values of env.Secrets replaced by
-// "***"; log is written from one goroutine at a time.
+// env.Environ() as its whole environment and no stdin, in a PID namespace
+// of its own when the kernel lets slipway make one (root, or
+// CAP_SYS_ADMIN), and in a process group of its own. Its stdout and stderr
+// go to log line by line, each line prefixed with "[hook name] " and the
+// values of env.Secrets replaced by "***"; log is written from one
+// goroutine at a time.
 //
 // A non-zero exit gives a *HookError (ErrHookFailed). A hook still running
 // after timeout (DefaultHookTimeout when zero or less) or when ctx is done
-// is killed with its whole process group, children included, and Run
-// returns an error matching ErrHookTimeout, or ctx's cause. Processes the
-// hook left running in its group when it exits are killed too.
+// is killed with every process it started, and Run returns an error
+// matching ErrHookTimeout, or ctx's cause. Processes the hook left running
+// when it exits are killed too. The hook is the first process (PID 1) of
+// its PID namespace, and the kernel kills every other process of the
+// namespace when it ends: no descendant escapes, not one that called
+// setsid (which leaves the process group) nor one whose parent exited.
+// Without a PID namespace (the kernel refuses one, see the log's note),
+// only the process group is killed, which setsid escapes.
 func (h *Hooks) Run(ctx context.Context, name string, env HookEnv, timeout time.Duration, log io.Writer) (ran bool, err error) {
 	file, ok := h.present[name]
 	if !ok {
@@ -252,10 +259,7 @@ func (h *Hooks) Run(ctx context.Context, name string, env HookEnv, timeout time.
 	if err != nil {
 		return true, fmt.Errorf("hook %s: %w", name, err)
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = h.WorkDir
-	cmd.Env = env.Environ()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out := newPrefixWriter(log, "[hook "+name+"] ", secretValues(env.Secrets))
 
 	// One pipe for stdout and stderr keeps their lines in order. Wait does
 	// not wait for it (it is an *os.File), so a background child holding
@@ -265,16 +269,33 @@ func (h *Hooks) Run(ctx context.Context, name string, env HookEnv, timeout time.
 		return true, fmt.Errorf("hook %s: %w", name, err)
 	}
 	defer pr.Close()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
+	var cmd *exec.Cmd
+	for _, isolate := range []bool{true, false} {
+		cmd = exec.Command(argv[0], argv[1:]...)
+		cmd.Dir = h.WorkDir
+		cmd.Env = env.Environ()
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if isolate {
+			cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWPID
+		}
+		cmd.Stdout, cmd.Stderr = pw, pw
+		err = cmd.Start()
+		if isolate && (errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOSPC)) {
+			fmt.Fprintf(out, "note: no PID namespace for the hook (%v); a child that calls setsid can outlive it\n", err)
+			continue
+		}
+		break
+	}
+	if err != nil {
 		pw.Close()
 		return true, fmt.Errorf("hook %s: start %s: %w", name, file, err)
 	}
 	pw.Close()
+	// The hook leads its process group; in its PID namespace it is PID 1,
+	// so killing it ends every process there.
 	pgid := cmd.Process.Pid
 	killGroup := func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) }
 
-	out := newPrefixWriter(log, "[hook "+name+"] ", secretValues(env.Secrets))
 	copied := make(chan error, 1)
 	go func() {
 		_, err := io.Copy(out, pr)

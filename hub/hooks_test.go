@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -163,32 +164,66 @@ func alive(pid int) bool {
 	return i < 0 || i+2 >= len(s) || (s[i+2] != 'Z' && s[i+2] != 'X')
 }
 
-// waitDead fails unless pid is gone within 10 seconds.
-func waitDead(t *testing.T, pid int) {
+// sleepArg returns a duration for sleep that no other process has in its
+// command line: the tests find the hook's children by it (their PIDs, seen
+// from inside the hook's PID namespace, mean nothing here).
+func sleepArg(t *testing.T) string {
+	t.Helper()
+	return fmt.Sprintf("300.%09d", time.Now().UnixNano()%1e9)
+}
+
+// sleeping returns the live processes whose command line is sleep arg.
+func sleeping(t *testing.T, arg string) []int {
+	t.Helper()
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + d.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+		if len(args) == 2 && filepath.Base(args[0]) == "sleep" && args[1] == arg && alive(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// waitSleeping waits up to 10 seconds for a process sleeping arg.
+func waitSleeping(t *testing.T, arg string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for alive(pid) {
+	for len(sleeping(t, arg)) == 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("process %d still runs", pid)
+			t.Fatalf("no process runs sleep %s", arg)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-func readPID(t *testing.T, file string) int {
+// waitGone fails unless every process sleeping arg is gone within 10
+// seconds.
+func waitGone(t *testing.T, arg string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		b, err := os.ReadFile(file)
-		if err == nil && strings.HasSuffix(string(b), "\n") {
-			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return pid
+		pids := sleeping(t, arg)
+		if len(pids) == 0 {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no pid in %s", file)
+			for _, pid := range pids {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+			t.Fatalf("processes %v (sleep %s) outlived the hook", pids, arg)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -196,8 +231,8 @@ func readPID(t *testing.T, file string) int {
 
 func TestHookTimeoutKillsGroup(t *testing.T) {
 	dir := t.TempDir()
-	pidFile := filepath.Join(t.TempDir(), "child.pid")
-	writeHook(t, dir, HookPreTest, "#!/bin/sh\nsleep 300 &\necho $! > '"+pidFile+"'\necho started\nsleep 300\n", 0o755)
+	arg := sleepArg(t)
+	writeHook(t, dir, HookPreTest, "#!/bin/sh\nsleep "+arg+" &\necho started\nsleep 300\n", 0o755)
 	start := time.Now()
 	var log bytes.Buffer
 	ran, err := findHooks(t, dir).Run(t.Context(), HookPreTest, testEnv, 3*time.Second, &log)
@@ -210,7 +245,7 @@ func TestHookTimeoutKillsGroup(t *testing.T) {
 	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("Run took %s after a 3s timeout", d)
 	}
-	waitDead(t, readPID(t, pidFile))
+	waitGone(t, arg)
 	if !strings.Contains(log.String(), "[hook pre_test] started") {
 		t.Errorf("log lacks the output before the timeout:\n%s", log.String())
 	}
@@ -218,8 +253,8 @@ func TestHookTimeoutKillsGroup(t *testing.T) {
 
 func TestHookCancel(t *testing.T) {
 	dir := t.TempDir()
-	pidFile := filepath.Join(t.TempDir(), "child.pid")
-	writeHook(t, dir, HookBuild, "#!/bin/sh\nsleep 300 &\necho $! > '"+pidFile+"'\nwait\n", 0o755)
+	arg := sleepArg(t)
+	writeHook(t, dir, HookBuild, "#!/bin/sh\nsleep "+arg+" &\nwait\n", 0o755)
 	ctx, cancel := context.WithCancelCause(t.Context())
 	cause := errors.New("build superseded")
 	done := make(chan error, 1)
@@ -227,7 +262,7 @@ func TestHookCancel(t *testing.T) {
 		_, err := findHooks(t, dir).Run(ctx, HookBuild, testEnv, time.Minute, &bytes.Buffer{})
 		done <- err
 	}()
-	pid := readPID(t, pidFile)
+	waitSleeping(t, arg)
 	cancel(cause)
 	select {
 	case err := <-done:
@@ -237,14 +272,14 @@ func TestHookCancel(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not return after cancel")
 	}
-	waitDead(t, pid)
+	waitGone(t, arg)
 }
 
 func TestHookLeftoverChildKilled(t *testing.T) {
 	dir := t.TempDir()
-	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	arg := sleepArg(t)
 	// The background child keeps the output pipe open after the hook exits.
-	writeHook(t, dir, HookPostBuild, "#!/bin/sh\nsleep 300 &\necho $! > '"+pidFile+"'\nexit 0\n", 0o755)
+	writeHook(t, dir, HookPostBuild, "#!/bin/sh\nsleep "+arg+" &\nexit 0\n", 0o755)
 	start := time.Now()
 	ran, err := findHooks(t, dir).Run(t.Context(), HookPostBuild, testEnv, time.Minute, &bytes.Buffer{})
 	if !ran || err != nil {
@@ -253,7 +288,73 @@ func TestHookLeftoverChildKilled(t *testing.T) {
 	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("Run took %s", d)
 	}
-	waitDead(t, readPID(t, pidFile))
+	waitGone(t, arg)
+}
+
+// TestHookSetsidChildKilled checks that a child that leaves the hook's
+// process group and session (setsid), and one whose parent exited, dies
+// with the hook: when it exits, when it times out and when the build is
+// canceled.
+func TestHookSetsidChildKilled(t *testing.T) {
+	// The child says when it has left the session, so that the hook never
+	// ends before it has.
+	const ready = `sh -c 'touch ready; exec sleep %s'`
+	const waitReady = "while [ ! -e ready ]; do sleep 0.05; done\necho started\n"
+	tests := []struct {
+		name    string
+		script  string // %s is the sleep argument
+		timeout time.Duration
+		cancel  bool
+		wantErr error
+	}{
+		{name: "the hook exits", script: "setsid " + ready + " &\n" + waitReady + "exit 0\n"},
+		{name: "the hook times out", script: "setsid " + ready + " &\n" + waitReady + "sleep 300\n", timeout: 2 * time.Second, wantErr: ErrHookTimeout},
+		{name: "the build is canceled", script: "setsid " + ready + " &\n" + waitReady + "sleep 300\n", cancel: true, wantErr: context.Canceled},
+		{name: "an orphan in its own session without the output pipe",
+			script: "(setsid " + ready + " </dev/null >/dev/null 2>&1 &)\n" + waitReady + "exit 0\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			arg := sleepArg(t)
+			writeHook(t, dir, HookPreBuild, "#!/bin/sh\n"+fmt.Sprintf(tt.script, arg), 0o755)
+			timeout := tt.timeout
+			if timeout == 0 {
+				timeout = time.Minute
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			seen := make(chan bool, 1)
+			if tt.cancel {
+				go func() {
+					// Cancel once the child runs (the hook may not have
+					// logged yet).
+					deadline := time.Now().Add(10 * time.Second)
+					for len(sleeping(t, arg)) == 0 && time.Now().Before(deadline) {
+						time.Sleep(20 * time.Millisecond)
+					}
+					seen <- len(sleeping(t, arg)) > 0
+					cancel()
+				}()
+			}
+			var log bytes.Buffer
+			ran, err := findHooks(t, dir).Run(ctx, HookPreBuild, testEnv, timeout, &log)
+			if !ran || !errors.Is(err, tt.wantErr) && !(tt.wantErr == nil && err == nil) {
+				t.Errorf("Run = %v, %v; want error %v", ran, err, tt.wantErr)
+			}
+			if tt.cancel {
+				if !<-seen {
+					t.Errorf("the hook's child never ran:\n%s", log.String())
+				}
+			} else if !strings.Contains(log.String(), "[hook pre_build] started") {
+				t.Errorf("the hook did not run:\n%s", log.String())
+			}
+			if strings.Contains(log.String(), "no PID namespace") {
+				t.Errorf("the hook ran without its PID namespace (slipway runs as root here):\n%s", log.String())
+			}
+			waitGone(t, arg)
+		})
+	}
 }
 
 func TestHookNotExecutable(t *testing.T) {
