@@ -1,6 +1,10 @@
 package server
 
 import (
+	"context"
+	"math"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/slipwayci/slipway/store"
@@ -53,3 +57,28 @@ func (m *Metrics) QueueDepth(n int) { m.queueDepth.Set(float64(n)) }
 
 // Delivery counts a webhook delivery by outcome.
 func (m *Metrics) Delivery(outcome string) { m.deliveries.WithLabelValues(outcome).Inc() }
+
+// RegisterReplica adds this replica's share of the work in st to reg:
+// slipway_replica_builds_running (running builds this replica claimed, read
+// from the store at each scrape) and slipway_lease_takeovers_total (builds
+// this replica put back because their replica's lease expired).
+func RegisterReplica(reg prometheus.Registerer, st *store.Store) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "slipway_replica_builds_running",
+			Help: "Running builds claimed by this replica.",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			n, err := st.RunningHere(ctx)
+			if err != nil {
+				return math.NaN()
+			}
+			return float64(n)
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "slipway_lease_takeovers_total",
+			Help: "Builds this replica put back because the lease of the replica running them expired.",
+		}, func() float64 { return float64(st.Takeovers()) }),
+	)
+}

@@ -213,6 +213,11 @@ func TestReplicaKilledMidBuildIsTakenOver(t *testing.T) {
 		return got.Status == store.StatusRunning && got.Attempts == 2, describe(got)
 	})
 	t.Logf("taken over %v after kill -9 (lease %v)", time.Since(killed).Round(100*time.Millisecond), store.DefaultLease)
+	if code, body := cb.get("/metrics"); code != http.StatusOK ||
+		!strings.Contains(string(body), "\nslipway_lease_takeovers_total 1\n") ||
+		!strings.Contains(string(body), "\nslipway_replica_builds_running 1\n") {
+		t.Errorf("replica b's /metrics (%d) does not count one takeover and one running build:\n%s", code, body)
+	}
 	cb.held = w
 	done := cb.waitFinished(b.ID, buildTimeout)
 	if done.Status != store.StatusSucceeded || done.Attempts != 2 {

@@ -124,7 +124,22 @@ func (s *Store) RequeueExpired(ctx context.Context, maxAttempts int) (requeued, 
 	if err != nil {
 		return 0, 0, fmt.Errorf("requeue expired builds: %w", err)
 	}
+	s.takeovers.Add(int64(requeued + failed))
 	return requeued, failed, nil
+}
+
+// Takeovers counts the builds this store found with an expired lease and
+// put back or failed (RequeueExpired, the lease keeper's included) since
+// it was opened.
+func (s *Store) Takeovers() int64 { return s.takeovers.Load() }
+
+// RunningHere counts the running builds claimed by this store's replica.
+func (s *Store) RunningHere(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.queryRow(ctx, `SELECT count(*) FROM builds WHERE status = ? AND claimed_by = ?`, StatusRunning, s.replica).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count running builds: %w", err)
+	}
+	return n, nil
 }
 
 // reapEvery bounds how long an expired lease waits for a lease keeper to

@@ -32,6 +32,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -105,6 +106,8 @@ type Store struct {
 	bg         sync.WaitGroup
 	// listening closes when the listener first listens (for tests).
 	listening chan struct{}
+	// takeovers counts the builds put back for an expired lease.
+	takeovers atomic.Int64
 }
 
 // Open creates dataDir and dataDir/logs when missing, opens (or creates)
