@@ -28,6 +28,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/internal/gitref"
 )
 
 // Statuses of a Result.
@@ -165,13 +166,13 @@ func matchOne(entry, trigger, ref string) bool {
 	case kind == "schedule" && trigger == "schedule":
 		name = ref
 	case kind == "branch" && (trigger == "push" || trigger == "manual"):
-		b, ok := refName(ref, "refs/heads/", trigger == "push")
+		b, ok := refName(ref, gitref.BranchName[string], trigger == "push")
 		if !ok {
 			return false
 		}
 		name = b
 	case kind == "tag" && (trigger == "tag" || trigger == "manual"):
-		tg, ok := refName(ref, "refs/tags/", trigger == "tag")
+		tg, ok := refName(ref, gitref.TagName[string], trigger == "tag")
 		if !ok {
 			return false
 		}
@@ -180,9 +181,9 @@ func matchOne(entry, trigger, ref string) bool {
 		if !hasPattern {
 			return true
 		}
-		if b, ok := refName(ref, "refs/heads/", true); ok {
+		if b, ok := refName(ref, gitref.BranchName[string], true); ok {
 			name = b
-		} else if tg, ok := refName(ref, "refs/tags/", false); ok {
+		} else if tg, ok := refName(ref, gitref.TagName[string], false); ok {
 			name = tg
 		} else {
 			return false
@@ -199,8 +200,8 @@ func matchOne(entry, trigger, ref string) bool {
 
 // refName strips prefix from ref; a ref without "refs/" is taken as the
 // name itself when bare is true.
-func refName(ref, prefix string, bare bool) (string, bool) {
-	if name, ok := strings.CutPrefix(ref, prefix); ok {
+func refName(ref string, cut func(string) (string, bool), bare bool) (string, bool) {
+	if name, ok := cut(ref); ok {
 		return name, true
 	}
 	if bare && !strings.HasPrefix(ref, "refs/") {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/internal/gitref"
 )
 
 // Event kinds: what started a build, for Tags.
@@ -120,13 +121,29 @@ type Event struct {
 func (ev Event) String() string {
 	switch ev.Kind {
 	case KindBranch:
-		return "a push to branch " + strings.TrimPrefix(ev.Ref, "refs/heads/")
+		return "a push to branch " + trimBranch(ev.Ref)
 	case KindTag:
-		return "a push of tag " + strings.TrimPrefix(ev.Ref, "refs/tags/")
+		return "a push of tag " + trimTag(ev.Ref)
 	case KindSchedule:
 		return fmt.Sprintf("release %s due %s", ev.Schedule, ev.Due.Format(time.RFC3339))
 	}
 	return fmt.Sprintf("event %q of %s", ev.Kind, ev.Ref)
+}
+
+// trimBranch is the branch of a full branch ref; any other ref as it is.
+func trimBranch(ref string) string {
+	if b, ok := gitref.BranchName(ref); ok {
+		return b
+	}
+	return ref
+}
+
+// trimTag is the git tag of a full tag ref; any other ref as it is.
+func trimTag(ref string) string {
+	if t, ok := gitref.TagName(ref); ok {
+		return t
+	}
+	return ref
 }
 
 // name is the event's name that rule names and enable_on patterns match:
@@ -134,9 +151,9 @@ func (ev Event) String() string {
 func (ev Event) name() string {
 	switch ev.Kind {
 	case KindBranch:
-		return strings.TrimPrefix(ev.Ref, "refs/heads/")
+		return trimBranch(ev.Ref)
 	case KindTag:
-		return strings.TrimPrefix(ev.Ref, "refs/tags/")
+		return trimTag(ev.Ref)
 	case KindSchedule:
 		return ev.Schedule
 	}
@@ -172,7 +189,7 @@ func (ev Event) Vars() (Vars, error) {
 			return v, fmt.Errorf("tags of %s: no due time", ev)
 		}
 		v.Schedule = ev.Schedule
-		v.Branch = SanitizeBranch(strings.TrimPrefix(ev.Ref, "refs/heads/"))
+		v.Branch = SanitizeBranch(trimBranch(ev.Ref))
 		now = ev.Due
 	default:
 		return v, fmt.Errorf("tags: unknown event kind %q (want %s, %s or %s)", ev.Kind, KindBranch, KindTag, KindSchedule)
@@ -804,10 +821,10 @@ func CheckRules(rules []config.TagRule, schedules []config.Schedule) []error {
 	now := time.Date(2026, 12, 31, 3, 0, 0, 0, time.UTC)
 	var samples []Event
 	for _, b := range append([]string{"main", "feature/login-page"}, extraBranches...) {
-		samples = append(samples, Event{Kind: KindBranch, Ref: "refs/heads/" + b, Commit: sampleCommit, DefaultBranch: "main", Now: now})
+		samples = append(samples, Event{Kind: KindBranch, Ref: gitref.Branch(b).String(), Commit: sampleCommit, DefaultBranch: "main", Now: now})
 	}
 	for _, t := range append([]string{"v1.2.3", "v1.2.3-rc.1", "v0.4.0", "release-2026.1"}, extraTags...) {
-		samples = append(samples, Event{Kind: KindTag, Ref: "refs/tags/" + t, Commit: sampleCommit, DefaultBranch: "main", Now: now})
+		samples = append(samples, Event{Kind: KindTag, Ref: gitref.Tag(t).String(), Commit: sampleCommit, DefaultBranch: "main", Now: now})
 	}
 	scheduleOf := map[int]int{} // sample index -> schedule index
 	for j, s := range schedules {
@@ -958,7 +975,7 @@ func scheduleEvent(s config.Schedule, due time.Time) Event {
 	if branch == "" {
 		branch = "main"
 	}
-	return Event{Kind: KindSchedule, Schedule: s.Name, Ref: "refs/heads/" + branch, Commit: sampleCommit, DefaultBranch: branch, Due: due}
+	return Event{Kind: KindSchedule, Schedule: s.Name, Ref: gitref.Branch(branch).String(), Commit: sampleCommit, DefaultBranch: branch, Due: due}
 }
 
 // confusable returns a versioned tag of schedule o, at a few sample dates,

@@ -401,9 +401,9 @@ func candidates(ref string) ([]candidate, error) {
 	full := plumbing.ReferenceName(ref)
 	switch {
 	case full.IsBranch():
-		cs = []candidate{branch(strings.TrimPrefix(ref, "refs/heads/"))}
+		cs = []candidate{branch(strings.TrimPrefix(ref, plumbing.NewBranchReferenceName("").String()))}
 	case full.IsTag():
-		cs = []candidate{tag(strings.TrimPrefix(ref, "refs/tags/"))}
+		cs = []candidate{tag(strings.TrimPrefix(ref, plumbing.NewTagReferenceName("").String()))}
 	case strings.HasPrefix(ref, "refs/"):
 		cs = []candidate{{full, full, fmt.Sprintf("ref %q", ref)}}
 	default:

@@ -20,13 +20,9 @@ import (
 
 	"github.com/slipwayci/slipway/config"
 	"github.com/slipwayci/slipway/hub"
+	"github.com/slipwayci/slipway/internal/gitref"
 	"github.com/slipwayci/slipway/source"
 	"github.com/slipwayci/slipway/store"
-)
-
-const (
-	branchPrefix = "refs/heads/"
-	tagPrefix    = "refs/tags/"
 )
 
 // Trigger is what a delivery asks for: one build of a configured project.
@@ -140,14 +136,16 @@ func decidePush(projects []config.Project, p *github.PushEvent) Decision {
 	}
 
 	ref := p.GetRef()
-	if err := source.ValidateRef(ref); err != nil && (strings.HasPrefix(ref, branchPrefix) || strings.HasPrefix(ref, tagPrefix)) {
+	if err := source.ValidateRef(ref); err != nil && (gitref.IsBranch(ref) || gitref.IsTag(ref)) {
 		return Decision{Invalid: err.Error()}
 	}
-	var trigger, branch string
+	branch, isBranch := gitref.BranchName(ref)
+	tag, isTag := gitref.TagName(ref)
+	var trigger string
 	switch {
-	case strings.HasPrefix(ref, branchPrefix) && len(ref) > len(branchPrefix):
-		trigger, branch = store.TriggerPush, strings.TrimPrefix(ref, branchPrefix)
-	case strings.HasPrefix(ref, tagPrefix) && len(ref) > len(tagPrefix):
+	case isBranch && branch != "":
+		trigger = store.TriggerPush
+	case isTag && tag != "":
 		trigger = store.TriggerTag
 	default:
 		return ignore(fmt.Sprintf("ref %q is neither a branch nor a tag", ref))
@@ -155,7 +153,7 @@ func decidePush(projects []config.Project, p *github.PushEvent) Decision {
 
 	kind, name := hub.SourceBranch, branch
 	if trigger == store.TriggerTag {
-		kind, name = hub.SourceTag, strings.TrimPrefix(ref, tagPrefix)
+		kind, name = hub.SourceTag, tag
 	}
 	var building []int
 	var noBranch, noRule []string

@@ -20,6 +20,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/slipwayci/slipway/internal/gitref"
 )
 
 // Repo is a non-bare repository in a test's temporary directory. Its
@@ -69,8 +71,8 @@ func (r *Repo) switchTo(t testing.TB, branch string) {
 	t.Helper()
 	switch {
 	case !r.ok("rev-parse", "--verify", "--quiet", "HEAD"):
-		r.Git(t, "symbolic-ref", "HEAD", "refs/heads/"+branch) // unborn
-	case r.ok("rev-parse", "--verify", "--quiet", "refs/heads/"+branch):
+		r.Git(t, "symbolic-ref", "HEAD", gitref.Branch(branch).String()) // unborn
+	case r.ok("rev-parse", "--verify", "--quiet", gitref.Branch(branch).String()):
 		r.Git(t, "checkout", "-q", branch)
 	default:
 		r.Git(t, "checkout", "-q", "-b", branch)
