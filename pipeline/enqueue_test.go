@@ -23,7 +23,7 @@ type notes struct {
 func (n *notes) BuildChanged(_ context.Context, b store.Build) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.seen = append(n.seen, b.Status+" "+b.Commit[:min(len(b.Commit), 1)]+b.Schedule)
+	n.seen = append(n.seen, string(b.Status)+" "+b.Commit[:min(len(b.Commit), 1)]+b.Schedule)
 }
 
 func (n *notes) take() []string {

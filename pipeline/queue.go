@@ -22,7 +22,7 @@ type Notifier interface {
 
 // Observer receives queue events for metrics. Every method must be cheap.
 type Observer interface {
-	BuildFinished(project, status string, stages []store.Stage)
+	BuildFinished(project string, status store.Status, stages []store.Stage)
 	QueueDepth(n int)
 }
 
@@ -81,7 +81,7 @@ var ErrNotCancelable = errors.New("build already finished")
 // Cancel stops build id: a queued build is marked canceled at once, a
 // running one has its engine work stopped and ends canceled.
 func (q *Queue) Cancel(ctx context.Context, id int64) error {
-	ok, err := q.svc.store.SetStatus(ctx, id, []string{store.StatusQueued}, store.StatusCanceled, ErrCanceled.Error())
+	ok, err := q.svc.store.SetStatus(ctx, id, []store.Status{store.StatusQueued}, store.StatusCanceled, ErrCanceled.Error())
 	if err != nil {
 		return err
 	}

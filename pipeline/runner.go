@@ -133,7 +133,7 @@ func (r *Runner) Run(ctx context.Context, b *store.Build, log *Log, record Recor
 	if b.Error != "" {
 		log.Printf("slipway: error: %s", b.Error)
 	}
-	zl.Info().Str("commit", b.Commit).Str("status", b.Status).Str("digest", b.Digest).Dur("duration", finished.Sub(started)).Msg("build finished")
+	zl.Info().Str("commit", b.Commit).Str("status", string(b.Status)).Str("digest", b.Digest).Dur("duration", finished.Sub(started)).Msg("build finished")
 	record(context.WithoutCancel(ctx), *b)
 	return err
 }
@@ -179,7 +179,7 @@ func (r *run) exec(ctx context.Context) error {
 
 // finalStatus maps the error that ended a build to its status, naming the
 // cause when the context ended it.
-func finalStatus(ctx context.Context, err error, timeout time.Duration) (string, error) {
+func finalStatus(ctx context.Context, err error, timeout time.Duration) (store.Status, error) {
 	cause := context.Cause(ctx)
 	switch {
 	case errors.Is(err, ErrOlderCommit):

@@ -163,8 +163,9 @@ func lastFired(t *testing.T, st *store.Store, schedule string) time.Time {
 
 // buildFields are the fields a scheduler decides.
 type buildFields struct {
-	Project, Trigger, Ref, Commit, Schedule, Status string
-	DueAt                                           time.Time
+	Project, Trigger, Ref, Commit, Schedule string
+	Status                                  store.Status
+	DueAt                                   time.Time
 }
 
 func fieldsOf(bs []store.Build) []buildFields {

@@ -146,10 +146,10 @@ func (d *dashboard) funcs() template.FuncMap {
 		"refKind":     refKind,
 		"ms":          func(ms int64) string { return formatDuration(time.Duration(ms) * time.Millisecond) },
 		"took":        func(b store.Build) string { return buildDuration(b, d.now()) },
-		"icon":        statusIcon,
-		"statusClass": statusClass,
+		"icon":        anyStatus(statusIcon),
+		"statusClass": anyStatus(statusClass),
 		"commitURL":   d.commitURL,
-		"active":      func(s string) bool { return s == store.StatusQueued || s == store.StatusRunning },
+		"active":      func(s store.Status) bool { return s == store.StatusQueued || s == store.StatusRunning },
 		"join":        strings.Join,
 	}
 }
@@ -468,22 +468,22 @@ type buildsPage struct {
 	basePage
 	Builds   []store.Build
 	Project  string
-	Status   string
+	Status   store.Status
 	Ref      string
 	Projects []string
-	Statuses []string
+	Statuses []store.Status
 	// Older links to the next page; "" on the last.
 	Older string
 }
 
-var buildStatuses = []string{
+var buildStatuses = []store.Status{
 	store.StatusQueued, store.StatusRunning, store.StatusSucceeded,
 	store.StatusFailed, store.StatusCanceled, store.StatusSuperseded,
 }
 
 func (d *dashboard) builds(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := store.Filter{Project: q.Get("project"), Status: q.Get("status"), Ref: q.Get("ref"), Limit: pageSize}
+	f := store.Filter{Project: q.Get("project"), Status: store.Status(q.Get("status")), Ref: q.Get("ref"), Limit: pageSize}
 	if s := q.Get("before"); s != "" {
 		id, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || id < 1 {
@@ -512,7 +512,7 @@ func (d *dashboard) builds(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(builds) == pageSize {
 		older := url.Values{}
-		for k, v := range map[string]string{"project": f.Project, "status": f.Status, "ref": f.Ref} {
+		for k, v := range map[string]string{"project": f.Project, "status": string(f.Status), "ref": f.Ref} {
 			if v != "" {
 				older.Set(k, v)
 			}
@@ -633,9 +633,15 @@ func refKind(ref string) string {
 	return "ref"
 }
 
+// anyStatus lets a status function of the templates take a build's or a
+// stage's status (store.Status) as well as a deploy's (a string).
+func anyStatus(f func(string) string) func(any) string {
+	return func(s any) string { return f(fmt.Sprint(s)) }
+}
+
 // statusIcon is a symbol per status, so statuses differ without colour.
 func statusIcon(status string) string {
-	switch status {
+	switch store.Status(status) {
 	case store.StatusSucceeded:
 		return "✓"
 	case store.StatusFailed:
@@ -660,7 +666,7 @@ func statusIcon(status string) string {
 
 // statusClass is the CSS class of a status; unknown statuses share one.
 func statusClass(status string) string {
-	switch status {
+	switch store.Status(status) {
 	case store.StatusSucceeded, store.StatusFailed, store.StatusRunning, store.StatusQueued,
 		store.StatusCanceled, store.StatusSuperseded, store.StatusSkipped, "converged", "rolled_back":
 		return "st-" + status

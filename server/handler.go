@@ -227,7 +227,7 @@ func (h *handler) runSchedule(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) listBuilds(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := store.Filter{Project: q.Get("project"), Status: q.Get("status")}
+	f := store.Filter{Project: q.Get("project"), Status: store.Status(q.Get("status"))}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {

@@ -360,7 +360,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 func describe(b store.Build) string {
 	var stages []string
 	for _, s := range b.Stages {
-		stages = append(stages, s.Name+":"+s.Status)
+		stages = append(stages, s.Name+":"+string(s.Status))
 	}
 	return fmt.Sprintf("build %d %s %s@%.7s status %s stages [%s] error %q",
 		b.ID, b.Trigger, b.Ref, b.Commit, b.Status, strings.Join(stages, " "), b.Error)

@@ -45,10 +45,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 // BuildFinished counts a finished build and observes its stages.
-func (m *Metrics) BuildFinished(project, status string, stages []store.Stage) {
-	m.builds.WithLabelValues(project, status).Inc()
+func (m *Metrics) BuildFinished(project string, status store.Status, stages []store.Stage) {
+	m.builds.WithLabelValues(project, string(status)).Inc()
 	for _, s := range stages {
-		m.stages.WithLabelValues(s.Name, s.Status).Observe(float64(s.DurationMS) / 1000)
+		m.stages.WithLabelValues(s.Name, string(s.Status)).Observe(float64(s.DurationMS) / 1000)
 	}
 }
 

@@ -95,7 +95,7 @@ func TestCommitStatusesArriveInOrder(t *testing.T) {
 	tests := []struct {
 		name       string
 		command    []string
-		wantBuild  string
+		wantBuild  store.Status
 		wantStatus string
 	}{
 		{name: "success", command: []string{"-selftest"}, wantBuild: store.StatusSucceeded, wantStatus: "success"},

@@ -2,17 +2,21 @@ package store
 
 import "time"
 
+// Status is a build's or a stage's status, as in the build result of
+// DESIGN.md.
+type Status string
+
 // Build statuses, as in the build result of DESIGN.md.
 const (
-	StatusQueued     = "queued"
-	StatusRunning    = "running"
-	StatusSucceeded  = "succeeded"
-	StatusFailed     = "failed"
-	StatusCanceled   = "canceled"
-	StatusSuperseded = "superseded"
+	StatusQueued     Status = "queued"
+	StatusRunning           = "running"
+	StatusSucceeded         = "succeeded"
+	StatusFailed            = "failed"
+	StatusCanceled          = "canceled"
+	StatusSuperseded        = "superseded"
 	// StatusSkipped marks a stage that did not run (--no-push, a failed
 	// earlier stage).
-	StatusSkipped = "skipped"
+	StatusSkipped Status = "skipped"
 )
 
 // Triggers of a build.
@@ -38,7 +42,7 @@ type Build struct {
 	Schedule string `json:"schedule,omitempty"`
 	// DueAt is the schedule's due time that dates a release's tags.
 	DueAt      *time.Time `json:"due_at,omitempty"`
-	Status     string     `json:"status"`
+	Status     Status     `json:"status"`
 	Image      string     `json:"image"`
 	Digest     string     `json:"digest"`
 	Tags       []string   `json:"tags"`
@@ -69,7 +73,7 @@ type Build struct {
 // Stage is one stage of a build.
 type Stage struct {
 	Name       string     `json:"name"`
-	Status     string     `json:"status"`
+	Status     Status     `json:"status"`
 	StartedAt  *time.Time `json:"started_at"`
 	DurationMS int64      `json:"duration_ms"`
 	Error      string     `json:"error"`
@@ -84,7 +88,7 @@ type Deploy struct {
 }
 
 // Finished reports whether status is final.
-func Finished(status string) bool {
+func Finished(status Status) bool {
 	switch status {
 	case StatusSucceeded, StatusFailed, StatusCanceled, StatusSuperseded:
 		return true

@@ -16,7 +16,7 @@ const interruptedError = "interrupted by a restart; not retried again"
 // Filter limits ListBuilds. Empty fields match everything.
 type Filter struct {
 	Project string
-	Status  string
+	Status  Status
 	// Ref is the full git ref, e.g. refs/heads/main.
 	Ref string
 	// Limit is the most builds returned; default 50, at most 500.
@@ -464,7 +464,7 @@ func (s *Store) UpdateBuild(ctx context.Context, b Build) error {
 
 // notifyIfFinished wakes the claimers of every replica when a build ends:
 // the next build of its branch may run now.
-func (s *Store) notifyIfFinished(ctx context.Context, tx querier, status string) error {
+func (s *Store) notifyIfFinished(ctx context.Context, tx querier, status Status) error {
 	if !Finished(status) {
 		return nil
 	}
@@ -475,7 +475,7 @@ func (s *Store) notifyIfFinished(ctx context.Context, tx querier, status string)
 // status when from is empty), and reports whether it did. errMsg, when not
 // empty, replaces the build's error; FinishedAt is set to now when to is
 // final. ErrNotFound when the build does not exist.
-func (s *Store) SetStatus(ctx context.Context, id int64, from []string, to string, errMsg string) (bool, error) {
+func (s *Store) SetStatus(ctx context.Context, id int64, from []Status, to Status, errMsg string) (bool, error) {
 	query := `UPDATE builds SET status = ?`
 	args := []any{to}
 	if errMsg != "" {
@@ -649,7 +649,7 @@ func (s *Store) QueueDepth(ctx context.Context) (int, error) {
 // LastBuild returns the newest build of project and ref whose status is one
 // of statuses (any status when none is given); ErrNotFound when there is
 // none.
-func (s *Store) LastBuild(ctx context.Context, project, ref string, statuses ...string) (Build, error) {
+func (s *Store) LastBuild(ctx context.Context, project, ref string, statuses ...Status) (Build, error) {
 	query := `SELECT ` + buildColumns + ` FROM builds WHERE project = ? AND ref = ?`
 	args := []any{project, ref}
 	if len(statuses) > 0 {

@@ -41,7 +41,7 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 	src := openAt(t, "", dir, Options{})
 	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	fixClock(src, at)
-	statuses := []string{StatusSucceeded, StatusFailed, StatusCanceled, StatusSuperseded, StatusRunning, StatusQueued}
+	statuses := []Status{StatusSucceeded, StatusFailed, StatusCanceled, StatusSuperseded, StatusRunning, StatusQueued}
 	bigLog := strings.Repeat("a long log line of a build\n", 20000) // > one chunk
 	for i := range 50 {
 		b := enqueue(t, src, push("web", fmt.Sprint("b", i%4), fmt.Sprintf("%040d", i)))

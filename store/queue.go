@@ -97,7 +97,7 @@ func (s *Store) Heartbeat(ctx context.Context, id int64, replica string) error {
 // false when the build is not running under a lease.
 func (s *Store) Lease(ctx context.Context, id int64) (replica string, until time.Time, ok bool, err error) {
 	var (
-		status string
+		status Status
 		lease  sql.NullInt64
 	)
 	err = s.db.queryRow(ctx, `SELECT status, claimed_by, lease_until FROM builds WHERE id = ?`, id).Scan(&status, &replica, &lease)

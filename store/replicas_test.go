@@ -93,7 +93,7 @@ func TestPostgresClaimsAcrossReplicas(t *testing.T) {
 			}
 			delete(running, b.Ref)
 			mu.Unlock()
-			if _, err := s.SetStatus(ctx, b.ID, []string{StatusRunning}, StatusSucceeded, ""); err != nil {
+			if _, err := s.SetStatus(ctx, b.ID, []Status{StatusRunning}, StatusSucceeded, ""); err != nil {
 				return err
 			}
 		}

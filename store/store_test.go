@@ -143,7 +143,7 @@ func enqueue(t *testing.T, s *Store, b Build) Build {
 }
 
 // setStatus forces build id's status, failing the test on error.
-func setStatus(t *testing.T, s *Store, id int64, status string) {
+func setStatus(t *testing.T, s *Store, id int64, status Status) {
 	t.Helper()
 	if _, err := s.SetStatus(t.Context(), id, nil, status, ""); err != nil {
 		t.Fatalf("SetStatus(%d, %s): %v", id, status, err)
@@ -406,7 +406,7 @@ func testListBuilds(t *testing.T, be testBackend) {
 	// IDs 1..6.
 	specs := []struct {
 		b      Build
-		status string
+		status Status
 	}{
 		{push("web", "main", "c1"), StatusSucceeded},
 		{push("web", "dev", "c2"), StatusFailed},
@@ -507,7 +507,7 @@ func testEnqueueDedup(t *testing.T, be testBackend) {
 	tests := []struct {
 		name        string
 		existing    Build
-		status      string
+		status      Status
 		next        Build
 		dedup       bool
 		wantCreated bool
@@ -663,7 +663,7 @@ func testClaimNext(t *testing.T, be testBackend) {
 	if got, ok := claim(t); ok {
 		t.Errorf("claim = %d while web main runs; want none", got.ID)
 	}
-	if changed, err := s.SetStatus(ctx, main1.ID, []string{StatusRunning}, StatusSucceeded, ""); err != nil || !changed {
+	if changed, err := s.SetStatus(ctx, main1.ID, []Status{StatusRunning}, StatusSucceeded, ""); err != nil || !changed {
 		t.Fatalf("SetStatus = %v, %v", changed, err)
 	}
 	if got, ok := claim(t); !ok || got.ID != main2.ID {
@@ -822,7 +822,7 @@ func testRecover(t *testing.T, be testBackend) {
 		got.FinishedAt == nil || !got.FinishedAt.Equal(at) || got.Attempts != 2 {
 		t.Errorf("after second Recover: %+v", got)
 	}
-	for id, want := range map[int64]string{idle.ID: StatusQueued, done.ID: StatusSucceeded} {
+	for id, want := range map[int64]Status{idle.ID: StatusQueued, done.ID: StatusSucceeded} {
 		if st := mustGet(t, s, id).Status; st != want {
 			t.Errorf("build %d status = %s, want %s", id, st, want)
 		}
@@ -839,7 +839,7 @@ func testSetStatus(t *testing.T, be testBackend) {
 	fixClock(s, at)
 	b := enqueue(t, s, push("web", "main", "c1"))
 
-	changed, err := s.SetStatus(ctx, b.ID, []string{StatusQueued}, StatusCanceled, "canceled by the API")
+	changed, err := s.SetStatus(ctx, b.ID, []Status{StatusQueued}, StatusCanceled, "canceled by the API")
 	if err != nil || !changed {
 		t.Fatalf("SetStatus queued->canceled = %v, %v; want true", changed, err)
 	}
@@ -848,14 +848,14 @@ func testSetStatus(t *testing.T, be testBackend) {
 	if diff := cmp.Diff(mustGet(t, s, b.ID), want); diff != "" {
 		t.Errorf("after cancel (-got +want):\n%s", diff)
 	}
-	changed, err = s.SetStatus(ctx, b.ID, []string{StatusQueued, StatusRunning}, StatusCanceled, "again")
+	changed, err = s.SetStatus(ctx, b.ID, []Status{StatusQueued, StatusRunning}, StatusCanceled, "again")
 	if err != nil || changed {
 		t.Errorf("SetStatus of a canceled build = %v, %v; want false, nil", changed, err)
 	}
 	if diff := cmp.Diff(mustGet(t, s, b.ID), want); diff != "" {
 		t.Errorf("refused transition changed the build (-got +want):\n%s", diff)
 	}
-	if _, err := s.SetStatus(ctx, 4242, []string{StatusQueued}, StatusCanceled, ""); !errors.Is(err, ErrNotFound) {
+	if _, err := s.SetStatus(ctx, 4242, []Status{StatusQueued}, StatusCanceled, ""); !errors.Is(err, ErrNotFound) {
 		t.Errorf("SetStatus of a missing build = %v, want ErrNotFound", err)
 	}
 
@@ -875,7 +875,7 @@ func testLastBuildAndFindPushed(t *testing.T, be testBackend) {
 	ctx := t.Context()
 	commit := strings.Repeat("a", 40)
 	digest := "sha256:" + strings.Repeat("d", 64)
-	mk := func(branch, c, status, key, digest string) Build {
+	mk := func(branch, c string, status Status, key, digest string) Build {
 		b := enqueue(t, s, push("web", branch, c))
 		b.Status, b.BuildKey, b.Digest = status, key, digest
 		if err := s.UpdateBuild(ctx, b); err != nil {
@@ -908,13 +908,13 @@ func testLastBuildAndFindPushed(t *testing.T, be testBackend) {
 	tests := []struct {
 		name     string
 		ref      string
-		statuses []string
+		statuses []Status
 		want     int64
 	}{
 		{"any status", "refs/heads/main", nil, lastFailed.ID},
-		{"succeeded", "refs/heads/main", []string{StatusSucceeded}, lastFailed.ID - 1},
-		{"several statuses", "refs/heads/dev", []string{StatusQueued, StatusSucceeded}, otherRef.ID},
-		{"none", "refs/heads/dev", []string{StatusCanceled}, 0},
+		{"succeeded", "refs/heads/main", []Status{StatusSucceeded}, lastFailed.ID - 1},
+		{"several statuses", "refs/heads/dev", []Status{StatusQueued, StatusSucceeded}, otherRef.ID},
+		{"none", "refs/heads/dev", []Status{StatusCanceled}, 0},
 	}
 	for _, tt := range tests {
 		t.Run("LastBuild "+tt.name, func(t *testing.T) {

@@ -55,7 +55,7 @@ func TestBuildPushesTaggedTestedImage(t *testing.T) {
 	}
 	var stages []string
 	for _, s := range b.Stages {
-		stages = append(stages, s.Name+":"+s.Status)
+		stages = append(stages, s.Name+":"+string(s.Status))
 	}
 	if got, want := strings.Join(stages, " "), "source:succeeded build:succeeded test:succeeded push:succeeded"; got != want {
 		t.Errorf("stages = %s, want %s", got, want)
