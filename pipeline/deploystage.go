@@ -169,7 +169,7 @@ func (r *Runner) Redeploy(ctx context.Context, b *store.Build, tag, target strin
 	if record == nil {
 		record = func(context.Context, store.Build) {}
 	}
-	rn := &run{Runner: r, b: b, log: log, record: record}
+	rn := r.newRun(b, log, record)
 	started := r.now().UTC()
 	b.Status, b.StartedAt, b.Tags = store.StatusRunning, &started, []string{tag}
 	record(ctx, *b)
