@@ -453,6 +453,11 @@ type DeployBinding struct {
 	// Rollback rolls a service that fails to converge back to its previous
 	// spec. Default true (nil means true).
 	Rollback *bool `yaml:"rollback"`
+	// StableFor is how long the new tasks must keep running after the
+	// swarm converged (no exit, no restart, healthy when the image has a
+	// HEALTHCHECK); otherwise the deploy is rolled back like a failed
+	// update. Default: the service's update monitor period, at least 10s.
+	StableFor Duration `yaml:"stable_for"`
 }
 
 // Project returns the project called name, or ErrUnknownProject.

@@ -226,7 +226,7 @@ func TestLoadFull(t *testing.T) {
 			Deploy: []DeployBinding{
 				{
 					Target: "production", Stack: "web", Services: []string{"web_app", "web_worker"},
-					On: []string{"branch:trunk", "schedule:weekly"}, Timeout: Duration(2 * time.Minute), Rollback: &no,
+					On: []string{"branch:trunk", "schedule:weekly"}, Timeout: Duration(2 * time.Minute), Rollback: &no, StableFor: Duration(20 * time.Second),
 				},
 				{Target: "production", Stack: "web2", ComposeFiles: []string{"a.yml", "b.yml"}, Prune: true, On: []string{"tag:v*"}},
 			},

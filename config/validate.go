@@ -669,6 +669,9 @@ func (v *checker) deploy(p string, d DeployBinding, c *Config, schedules map[str
 			}
 		}
 	}
+	if d.StableFor < 0 {
+		v.add(p+".stable_for", "must not be negative (omit it for the default: the service's update monitor, at least 10s)")
+	}
 	for i, s := range d.Services {
 		if s == "" {
 			v.add(fmt.Sprintf("%s.services[%d]", p, i), "must not be empty")

@@ -250,6 +250,14 @@ type RolloutOptions struct {
 	// credentials the service already had. It never appears in a log, an
 	// error or a Result.
 	RegistryAuth string
+	// StableFor is how long the new tasks must keep running after the
+	// swarm converged (no exit, no restart, healthy when the image has a
+	// HEALTHCHECK) before the deploy counts as converged; otherwise it
+	// fails and is rolled back as a failed update is. StableForMonitor
+	// means the service's update monitor period, at least MinStableFor.
+	// The zero value is 0: nothing is watched beyond the swarm's monitor;
+	// a binding's default (StableForMonitor) is applied by BindingOptions.
+	StableFor time.Duration
 	// Poll is the interval the service and its tasks are polled at while
 	// watching. Default DefaultPoll (250ms).
 	Poll time.Duration
@@ -260,11 +268,17 @@ type RolloutOptions struct {
 
 // BindingOptions returns the RolloutOptions of a deploy binding with its
 // defaults applied: deploy_timeout 5m (for the rollout and for a
-// rollback), rollback true. RegistryAuth and Log are left for the caller.
+// rollback), rollback true, stable_for the service's monitor period (at
+// least MinStableFor). RegistryAuth and Log are left for the caller.
 func BindingOptions(b config.DeployBinding) RolloutOptions {
+	stable := b.StableFor.D()
+	if stable <= 0 {
+		stable = StableForMonitor
+	}
 	return RolloutOptions{
-		Timeout:  b.Timeout.D(),
-		Rollback: b.Rollback == nil || *b.Rollback,
+		Timeout:   b.Timeout.D(),
+		Rollback:  b.Rollback == nil || *b.Rollback,
+		StableFor: stable,
 	}
 }
 

@@ -287,6 +287,11 @@ func (t *Target) settle(ctx context.Context, ch *change, opts RolloutOptions) Re
 	v := t.watch(ctx, ch, opts)
 	switch v.kind {
 	case verdictConverged:
+		if d := stableFor(opts, v.monitor); d > 0 {
+			if why := t.stable(ctx, ch, d, opts); why != "" {
+				return t.rollback(ctx, ch, why, opts)
+			}
+		}
 		fmt.Fprintf(opts.Log, "%s: converged\n", ch.name)
 		return Result{Service: ch.name, Status: StatusConverged}
 	case verdictRolledBack:
@@ -376,6 +381,7 @@ func (t *Target) watch(ctx context.Context, ch *change, opts RolloutOptions) ver
 		case err == nil:
 			lastErr = nil
 			v := assess(ch, svc, tasks)
+			v.monitor = monitorPeriod(svc)
 			if v.progress != lastProgress {
 				fmt.Fprintf(opts.Log, "%s: %s\n", ch.name, v.progress)
 				lastProgress = v.progress

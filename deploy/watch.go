@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/docker/docker/api/types/swarm"
 )
@@ -36,6 +37,8 @@ type verdict struct {
 	failure string
 	// progress is a one-line summary for the log.
 	progress string
+	// monitor is the service's update monitor period (set by watch).
+	monitor time.Duration
 }
 
 // assess reads one observation of a service and its tasks (the tasks read

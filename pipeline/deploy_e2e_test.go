@@ -25,21 +25,10 @@ import (
 // whose image fails to start is rolled back and reported so.
 func TestPushBuildRollsOutToSwarm(t *testing.T) {
 	cli := swarmtest.Manager(t)
-	stack := testenv.Name(t, "stk")
+	// v3's image has ENTRYPOINT ["/app", "-fail"] for the service; its
+	// test stage names the program itself and passes.
+	stack, svcName, w := swarmWorld(t, fixture.Options{TestEntrypoint: []string{"/app"}}, "")
 	other := testenv.Name(t, "other")
-	svcName := stack + "_app"
-	w := fixture.New(t, fixture.Options{
-		// v3's image has ENTRYPOINT ["/app", "-fail"] for the service; its
-		// test stage names the program itself and passes.
-		TestEntrypoint: []string{"/app"},
-		Extra: `deploy_targets:
-  local:
-    hosts: ["unix:///var/run/docker.sock"]
-`,
-		ProjectExtra: fmt.Sprintf(`    deploy:
-      - {target: local, stack: %q, services: [%q], on: ["branch:main"], deploy_timeout: 90s}
-`, stack, svcName),
-	})
 	svc := openService(t, w)
 
 	// v1: built and pushed with --no-deploy, then run as two services.
@@ -140,4 +129,22 @@ func TestPushBuildRollsOutToSwarm(t *testing.T) {
 		t.Errorf("after the rollback the service runs %s, want v2's %s", back.Spec.TaskTemplate.ContainerSpec.Image, img)
 	}
 	swarmtest.WaitRunning(t, cli, appID, 1, 90*time.Second)
+}
+
+// swarmWorld is a fixture world whose project deploys main to the service
+// stack_app of a new stack on the local swarm (deploy_timeout 90s, more
+// binding keys in extra, such as ", stable_for: 15s"); o's Extra and
+// ProjectExtra are set here.
+func swarmWorld(t *testing.T, o fixture.Options, extra string) (stack, service string, w *fixture.World) {
+	t.Helper()
+	stack = testenv.Name(t, "stk")
+	service = stack + "_app"
+	o.Extra = `deploy_targets:
+  local:
+    hosts: ["unix:///var/run/docker.sock"]
+`
+	o.ProjectExtra = fmt.Sprintf(`    deploy:
+      - {target: local, stack: %q, services: [%q], on: ["branch:main"], deploy_timeout: 90s%s}
+`, stack, service, extra)
+	return stack, service, fixture.New(t, o)
 }
