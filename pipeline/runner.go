@@ -215,10 +215,10 @@ func (r *run) labels() map[string]string {
 		Revision: b.Commit,
 		// The commit's time, not the build's: rebuilding an unchanged
 		// commit gives the same image (and digest) from the cache.
-		Created:  r.co.Time.UTC(),
-		Version:  version,
-		Title:    p.Name,
-		URL:      web,
+		Created: r.co.Time.UTC(),
+		Version: version,
+		Title:   p.Name,
+		URL:     web,
 	})
 	labels[builder.ProjectLabel] = p.Name
 	return labels

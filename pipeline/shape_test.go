@@ -100,3 +100,25 @@ func goListDeps(t *testing.T, pkg string) []string {
 	}
 	return strings.Fields(string(out))
 }
+
+// TestCoreStagesKnowNoHub: Docker Hub compatibility wraps the stages; the
+// core stages' file names no Hub type, field or package.
+func TestCoreStagesKnowNoHub(t *testing.T) {
+	for _, name := range []string{"stages.go", "deploystage.go"} {
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			if strings.HasSuffix(strings.Trim(imp.Path.Value, `"`), "/hub") {
+				t.Errorf("%s imports %s", name, imp.Path.Value)
+			}
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			if id, ok := n.(*ast.Ident); ok && strings.Contains(strings.ToLower(id.Name), "hub") {
+				t.Errorf("%s names %s", name, id.Name)
+			}
+			return true
+		})
+	}
+}
