@@ -54,6 +54,8 @@ type Pool struct {
 	members []*member
 
 	mu sync.Mutex
+	// looping is set while Run checks the builders' health.
+	looping bool
 	// changed is closed and replaced whenever a slot frees or a builder's
 	// state changes: Acquire waits on it.
 	changed chan struct{}
@@ -66,6 +68,7 @@ type member struct {
 	cli  *client.Client
 
 	checked  bool
+	checkAt  time.Time
 	healthy  bool
 	err      string
 	since    time.Time
@@ -142,6 +145,8 @@ func (p *Pool) member(name string) *member {
 func (p *Pool) Run(ctx context.Context) error {
 	t := time.NewTicker(p.opts.Interval)
 	defer t.Stop()
+	p.setLooping(true)
+	defer p.setLooping(false)
 	for {
 		p.Check(ctx)
 		select {
@@ -150,6 +155,12 @@ func (p *Pool) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+func (p *Pool) setLooping(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.looping = on
 }
 
 // Check pings every builder at once and records its health; on the first
@@ -198,7 +209,7 @@ func (p *Pool) setHealth(m *member, err error, engine map[string]string) {
 	defer p.mu.Unlock()
 	healthy := err == nil
 	changed := !m.checked || m.healthy != healthy
-	m.checked, m.healthy = true, healthy
+	m.checked, m.healthy, m.checkAt = true, healthy, time.Now()
 	if engine != nil {
 		m.engine = engine
 	}
@@ -304,10 +315,11 @@ func (l *Lease) Release() {
 
 // Acquire places the build (see Place) and takes a slot on the chosen
 // builder, waiting while every matching builder is full. Builders never
-// checked are checked first. It fails at once, with ErrNoBuilder or
+// checked are checked first; without Run (a `slipway build`), so are those
+// whose last check is stale. It fails at once, with ErrNoBuilder or
 // ErrNoHealthyBuilder, when no builder could take the build.
 func (p *Pool) Acquire(ctx context.Context, req Request) (*Lease, error) {
-	p.checkUnchecked(ctx)
+	p.checkStale(ctx)
 	for {
 		p.mu.Lock()
 		d, err := Place(p.candidates(req.Exclude), req.Project, req.Labels)
@@ -342,13 +354,15 @@ func (p *Pool) Acquire(ctx context.Context, req Request) (*Lease, error) {
 	}
 }
 
-// checkUnchecked checks the builders that were never checked (a
-// `slipway build` runs no health loop).
-func (p *Pool) checkUnchecked(ctx context.Context) {
+// checkStale checks the builders that were never checked and, when Run
+// does not check them, those unhealthy or checked longer than Interval
+// ago.
+func (p *Pool) checkStale(ctx context.Context) {
 	p.mu.Lock()
 	var todo []*member
 	for _, m := range p.members {
-		if !m.checked {
+		age := time.Since(m.checkAt)
+		if !m.checked || !p.looping && (age > p.opts.Interval || !m.healthy) {
 			todo = append(todo, m)
 		}
 	}

@@ -41,6 +41,7 @@ type Disk struct {
 // Status reports every builder, in config order, with the disk use of the
 // healthy ones (read at once, each bounded by the health check timeout).
 func (p *Pool) Status(ctx context.Context) []Status {
+	p.checkStale(ctx)
 	p.mu.Lock()
 	out := make([]Status, len(p.members))
 	for i, m := range p.members {
