@@ -61,6 +61,8 @@ type pool struct {
 func newPool(t *testing.T, testCommand ...string) *pool {
 	t.Helper()
 	p := &pool{w: fixture.New(t, fixture.Options{}), extra: second.Get(t)}
+	// An earlier test may have left it down.
+	restart(t, p.extra)
 	mainCli := testenv.Docker(t)
 	extraCli, err := p.extra.Client()
 	if err != nil {
@@ -70,7 +72,7 @@ func newPool(t *testing.T, testCommand ...string) *pool {
 	p.engines = map[string]*client.Client{"main": mainCli, "second": extraCli}
 	p.onMain, p.onSecond = stickyNames(t)
 	if len(testCommand) == 0 {
-		testCommand = []string{"/app", "-selftest"}
+		testCommand = []string{"-selftest"}
 	}
 	cmd, _ := json.Marshal(testCommand)
 	tokens := filepath.Join(p.w.Dir, "tokens")
@@ -79,7 +81,7 @@ func newPool(t *testing.T, testCommand ...string) *pool {
 	}
 	var projects strings.Builder
 	for _, name := range []string{p.onMain, p.onSecond} {
-		test := `["/app", "-selftest"]`
+		test := `["-selftest"]`
 		if name == p.onSecond {
 			test = string(cmd)
 		}
@@ -249,7 +251,7 @@ func restart(t *testing.T, e *testenv.Engine) {
 // while the build's test runs; the attempt is dropped and the build runs
 // again on the other builder, where it succeeds.
 func TestBuilderKilledMidBuild(t *testing.T) {
-	p := newPool(t, "/app", "-sleep", "3s")
+	p := newPool(t, "-sleep", "3s")
 	svc := p.service(t)
 	t.Cleanup(func() { restart(t, p.extra) })
 
@@ -431,20 +433,22 @@ func TestAcquireRespectsConcurrency(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pl.Close() })
+	bounded, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
 	req := builders.Request{Build: 1, Project: p.onMain}
-	first, err := pl.Acquire(t.Context(), req)
+	first, err := pl.Acquire(bounded, req)
 	if err != nil || first.Builder != "main" {
 		t.Fatalf("first Acquire = %+v, %v; want main", first, err)
 	}
 	req.Build = 2
-	other, err := pl.Acquire(t.Context(), req)
+	other, err := pl.Acquire(bounded, req)
 	if err != nil || other.Builder != "second" || other.Reason != "least loaded (0/1 builds): sticky builder main is full (1/1 builds)" {
 		t.Fatalf("second Acquire = %+v, %v; want second, main being full", other, err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
-	defer cancel()
+	short, cancelShort := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancelShort()
 	req.Build = 3
-	if l, err := pl.Acquire(ctx, req); !errors.Is(err, context.DeadlineExceeded) {
+	if l, err := pl.Acquire(short, req); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("third Acquire with both builders full = %+v, %v; want it to wait until its deadline", l, err)
 	}
 	if st := pl.Status(t.Context()); len(st[0].Running) != 1 || st[0].Running[0] != 1 || len(st[1].Running) != 1 || st[1].Running[0] != 2 {
@@ -452,7 +456,7 @@ func TestAcquireRespectsConcurrency(t *testing.T) {
 	}
 	got := make(chan *builders.Lease, 1)
 	go func() {
-		l, err := pl.Acquire(context.WithoutCancel(t.Context()), req)
+		l, err := pl.Acquire(bounded, req)
 		if err != nil {
 			t.Errorf("Acquire after a release: %v", err)
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -155,9 +156,23 @@ func (e *Engine) Client() (*client.Client, error) {
 // Stop stops dockerd gracefully (SIGTERM) and waits for it to exit.
 func (e *Engine) Stop() error { return e.signal(syscall.SIGTERM) }
 
-// Kill kills dockerd and its containerd at once (SIGKILL to its process
-// group), as a crashed engine host, and waits for dockerd to exit.
-func (e *Engine) Kill() error { return e.signal(syscall.SIGKILL) }
+// Kill kills dockerd and its containerd at once (SIGKILL), as on a
+// crashed engine host, and waits for both to exit. Containers it ran keep
+// running in their shims until they exit or the engine is started again.
+func (e *Engine) Kill() error {
+	// containerd runs in a session of its own: kill it by its PID file
+	// too, or the next Start finds it holding its state.
+	b, _ := os.ReadFile(filepath.Join(e.dir, "exec", "containerd", "containerd.pid"))
+	err := e.signal(syscall.SIGKILL)
+	if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil && pid > 1 {
+		syscall.Kill(pid, syscall.SIGKILL)
+		deadline := time.Now().Add(time.Minute)
+		for alive(pid) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return err
+}
 
 func (e *Engine) signal(sig syscall.Signal) error {
 	e.mu.Lock()
@@ -242,4 +257,15 @@ func (s *EngineShared) Stop() error {
 		return nil
 	}
 	return s.e.Close()
+}
+
+// alive reports whether process pid exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name in parentheses.
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return !strings.HasPrefix(rest, "Z")
 }
