@@ -7,7 +7,8 @@ import (
 	"sync"
 )
 
-// Log is a build's log: an append-only file capped at a byte limit. The first
+// Log is a build's log: an append-only file (or the store's log writer)
+// capped at a byte limit. The first
 // half of the limit is written through to the file as it arrives (so a
 // follower sees it live); past that, only the newest half-limit bytes are
 // kept, in a ring, and written after an omission marker when the log is
@@ -18,7 +19,7 @@ import (
 // once.
 type Log struct {
 	mu      sync.Mutex
-	f       *os.File
+	f       io.WriteCloser
 	echo    io.Writer
 	headMax int64
 	head    int64
@@ -41,7 +42,16 @@ func OpenLog(path string, limit int64, echo io.Writer) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open build log: %w", err)
 	}
-	return &Log{f: f, echo: echo, headMax: limit / 2, ring: make([]byte, limit-limit/2)}, nil
+	return NewLog(f, limit, echo), nil
+}
+
+// NewLog is OpenLog writing to w (store.CreateLog: a file, or chunks in
+// PostgreSQL that every replica reads); Close closes w.
+func NewLog(w io.WriteCloser, limit int64, echo io.Writer) *Log {
+	if limit < 1024 {
+		limit = 1024
+	}
+	return &Log{f: w, echo: echo, headMax: limit / 2, ring: make([]byte, limit-limit/2)}
 }
 
 // Write appends p. It never fails because of the cap; it fails only when the

@@ -163,5 +163,11 @@ func (q *Queue) ListBuilds(ctx context.Context, f store.Filter) ([]store.Build, 
 // LogPath is the file of build id's log.
 func (q *Queue) LogPath(id int64) string { return q.svc.store.LogPath(id) }
 
+// ReadLog returns at most max bytes of build id's log from offset on, from
+// whichever replica ran it (store.ReadLog).
+func (q *Queue) ReadLog(ctx context.Context, id, offset int64, max int) ([]byte, error) {
+	return q.svc.store.ReadLog(ctx, id, offset, max)
+}
+
 // Ready checks the engine and the store (for /readyz).
 func (q *Queue) Ready(ctx context.Context) error { return q.svc.Ready(ctx) }

@@ -223,7 +223,7 @@ func (q *Queue) runOne(ctx context.Context, cancel context.CancelCauseFunc, b st
 	zl.Info().Str("commit", b.Commit).Str("trigger", b.Trigger).Int("attempt", b.Attempts).Msg("build started")
 	q.notify(ctx, b)
 
-	log, err := OpenLog(q.svc.store.LogPath(b.ID), int64(q.svc.Config.LogLimit), nil)
+	log, err := q.svc.openLog(ctx, b.ID, nil)
 	if err != nil {
 		zl.Error().Err(err).Msg("open build log")
 		now := q.svc.now().UTC()

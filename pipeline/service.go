@@ -124,7 +124,7 @@ func (s *Service) BuildNow(ctx context.Context, req BuildRequest, progress io.Wr
 	if err != nil {
 		return b, err
 	}
-	log, err := OpenLog(s.store.LogPath(b.ID), int64(s.Config.LogLimit), progress)
+	log, err := s.openLog(ctx, b.ID, progress)
 	if err != nil {
 		return b, err
 	}
@@ -146,7 +146,7 @@ func (s *Service) Redeploy(ctx context.Context, project, tag, target string, pro
 	if err != nil {
 		return b, err
 	}
-	log, err := OpenLog(s.store.LogPath(b.ID), int64(s.Config.LogLimit), progress)
+	log, err := s.openLog(ctx, b.ID, progress)
 	if err != nil {
 		return b, err
 	}
@@ -182,3 +182,13 @@ func (s *Service) Ready(ctx context.Context) error {
 
 // Builders is the builder pool, for the API.
 func (s *Service) Builders() *builders.Pool { return s.pool }
+
+// openLog starts build id's log in the store (a file in data_dir, or
+// PostgreSQL when every replica must read it), capped at log_limit.
+func (s *Service) openLog(ctx context.Context, id int64, echo io.Writer) (*Log, error) {
+	w, err := s.store.CreateLog(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("open build log: %w", err)
+	}
+	return NewLog(w, int64(s.Config.LogLimit), echo), nil
+}

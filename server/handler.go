@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -37,7 +36,8 @@ type BuildService interface {
 	Cancel(ctx context.Context, id int64) error
 	GetBuild(ctx context.Context, id int64) (store.Build, error)
 	ListBuilds(ctx context.Context, f store.Filter) ([]store.Build, error)
-	LogPath(id int64) string
+	// ReadLog returns at most max bytes of build id's log from offset on.
+	ReadLog(ctx context.Context, id, offset int64, max int) ([]byte, error)
 	// Ready checks the engine and the store (for /readyz).
 	Ready(ctx context.Context) error
 }
@@ -299,50 +299,38 @@ func (h *handler) buildLog(w http.ResponseWriter, r *http.Request) {
 	follow := r.URL.Query().Get("follow") == "1" || r.URL.Query().Get("follow") == "true"
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	path := h.Builds.LogPath(b.ID)
-	f, err := os.Open(path)
-	if err != nil && !(follow && errors.Is(err, os.ErrNotExist)) {
-		if errors.Is(err, os.ErrNotExist) {
-			w.WriteHeader(http.StatusOK) // a queued build has no log yet
-			return
-		}
-		writeError(w, http.StatusInternalServerError, "could not read the log")
-		return
-	}
-	if !follow {
-		defer f.Close()
-		io.Copy(w, f)
-		return
-	}
-	if f != nil {
-		defer f.Close()
-	}
 	flusher, _ := w.(http.Flusher)
 	ctx := r.Context()
 	t := time.NewTicker(h.FollowPoll)
 	defer t.Stop()
+	var offset int64
 	for {
-		if f == nil {
-			f, _ = os.Open(path)
-			if f != nil {
-				defer f.Close()
-			}
-		}
 		// Read the status before copying so the last bytes written before
 		// the build ended are always sent.
 		cur, err := h.Builds.GetBuild(ctx, b.ID)
 		if err != nil {
 			return
 		}
-		if f != nil {
-			if _, err := io.Copy(w, f); err != nil {
+		for {
+			p, err := h.Builds.ReadLog(ctx, b.ID, offset, logReadMax)
+			if err != nil {
+				if offset == 0 {
+					writeError(w, http.StatusInternalServerError, "could not read the log")
+				}
 				return
 			}
-			if flusher != nil {
-				flusher.Flush()
+			if len(p) == 0 {
+				break
 			}
+			if _, err := w.Write(p); err != nil {
+				return
+			}
+			offset += int64(len(p))
 		}
-		if store.Finished(cur.Status) {
+		if flusher != nil {
+			flusher.Flush()
+		}
+		if !follow || store.Finished(cur.Status) {
 			return
 		}
 		select {
@@ -354,6 +342,10 @@ func (h *handler) buildLog(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// logReadMax bounds one read of a build log: a log is sent in pieces, never
+// held whole.
+const logReadMax = 256 << 10
 
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)

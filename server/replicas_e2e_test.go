@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -18,12 +19,26 @@ import (
 	"github.com/slipwayci/slipway/store"
 )
 
+// started reports whether a server's log says it started build id.
+func started(logs *logBuffer, id int64) bool {
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var rec struct {
+			Build   int64  `json:"build"`
+			Message string `json:"message"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Build == id && rec.Message == "build started" {
+			return true
+		}
+	}
+	return false
+}
+
 // TestReplicasOnPostgresBuildEachCommitOnce runs three `slipway serve`
 // replicas (in-process, each with its own data_dir) on one PostgreSQL
 // database and sends 30 signed deliveries round-robin: 10 pushes of 10
 // branches, each delivered to one replica and redelivered (same
 // X-GitHub-Delivery) to the two others. Every commit builds exactly once
-// (on exactly one replica), the redeliveries are duplicates and every
+// (started by exactly one replica, as their logs say), the redeliveries are duplicates and every
 // replica shows the same history.
 func TestReplicasOnPostgresBuildEachCommitOnce(t *testing.T) {
 	const (
@@ -84,8 +99,8 @@ func TestReplicasOnPostgresBuildEachCommitOnce(t *testing.T) {
 			t.Errorf("%s: want the one succeeded build its delivery queued (%d)", describe(b), buildOf[b.Commit])
 		}
 		var on []int
-		for r, dir := range dataDirs {
-			if _, err := os.Stat(filepath.Join(dir, "logs", fmt.Sprint(b.ID, ".log"))); err == nil {
+		for r, c := range cs {
+			if started(c.logs, b.ID) {
 				on = append(on, r)
 				perReplica[r]++
 			}
@@ -228,5 +243,55 @@ func TestReplicaKilledMidBuildIsTakenOver(t *testing.T) {
 	}
 	if got := w.Digest("main"); got != done.Digest {
 		t.Errorf("main = %s in the registry, want the build's %s", got, done.Digest)
+	}
+}
+
+// TestReplicasServeEachOthersLogs follows, through replica a, the log of a
+// build that replica b runs: on PostgreSQL the log lives in the database,
+// so every line arrives once, in order, on any replica.
+func TestReplicasServeEachOthersLogs(t *testing.T) {
+	database := testenv.StartPostgresForTest(t, testenv.PostgresOptions{}).NewDatabase(t)
+	w := newWorld(t, setup{Tokens: true, Fixture: fixture.Options{TestCommand: []string{"-tick", "30"}}})
+	dirs := []string{filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")}
+	replica := func(dir string) *apiClient {
+		return serve(t, w, func(c *config.Config) {
+			c.Database = config.Secret(database)
+			c.DataDir = dir
+		})
+	}
+	b := replica(dirs[1])
+	code, build, body := b.createBuild("main", apiToken)
+	if code != http.StatusAccepted {
+		t.Fatalf("POST build on b: %d %s", code, body)
+	}
+	waitFor(t, buildTimeout, "replica b runs the build", func() (bool, string) {
+		got := b.build(build.ID)
+		return got.Status == store.StatusRunning, describe(got)
+	})
+	a := replica(dirs[0])
+	log := follow(t, a, build.ID, nil)
+	var ticks []string
+	for _, line := range strings.Split(log, "\n") {
+		if strings.HasPrefix(line, "tick ") {
+			ticks = append(ticks, line)
+		}
+	}
+	var want []string
+	for i := 1; i <= 30; i++ {
+		want = append(want, fmt.Sprint("tick ", i))
+	}
+	if diff := cmp.Diff(want, ticks); diff != "" {
+		t.Errorf("ticks followed through replica a (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(log, "slipway: build succeeded") {
+		t.Errorf("the followed log does not end with the build's result:\n%s", log)
+	}
+	if code, whole := a.get(fmt.Sprintf("/api/v1/builds/%d/log", build.ID)); code != http.StatusOK || string(whole) != log {
+		t.Errorf("GET log through a: %d, %d bytes; want the %d bytes followed", code, len(whole), len(log))
+	}
+	for _, dir := range dirs {
+		if files, _ := filepath.Glob(filepath.Join(dir, "logs", "*.log")); len(files) > 0 {
+			t.Errorf("log files %v in a data_dir: on PostgreSQL logs live in the database", files)
+		}
 	}
 }

@@ -106,7 +106,7 @@ func copyBuilds(ctx context.Context, from *Store, tx querier, c *CopyCounts) err
 // returns its size.
 func copyLog(ctx context.Context, from *Store, tx querier, id int64) (int64, error) {
 	if from.kind != BackendSQLite {
-		p, err := from.ReadLog(ctx, id, 0)
+		p, err := from.ReadLog(ctx, id, 0, 0)
 		if err != nil {
 			return 0, err
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +17,7 @@ import (
 func testLogs(t *testing.T, be testBackend) {
 	s := be.open(t)
 	ctx := t.Context()
-	if got, err := s.ReadLog(ctx, 7, 0); err != nil || len(got) != 0 {
+	if got, err := s.ReadLog(ctx, 7, 0, 0); err != nil || len(got) != 0 {
 		t.Errorf("ReadLog of no log = %q, %v; want empty", got, err)
 	}
 	big := bytes.Repeat([]byte("0123456789abcdef"), logChunk/16+100) // more than one chunk
@@ -28,7 +29,7 @@ func testLogs(t *testing.T, be testBackend) {
 	}
 	want := bytes.Join(parts, nil)
 	for _, off := range []int64{0, 3, 7, logChunk + 5, int64(len(want)) - 5, int64(len(want))} {
-		got, err := s.ReadLog(ctx, 7, off)
+		got, err := s.ReadLog(ctx, 7, off, 0)
 		if err != nil || !bytes.Equal(got, want[off:]) {
 			t.Errorf("ReadLog(offset %d) = %d bytes, %v; want %d", off, len(got), err, len(want)-int(off))
 		}
@@ -109,7 +110,7 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 		} else if err != nil {
 			t.Fatal(err)
 		}
-		got, err := dst.ReadLog(ctx, id, 0)
+		got, err := dst.ReadLog(ctx, id, 0, 0)
 		if err != nil || !bytes.Equal(got, want) {
 			t.Errorf("log of build %d: %d bytes, %v; want %d", id, len(got), err, len(want))
 		}
@@ -152,4 +153,73 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 			t.Errorf("Migrate created the missing source %s (%v)", missing, err)
 		}
 	})
+}
+
+func testCreateLog(t *testing.T, be testBackend) {
+	s := be.open(t)
+	ctx := t.Context()
+	old, err := s.CreateLog(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(old, "the first attempt's line")
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A new attempt starts the log anew; a follower reading as it is
+	// written gets every byte once, in order.
+	w, err := s.CreateLog(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		for i := range 2000 {
+			line := fmt.Sprintf("line %d\n", i)
+			want.WriteString(line)
+			if _, err := io.WriteString(w, line); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- w.Close()
+	}()
+	var got []byte
+	writing := true
+	for writing {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("write the log: %v", err)
+			}
+			writing = false
+		default:
+		}
+		p, err := s.ReadLog(ctx, 3, int64(len(got)), 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p) > 1000 {
+			t.Fatalf("ReadLog(max 1000) returned %d bytes", len(p))
+		}
+		got = append(got, p...)
+	}
+	for {
+		p, err := s.ReadLog(ctx, 3, int64(len(got)), 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p) == 0 {
+			break
+		}
+		got = append(got, p...)
+	}
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Errorf("followed log: %d bytes, want %d (the second attempt's lines once, in order)", len(got), want.Len())
+	}
+	if _, err := w.Write([]byte("late")); err == nil {
+		t.Error("Write after Close succeeded")
+	}
 }

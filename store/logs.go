@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
+	"time"
 )
 
 // logChunk bounds one stored chunk of a build log in PostgreSQL.
@@ -58,9 +60,10 @@ func appendLogChunks(ctx context.Context, tx querier, id, offset int64, p []byte
 	return offset, nil
 }
 
-// ReadLog returns build id's log from byte offset to its current end (empty
-// when there is nothing new, or no log at all).
-func (s *Store) ReadLog(ctx context.Context, id, offset int64) ([]byte, error) {
+// ReadLog returns at most max bytes (max <= 0: no bound) of build id's log
+// from byte offset on; empty when there is nothing new, or no log at all.
+// Any replica reads the logs of every replica's builds on PostgreSQL.
+func (s *Store) ReadLog(ctx context.Context, id, offset int64, max int) ([]byte, error) {
 	if s.kind == BackendSQLite {
 		f, err := os.Open(s.LogPath(id))
 		if errors.Is(err, os.ErrNotExist) {
@@ -73,14 +76,23 @@ func (s *Store) ReadLog(ctx context.Context, id, offset int64) ([]byte, error) {
 		if _, err := f.Seek(offset, io.SeekStart); err != nil {
 			return nil, fmt.Errorf("read log of build %d: %w", id, err)
 		}
-		p, err := io.ReadAll(f)
+		var r io.Reader = f
+		if max > 0 {
+			r = io.LimitReader(f, int64(max))
+		}
+		p, err := io.ReadAll(r)
 		if err != nil {
 			return nil, fmt.Errorf("read log of build %d: %w", id, err)
 		}
 		return p, nil
 	}
-	rs, err := s.db.query(ctx, `SELECT "offset", data FROM build_logs
-		WHERE build_id = ? AND "offset" + length(data) > ? ORDER BY "offset"`, id, offset)
+	query, args := `SELECT "offset", data FROM build_logs
+		WHERE build_id = ? AND "offset" + length(data) > ? ORDER BY "offset"`, []any{id, offset}
+	if max > 0 {
+		// Chunks hold at most logChunk bytes: enough rows for max.
+		query, args = query+` LIMIT ?`, append(args, max/logChunk+2)
+	}
+	rs, err := s.db.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read log of build %d: %w", id, err)
 	}
@@ -98,9 +110,119 @@ func (s *Store) ReadLog(ctx context.Context, id, offset int64) ([]byte, error) {
 			data = data[offset-at:]
 		}
 		out = append(out, data...)
+		if max > 0 && len(out) >= max {
+			out = out[:max]
+			break
+		}
 	}
 	if err := rs.Err(); err != nil {
 		return nil, fmt.Errorf("read log of build %d: %w", id, err)
 	}
 	return out, nil
+}
+
+// logFlushDelay bounds how long a written byte waits before a PostgreSQL
+// log writer stores it, so that followers on any replica see it.
+const logFlushDelay = 200 * time.Millisecond
+
+// CreateLog starts build id's log anew (a new attempt replaces the last
+// one's): the file LogPath(id) on SQLite; on PostgreSQL a writer that
+// stores what it gets as build_logs chunks at least every 200 ms and at
+// Close, so that every replica can serve and follow it. The writer is safe
+// for concurrent use.
+func (s *Store) CreateLog(ctx context.Context, id int64) (io.WriteCloser, error) {
+	if s.kind == BackendSQLite {
+		f, err := os.OpenFile(s.LogPath(id), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
+		if err != nil {
+			return nil, fmt.Errorf("create log of build %d: %w", id, err)
+		}
+		return f, nil
+	}
+	if _, err := s.db.exec(ctx, `DELETE FROM build_logs WHERE build_id = ?`, id); err != nil {
+		return nil, fmt.Errorf("create log of build %d: %w", id, err)
+	}
+	return &logWriter{s: s, id: id}, nil
+}
+
+// logWriter buffers a build's log and stores it in chunks.
+type logWriter struct {
+	s  *Store
+	id int64
+
+	mu     sync.Mutex
+	buf    []byte
+	offset int64       // of buf's first byte
+	timer  *time.Timer // pending flush of buf, nil when none
+	err    error       // the first failed flush; later writes fail with it
+	closed bool
+}
+
+// Write buffers p; a full chunk is stored at once, the rest within
+// logFlushDelay.
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return 0, os.ErrClosed
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	w.buf = append(w.buf, p...)
+	if len(w.buf) >= logChunk {
+		if err := w.flushLocked(); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	if w.timer == nil {
+		w.timer = time.AfterFunc(logFlushDelay, func() {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.timer = nil
+			if !w.closed && w.err == nil {
+				_ = w.flushLocked()
+			}
+		})
+	}
+	return len(p), nil
+}
+
+// flushLocked stores the buffer; w.mu is held.
+func (w *logWriter) flushLocked() error {
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
+	if len(w.buf) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := w.s.write(ctx, func(tx querier) error {
+		_, err := appendLogChunks(ctx, tx, w.id, w.offset, w.buf)
+		return err
+	})
+	if err != nil {
+		w.err = fmt.Errorf("write log of build %d: %w", w.id, err)
+		return w.err
+	}
+	w.offset += int64(len(w.buf))
+	w.buf = w.buf[:0]
+	return nil
+}
+
+// Close stores what is left. Close is idempotent.
+func (w *logWriter) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return w.err
+	}
+	err := w.err
+	if err == nil {
+		err = w.flushLocked()
+	}
+	w.closed = true
+	return err
 }

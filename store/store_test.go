@@ -109,6 +109,7 @@ var behaviours = []struct {
 	{"Leases", testLeases},
 	{"QueueSignal", testQueueSignal},
 	{"Logs", testLogs},
+	{"CreateLog", testCreateLog},
 	{"Key", testKey},
 }
 
