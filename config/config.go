@@ -71,6 +71,12 @@ type Config struct {
 	// SessionSecret is loaded from SessionSecretFile by Load; never set in
 	// YAML.
 	SessionSecret Secret `yaml:"-"`
+	// ProbeExecutable is the static Linux executable that runs deploy
+	// probes inside a FROM scratch container on the swarm manager (`EXE
+	// probe URL ...`): slipway's own when it is static (the official image's
+	// is), else a static build of cmd/slipway-probe. Default "": the running
+	// slipway executable.
+	ProbeExecutable string `yaml:"probe_executable"`
 	// DashboardAuth is the read access of the API and the dashboard:
 	// "token" (a Bearer token or the dashboard's token login is needed) or
 	// "public". Default "token" when api_tokens_file is set, else "public".
@@ -458,6 +464,22 @@ type DeployBinding struct {
 	// HEALTHCHECK); otherwise the deploy is rolled back like a failed
 	// update. Default: the service's update monitor period, at least 10s.
 	StableFor Duration `yaml:"stable_for"`
+	// Probe is an HTTP check run once each service converged, from a
+	// short-lived container on the service's (attachable) network; a
+	// failing probe rolls the deploy back. Default nil: no probe.
+	Probe *Probe `yaml:"probe"`
+}
+
+// Probe is an HTTP check of a deployed service: GET URL until it answers
+// Status, retried for up to Timeout.
+type Probe struct {
+	// URL is an http:// URL on the stack's network, such as
+	// http://web_app:8080/healthz. Required.
+	URL string `yaml:"url"`
+	// Status is the expected status code. Default 200.
+	Status int `yaml:"status"`
+	// Timeout bounds the attempts together. Default 30s.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Project returns the project called name, or ErrUnknownProject.

@@ -179,6 +179,7 @@ func TestLoadFull(t *testing.T) {
 		LogLimit:          512 << 20,
 		APITokensFile:     secret("api_tokens"),
 		SessionSecretFile: secret("session_secret"),
+		ProbeExecutable:   filepath.Join(dir, "bin", "slipway-probe"),
 		SessionSecret:     "session-from-file",
 		APITokens:         []Secret{"tok-one", "tok-two"},
 		DashboardAuth:     "token",
@@ -227,6 +228,7 @@ func TestLoadFull(t *testing.T) {
 				{
 					Target: "production", Stack: "web", Services: []string{"web_app", "web_worker"},
 					On: []string{"branch:trunk", "schedule:weekly"}, Timeout: Duration(2 * time.Minute), Rollback: &no, StableFor: Duration(20 * time.Second),
+					Probe: &Probe{URL: "http://web_app:8080/healthz", Status: 204, Timeout: Duration(7 * time.Second)},
 				},
 				{Target: "production", Stack: "web2", ComposeFiles: []string{"a.yml", "b.yml"}, Prune: true, On: []string{"tag:v*"}},
 			},

@@ -538,6 +538,7 @@ func (c *Config) resolvePaths(dir string) {
 	abs(&c.DataDir)
 	abs(&c.APITokensFile)
 	abs(&c.SessionSecretFile)
+	abs(&c.ProbeExecutable)
 	abs(&c.GitHub.WebhookSecretFile)
 	abs(&c.GitHub.TokenFile)
 	for i := range c.Registries {

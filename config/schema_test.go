@@ -64,7 +64,9 @@ func schemaLeaves(t reflect.Type, v reflect.Value, prefix string, out map[string
 		}
 	}
 	if !v.IsValid() {
-		out[prefix] = false
+		if _, seen := out[prefix]; !seen { // another list entry may set it
+			out[prefix] = false
+		}
 	} else if !v.IsZero() {
 		out[prefix] = true
 	}

@@ -669,6 +669,9 @@ func (v *checker) deploy(p string, d DeployBinding, c *Config, schedules map[str
 			}
 		}
 	}
+	if d.Probe != nil {
+		v.probe(p+".probe", *d.Probe)
+	}
 	if d.StableFor < 0 {
 		v.add(p+".stable_for", "must not be negative (omit it for the default: the service's update monitor, at least 10s)")
 	}
@@ -676,5 +679,25 @@ func (v *checker) deploy(p string, d DeployBinding, c *Config, schedules map[str
 		if s == "" {
 			v.add(fmt.Sprintf("%s.services[%d]", p, i), "must not be empty")
 		}
+	}
+}
+
+// probe checks a deploy binding's probe: an http:// URL with a host (the
+// probe runs on the stack's network), a status code, a timeout >= 0.
+func (v *checker) probe(p string, pr Probe) {
+	u, err := url.Parse(pr.URL)
+	switch {
+	case pr.URL == "":
+		v.add(p+".url", "required: an http:// URL on the stack's network, such as http://web_app:8080/healthz")
+	case err != nil || u.Scheme != "http" || u.Host == "":
+		v.add(p+".url", "%q: want http://SERVICE:PORT/PATH (the probe runs on the stack's network; https is not supported)", pr.URL)
+	case u.User != nil:
+		v.add(p+".url", "credentials in the URL are not supported")
+	}
+	if pr.Status != 0 && (pr.Status < 100 || pr.Status > 599) {
+		v.add(p+".status", "%d is not an HTTP status code (100-599)", pr.Status)
+	}
+	if pr.Timeout < 0 {
+		v.add(p+".timeout", "must not be negative (default 30s)")
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/deploy/probe"
 	"github.com/slipwayci/slipway/internal/gitref"
 )
 
@@ -258,6 +259,12 @@ type RolloutOptions struct {
 	// The zero value is 0: nothing is watched beyond the swarm's monitor;
 	// a binding's default (StableForMonitor) is applied by BindingOptions.
 	StableFor time.Duration
+	// Probe, when set, is an HTTP check run once the service converged
+	// (before the StableFor watch); a failing probe fails the deploy,
+	// which is rolled back as a failed update is. A service without an
+	// attachable network is refused before it is touched. Default nil: no
+	// probe.
+	Probe *Probe
 	// Poll is the interval the service and its tasks are polled at while
 	// watching. Default DefaultPoll (250ms).
 	Poll time.Duration
@@ -269,17 +276,22 @@ type RolloutOptions struct {
 // BindingOptions returns the RolloutOptions of a deploy binding with its
 // defaults applied: deploy_timeout 5m (for the rollout and for a
 // rollback), rollback true, stable_for the service's monitor period (at
-// least MinStableFor). RegistryAuth and Log are left for the caller.
+// least MinStableFor), the binding's probe if any. RegistryAuth, Log and
+// the probe's Executable are left for the caller.
 func BindingOptions(b config.DeployBinding) RolloutOptions {
 	stable := b.StableFor.D()
 	if stable <= 0 {
 		stable = StableForMonitor
 	}
-	return RolloutOptions{
+	o := RolloutOptions{
 		Timeout:   b.Timeout.D(),
 		Rollback:  b.Rollback == nil || *b.Rollback,
 		StableFor: stable,
 	}
+	if p := b.Probe; p != nil {
+		o.Probe = &Probe{Check: probe.Check{URL: p.URL, Status: p.Status, Timeout: p.Timeout.D()}}
+	}
+	return o
 }
 
 // withDefaults fills the zero fields of o.

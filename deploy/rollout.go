@@ -135,6 +135,9 @@ func (t *Target) rollout(ctx context.Context, service string, img Image, opts Ro
 	if err := img.validate(); err != nil {
 		return failed(service, err.Error())
 	}
+	if err := t.probeReady(ctx, service, opts.Probe); err != nil {
+		return failed(service, err.Error())
+	}
 	ref := img.Ref()
 	svc, ch, err := t.update(ctx, service, opts, func(svc swarm.Service) (swarm.ServiceSpec, bool) {
 		spec := svc.Spec
@@ -287,6 +290,11 @@ func (t *Target) settle(ctx context.Context, ch *change, opts RolloutOptions) Re
 	v := t.watch(ctx, ch, opts)
 	switch v.kind {
 	case verdictConverged:
+		if opts.Probe != nil {
+			if why := t.probe(ctx, ch, *opts.Probe, opts); why != "" {
+				return t.rollback(ctx, ch, why, opts)
+			}
+		}
 		if d := stableFor(opts, v.monitor); d > 0 {
 			if why := t.stable(ctx, ch, d, opts); why != "" {
 				return t.rollback(ctx, ch, why, opts)

@@ -107,6 +107,9 @@ func (r *run) deployBinding(ctx context.Context, bind config.DeployBinding, img 
 	r.log.Printf("deploy: %s through %s", bind.Target, t.Host())
 	opts := deploy.BindingOptions(bind)
 	opts.RegistryAuth, opts.Log = auth, r.log
+	if opts.Probe != nil {
+		opts.Probe.Executable = r.cfg.ProbeExecutable
+	}
 	results, err := r.rollout(ctx, t, bind, img, opts)
 	if err != nil {
 		return fail(what, err)

@@ -26,6 +26,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/deploy/probe"
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/registry"
 	"github.com/slipwayci/slipway/server"
@@ -43,6 +44,7 @@ const usage = `usage:
   slipway tags     [--config FILE] PROJECT (--ref REF | --schedule NAME) [--at RFC3339] [--commit SHA]
   slipway import-hub [FILE]   (Docker Hub build settings, YAML or JSON; stdin without FILE)
   slipway migrate  --from sqlite:DATA_DIR --to postgres://USER@HOST/DB   (copy into an empty PostgreSQL)
+  slipway probe    URL [--status N] [--timeout D]   (a deploy's HTTP check; deploys run it in a container)
   slipway version
 
 --config defaults to $SLIPWAY_CONFIG, then ./slipway.yaml.
@@ -85,6 +87,8 @@ func runWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		err = cmdServe(ctx, args, stderr)
 	case "migrate":
 		err = cmdMigrate(ctx, args, stdout, stderr)
+	case "probe":
+		return probe.Main(ctx, args, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "slipway", versionString())
 		return 0

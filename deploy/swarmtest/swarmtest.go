@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -89,13 +91,17 @@ func Manager(t testing.TB) *client.Client {
 
 // app is the program of the test images: `serve` prints its variant and
 // waits for SIGTERM (exiting at once, so updates do not wait out a stop
-// grace period); `fail` exits 1 at once.
+// grace period); `fail` exits 1 at once; `http-NNN` serves HTTP on :8080,
+// answering status NNN and its variant to every request, until SIGTERM.
 const app = `package main
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -103,6 +109,17 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "fail" {
 		fmt.Println("failing on purpose")
 		os.Exit(1)
+	}
+	if len(os.Args) > 1 && strings.HasPrefix(os.Args[1], "http-") {
+		code, _ := strconv.Atoi(strings.TrimPrefix(os.Args[1], "http-"))
+		go func() {
+			err := http.ListenAndServe(":8080", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(code)
+				fmt.Fprintln(w, "variant", os.Getenv("VARIANT"), "answers", code)
+			}))
+			fmt.Println(err)
+			os.Exit(1)
+		}()
 	}
 	fmt.Println("serving", os.Getenv("VARIANT"))
 	stop := make(chan os.Signal, 1)
@@ -264,6 +281,32 @@ func removeImage(t testing.TB, cli *client.Client, id string) {
 		case <-tick.C:
 		}
 	}
+}
+
+// ProbeExecutable builds slipway-probe as a static binary for the prober
+// image of a deploy's probe and returns its path. A name unique to the test
+// is appended to the binary (the kernel ignores bytes after an ELF's
+// segments), so its prober image is the test's own; that image is removed
+// when the test ends.
+func ProbeExecutable(t testing.TB, cli *client.Client) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "slipway-probe")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "github.com/slipwayci/slipway/cmd/slipway-probe")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build slipway-probe: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = append(b, "\n"+testenv.Name(t, "probe")+"\n"...)
+	if err := os.WriteFile(out, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ref := deploy.ProberRef(b)
+	t.Cleanup(func() { removeImage(t, cli, ref) })
+	return out
 }
 
 // Images are the three images most deploy tests use, of one repository.
