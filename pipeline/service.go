@@ -99,7 +99,7 @@ func (s *Service) Store() *store.Store { return s.store }
 // BuildRequest asks for one build now, outside the queue (`slipway build`).
 type BuildRequest struct {
 	Project string
-	Ref     string // branch, tag or full ref; default: the project's default branch
+	Ref     string // a branch ("main") or a full ref ("refs/tags/v1.2.3"); default: the project's default branch
 	Commit  string // optional exact commit
 	// Schedule makes the build a release of that schedule (its branch,
 	// its tags), dated At (default now).

@@ -208,7 +208,7 @@ func warnSecretArgsInRun(ctx context.Context, cfg *config.Config, stderr io.Writ
 
 func cmdBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, cfgFlag := newFlagSet("build", stderr)
-	ref := fs.String("ref", "", "branch, tag or full ref to build (default: the project's default_branch)")
+	ref := fs.String("ref", "", "branch (main) or full ref (refs/tags/v1.2.3) to build (default: the project's default_branch)")
 	commit := fs.String("commit", "", "exact commit to build (must be on --ref)")
 	noPush := fs.Bool("no-push", false, "build and test, push nothing")
 	noDeploy := fs.Bool("no-deploy", false, "push, but deploy nothing")
