@@ -125,6 +125,10 @@ type BuildOptions struct {
 	NoCache bool
 	// Pull always pulls newer versions of the base images.
 	Pull bool
+	// Platform builds for that platform ("linux/arm64"), as `docker build
+	// --platform`; "" is the engine's own. BuildKit then sets TARGETOS,
+	// TARGETARCH and TARGETPLATFORM.
+	Platform string
 }
 
 // Image is a built image.
@@ -235,6 +239,7 @@ func (b *Builder) Build(ctx context.Context, opts BuildOptions, log io.Writer) (
 		Remove:      true,
 		ForceRemove: true,
 		Version:     build.BuilderV1,
+		Platform:    opts.Platform,
 	}
 
 	lw := newLogWriter(log, secrets)

@@ -7,8 +7,10 @@ import (
 	"io"
 	"time"
 
+	"github.com/containerd/platforms"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/stdcopy"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // TestLabel marks the containers Test creates, with the value "1".
@@ -59,6 +61,9 @@ type TestOptions struct {
 	Timeout time.Duration
 	// Name is the container's name; empty lets the engine choose one.
 	Name string
+	// Platform runs the image of that platform ("linux/arm64"), as
+	// `docker run --platform`; "" is the engine's own.
+	Platform string
 }
 
 // Test runs a new container of opts.Image with opts.Command and
@@ -89,7 +94,7 @@ func (b *Builder) Test(ctx context.Context, opts TestOptions, log io.Writer) (er
 	default:
 		cfg.Entrypoint = opts.Entrypoint
 	}
-	created, err := b.cli.ContainerCreate(ctx, cfg, &container.HostConfig{}, nil, nil, opts.Name)
+	created, err := b.cli.ContainerCreate(ctx, cfg, &container.HostConfig{}, nil, ociPlatform(opts.Platform), opts.Name)
 	if err != nil {
 		return fmt.Errorf("create container from %s: %w", opts.Image, err)
 	}
@@ -201,4 +206,17 @@ func (b *Builder) kill(ctx context.Context, id string) {
 	defer cancel()
 	// Best effort: the forced removal that always follows kills it too.
 	_ = b.cli.ContainerKill(ctx, id, "KILL")
+}
+
+// ociPlatform parses "os/arch[/variant]"; nil for "" or what does not
+// parse (the engine's own platform).
+func ociPlatform(p string) *ocispec.Platform {
+	if p == "" {
+		return nil
+	}
+	pl, err := platforms.Parse(p)
+	if err != nil {
+		return nil
+	}
+	return &pl
 }

@@ -266,6 +266,12 @@ type Project struct {
 	// same commit so the layer cache still hits. .dockerignore can exclude
 	// it. Default true (nil); see WantsGitDir.
 	GitDir *bool `yaml:"git_dir"`
+	// Platforms builds one image per platform ("os/arch[/variant]", e.g.
+	// linux/arm64), each natively on a builder whose os and arch labels
+	// match and tested there, and pushes one multi-platform index under
+	// the build's tags. Default: none, one image of the builder's own
+	// platform.
+	Platforms []string `yaml:"platforms"`
 	// BuilderLabels restrict the project's builds to builders whose labels
 	// include all of these (e.g. {disk: ssd}, {arch: arm64}). Default:
 	// none, any builder.

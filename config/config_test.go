@@ -205,6 +205,10 @@ func TestLoadFull(t *testing.T) {
 			"lab": {Hosts: []string{"tcp://lab-manager:2375"}, TLS: TLS{Insecure: true}},
 		},
 		Projects: []Project{{
+			Name: "multi", Repo: "https://github.com/acme/multi.git", Image: "docker.io/acme/multi",
+			DefaultBranch: "main", Branches: []string{"main"}, Context: ".", Dockerfile: "Dockerfile",
+			Platforms: []string{"linux/amd64", "linux/arm64"},
+		}, {
 			Name:            "web",
 			Repo:            "git@github.com:acme/web.git",
 			GitHub:          "acme/web",
@@ -508,6 +512,13 @@ func TestValidationProblems(t *testing.T) {
 		}},
 		{"builder_labels no builder has", top("builders:\n  - name: b1\n    host: ssh://ops@b\n    labels: {disk: hdd}\n") + "    builder_labels: {disk: ssd, arch: arm64}\n", []Problem{
 			{11, "projects[0].builder_labels", "no builder has these labels: add them to a builder's labels in builders, or change builder_labels"},
+		}},
+		{"platforms", proj("    platforms: [linux/amd64, linux/amd64, arm64, \"linux/arm64/v8\"]\n"), []Problem{
+			{7, "projects[0].platforms[1]", `duplicate platform "linux/amd64" (also projects[0].platforms[0])`},
+			{7, "projects[0].platforms[2]", `"arm64" must be os/arch[/variant] as in docker --platform, e.g. linux/amd64 or linux/arm64`},
+		}},
+		{"platforms with hooks", proj("    platforms: [linux/amd64]\n    hooks: true\n"), []Problem{
+			{7, "projects[0].platforms", "cannot be combined with Docker Hub's hooks, autotest or build_rules, which build one image: remove platforms or those keys"},
 		}},
 		{"deploy target tls half", top("deploy_targets:\n  prod:\n    hosts: [\"tcp://m:2376\"]\n    tls: {cert_file: /dev/null}\n"), []Problem{{4, "deploy_targets.prod.tls", "set cert_file and key_file together"}}},
 

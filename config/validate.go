@@ -421,6 +421,28 @@ func (v *checker) builderLabels(p string, want map[string]string, bs []Builder) 
 	v.add(p, "no builder has these labels: add them to a builder's labels in builders, or change builder_labels")
 }
 
+// platformRe is os/arch[/variant] as OCI image indexes spell platforms.
+var platformRe = regexp.MustCompile(`^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$`)
+
+// platforms checks a project's platforms: well-formed, each once, and not
+// with Docker Hub's hooks, autotests or build rules, which build one image.
+func (v *checker) platforms(p string, pr *Project) {
+	seen := map[string]int{}
+	for i, pl := range pr.Platforms {
+		key := fmt.Sprintf("%s.platforms[%d]", p, i)
+		if !platformRe.MatchString(pl) {
+			v.add(key, "%q must be os/arch[/variant] as in docker --platform, e.g. linux/amd64 or linux/arm64", pl)
+		} else if first, dup := seen[pl]; dup {
+			v.add(key, "duplicate platform %q (also %s.platforms[%d])", pl, p, first)
+		} else {
+			seen[pl] = i
+		}
+	}
+	if len(pr.Platforms) > 0 && (pr.Hooks || pr.Autotest || len(pr.BuildRules) > 0) {
+		v.add(p+".platforms", "cannot be combined with Docker Hub's hooks, autotest or build_rules, which build one image: remove platforms or those keys")
+	}
+}
+
 func (v *checker) project(p string, pr *Project, c *Config) {
 	switch {
 	case pr.Name == "":
@@ -449,6 +471,7 @@ func (v *checker) project(p string, pr *Project, c *Config) {
 	}
 	v.confined(p+".context", pr.Context, "the repository checkout")
 	v.builderLabels(p+".builder_labels", pr.BuilderLabels, c.Builders)
+	v.platforms(p, pr)
 	v.confined(p+".dockerfile", pr.Dockerfile, "the build context")
 	if cleaned := path.Clean(pr.Dockerfile); pr.Dockerfile != "" && cleaned == "." {
 		v.add(p+".dockerfile", "must name a file")

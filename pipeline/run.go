@@ -88,10 +88,13 @@ type run struct {
 	// Runner's.
 	lease   *builders.Lease
 	exclude []string
-	builder *builder.Builder
-	pusher  *registry.Pusher
-	engine  builder.GCClient
-	docker  HubClient
+	// platforms are the platforms of a multi-platform build, in the
+	// project's order, each on its own builder.
+	platforms []*platformRun
+	builder   *builder.Builder
+	pusher    *registry.Pusher
+	engine    builder.GCClient
+	docker    HubClient
 	// cleanups run, last first, when the stages end.
 	cleanups []func()
 }
@@ -152,7 +155,12 @@ func stoppedByUser(cause error) bool {
 // deploys. Docker Hub's settings wrap the build, test and push steps.
 func stagesFor(p *config.Project) multiStage {
 	build, test, noPush, push := stage(buildStage{}), stage(testStage{}), stage(noPushStage{}), stage(pushStage{})
-	ms := multiStage{named{StageSource, sourceStage{}}, lateStage{}, planStage{}, placeStage{}}
+	ms := multiStage{named{StageSource, sourceStage{}}, lateStage{}, planStage{}}
+	if len(p.Platforms) > 0 {
+		build, test, push = platformsStages()
+	} else {
+		ms = append(ms, placeStage{})
+	}
 	if hubProject(p) {
 		h := &hubState{}
 		ms = append(ms, hubPrepare{h})

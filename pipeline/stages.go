@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -184,10 +185,13 @@ func (hygieneStage) Exec(ctx context.Context, r *run) error {
 	return nil
 }
 
-func (r *run) clean(ctx context.Context) {
+func (r *run) clean(ctx context.Context) { r.cleanOn(ctx, r.engine) }
+
+// cleanOn cleans engine after the build.
+func (r *run) cleanOn(ctx context.Context, engine builder.GCClient) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	rep, err := builder.Clean(ctx, r.engine, r.p.Name, int64(r.cfg.EngineGC.MaxBuildCache))
+	rep, err := builder.Clean(ctx, engine, r.p.Name, int64(r.cfg.EngineGC.MaxBuildCache))
 	if err != nil {
 		r.log.Printf("engine hygiene: %v", err)
 		return
@@ -204,16 +208,27 @@ type buildStage struct{}
 func (buildStage) skip(r *run) bool { return r.reused() }
 
 func (buildStage) Exec(ctx context.Context, r *run) error {
-	tarball, dockerfile, err := source.Context(ctx, r.co.Dir, r.plan.Context, r.plan.Dockerfile)
+	img, err := r.buildOn(ctx, r.builder, "", r.log)
 	if err != nil {
 		return err
+	}
+	r.built(img)
+	return nil
+}
+
+// buildOn builds the plan's image with b for platform ("" for the
+// engine's own), logging to log.
+func (r *run) buildOn(ctx context.Context, b *builder.Builder, platform string, log io.Writer) (builder.Image, error) {
+	tarball, dockerfile, err := source.Context(ctx, r.co.Dir, r.plan.Context, r.plan.Dockerfile)
+	if err != nil {
+		return builder.Image{}, err
 	}
 	defer tarball.Close()
 	args, err := r.withSourceDateEpoch()
 	if err != nil {
-		return err
+		return builder.Image{}, err
 	}
-	img, err := r.builder.Build(ctx, builder.BuildOptions{
+	return b.Build(ctx, builder.BuildOptions{
 		Context:    tarball,
 		Dockerfile: dockerfile,
 		Target:     r.p.Target,
@@ -223,12 +238,8 @@ func (buildStage) Exec(ctx context.Context, r *run) error {
 		Tags:       r.plan.Refs(),
 		NoCache:    r.plan.Rebuild || r.plan.NoCache,
 		Pull:       r.plan.Rebuild,
-	}, r.log)
-	if err != nil {
-		return err
-	}
-	r.built(img)
-	return nil
+		Platform:   platform,
+	}, log)
 }
 
 // built records the image the build stage made.
@@ -251,12 +262,19 @@ func (testStage) Exec(ctx context.Context, r *run) error {
 	if !projectTest(r) {
 		return nil
 	}
-	return r.builder.Test(ctx, builder.TestOptions{
-		Image:      r.img.ID,
+	return r.builder.Test(ctx, r.testOptions(r.img.ID, ""), r.log)
+}
+
+// testOptions are the project's test of image for platform ("" for the
+// engine's own).
+func (r *run) testOptions(image, platform string) builder.TestOptions {
+	return builder.TestOptions{
+		Image:      image,
 		Command:    r.p.Test.Command,
 		Entrypoint: r.p.Test.Entrypoint,
 		Timeout:    r.p.Test.Timeout.D(),
-	}, r.log)
+		Platform:   platform,
+	}
 }
 
 // noPushStage ends a build started with --no-push after its test.

@@ -3,7 +3,9 @@
 # is missing: the Docker engine (docker.io), a registry binary
 # (docker-registry), git, Chromium for the dashboard's browser tests and a
 # static busybox for the self-build test's base image, PostgreSQL (server
-# binaries only: the tests start their own cluster). Safe to run again: it only
+# binaries only: the tests start their own cluster), and QEMU user emulation
+# registered with binfmt_misc (qemu-user-static, binfmt-support) so that the
+# builder pool's multi-platform test runs arm64 images. Safe to run again: it only
 # does what is not done yet. Needs root (or sudo) for apt-get and dockerd.
 set -euo pipefail
 
@@ -20,6 +22,9 @@ command -v busybox >/dev/null 2>&1 || need+=(busybox-static)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 # The store's tests start a throwaway PostgreSQL cluster with initdb/pg_ctl.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+# The builder pool's platforms test runs linux/arm64 containers.
+command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static)
+command -v update-binfmts >/dev/null 2>&1 || need+=(binfmt-support)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test-env: installing ${need[*]}"
   $SUDO apt-get update -qq
@@ -40,3 +45,10 @@ if ! docker info >/dev/null 2>&1; then
   fi
 fi
 echo "test-env: docker engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
+
+# arm64 binaries run through QEMU; the F flag lets containers use it too.
+if ! grep -qs enabled /proc/sys/fs/binfmt_misc/qemu-aarch64; then
+  mountpoint -q /proc/sys/fs/binfmt_misc || $SUDO mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+  $SUDO update-binfmts --enable qemu-aarch64
+fi
+echo "test-env: $(grep -s -m1 . /proc/sys/fs/binfmt_misc/qemu-aarch64 || echo 'qemu-aarch64 not registered') (arm64 emulation)"

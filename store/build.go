@@ -57,6 +57,9 @@ type Build struct {
 	// least loaded one and why not the sticky one). "" until placed.
 	Builder       string `json:"builder"`
 	BuilderReason string `json:"builder_reason,omitempty"`
+	// Platforms are the images of a multi-platform build, one per
+	// platform, in the project's order; Digest is then their index's.
+	Platforms []PlatformImage `json:"platforms,omitempty"`
 	// Attempts counts how often a worker started this build (restart
 	// recovery runs a build at most once more).
 	Attempts int `json:"attempts,omitempty"`
@@ -68,6 +71,17 @@ type Build struct {
 	// succeeded build of the same commit and key can be re-tagged instead
 	// of rebuilt (Store.FindPushed).
 	BuildKey string `json:"-"`
+}
+
+// PlatformImage is the image of one platform of a multi-platform build.
+type PlatformImage struct {
+	// Platform is os/arch[/variant], as in projects[].platforms.
+	Platform string `json:"platform"`
+	// Digest is the image's manifest digest in the registry ("" until
+	// pushed).
+	Digest string `json:"digest"`
+	// Builder is the builder that built and tested it.
+	Builder string `json:"builder"`
 }
 
 // Stage is one stage of a build.

@@ -58,7 +58,7 @@ type EnqueueResult struct {
 // buildColumns are the columns scanBuild reads, in its order.
 const buildColumns = `id, project, trigger_kind, ref, commit_sha, schedule, due_at, status,
 	image, digest, build_key, tags, stages, deploys, error,
-	created_at, started_at, finished_at, attempts, no_push, no_deploy, builder, builder_reason`
+	created_at, started_at, finished_at, attempts, no_push, no_deploy, builder, builder_reason, platforms`
 
 // scanBuild reads one row of buildColumns.
 func scanBuild(r rowScanner) (Build, error) {
@@ -67,10 +67,11 @@ func scanBuild(r rowScanner) (Build, error) {
 		dueAt, started, finish sql.NullInt64
 		created                int64
 		tags, stages, deploys  string
+		platforms              string
 	)
 	err := r.Scan(&b.ID, &b.Project, &b.Trigger, &b.Ref, &b.Commit, &b.Schedule, &dueAt, &b.Status,
 		&b.Image, &b.Digest, &b.BuildKey, &tags, &stages, &deploys, &b.Error,
-		&created, &started, &finish, &b.Attempts, &b.NoPush, &b.NoDeploy, &b.Builder, &b.BuilderReason)
+		&created, &started, &finish, &b.Attempts, &b.NoPush, &b.NoDeploy, &b.Builder, &b.BuilderReason, &platforms)
 	if err != nil {
 		return Build{}, err
 	}
@@ -90,6 +91,9 @@ func scanBuild(r rowScanner) (Build, error) {
 	if err := json.Unmarshal([]byte(deploys), &b.Deploys); err != nil {
 		return Build{}, fmt.Errorf("build %d deploys: %w", b.ID, err)
 	}
+	if err := json.Unmarshal([]byte(platforms), &b.Platforms); err != nil {
+		return Build{}, fmt.Errorf("build %d platforms: %w", b.ID, err)
+	}
 	normalizeBuild(&b)
 	return b, nil
 }
@@ -104,6 +108,9 @@ func normalizeBuild(b *Build) {
 	}
 	if b.Deploys == nil {
 		b.Deploys = []Deploy{}
+	}
+	if len(b.Platforms) == 0 {
+		b.Platforms = nil
 	}
 	for i := range b.Stages {
 		if t := b.Stages[i].StartedAt; t != nil {
@@ -171,19 +178,23 @@ func insertBuildAs(ctx context.Context, tx querier, b Build, keepID bool) (int64
 	if err != nil {
 		return 0, err
 	}
+	platforms, err := jsonList(b.Platforms)
+	if err != nil {
+		return 0, fmt.Errorf("encode platforms: %w", err)
+	}
 	cols, marks := ``, ``
 	args := []any{b.Project, b.Trigger, b.Ref, b.Commit, b.Schedule, nullNanos(b.DueAt), b.Status,
 		b.Image, b.Digest, b.BuildKey, tags, stages, deploys, b.Error,
 		nanos(b.CreatedAt), nullNanos(b.StartedAt), nullNanos(b.FinishedAt), b.Attempts, b.NoPush, b.NoDeploy,
-		b.Builder, b.BuilderReason}
+		b.Builder, b.BuilderReason, platforms}
 	if keepID {
 		cols, marks, args = `id, `, `?, `, append([]any{b.ID}, args...)
 	}
 	var id int64
 	err = tx.queryRow(ctx, `INSERT INTO builds (`+cols+`project, trigger_kind, ref, commit_sha, schedule, due_at, status,
 		image, digest, build_key, tags, stages, deploys, error,
-		created_at, started_at, finished_at, attempts, no_push, no_deploy, builder, builder_reason)
-		VALUES (`+marks+`?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, args...).Scan(&id)
+		created_at, started_at, finished_at, attempts, no_push, no_deploy, builder, builder_reason, platforms)
+		VALUES (`+marks+`?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, args...).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("insert build: %w", err)
 	}
@@ -438,13 +449,17 @@ func (s *Store) UpdateBuild(ctx context.Context, b Build) error {
 	if err != nil {
 		return fmt.Errorf("update build %d: %w", b.ID, err)
 	}
+	platforms, err := jsonList(b.Platforms)
+	if err != nil {
+		return fmt.Errorf("update build %d: encode platforms: %w", b.ID, err)
+	}
 	err = s.write(ctx, func(tx querier) error {
 		n, err := tx.exec(ctx, `UPDATE builds SET status = ?, commit_sha = ?, image = ?, digest = ?, build_key = ?,
 			tags = ?, stages = ?, deploys = ?, error = ?, started_at = ?, finished_at = ?, attempts = ?,
-			builder = ?, builder_reason = ?
+			builder = ?, builder_reason = ?, platforms = ?
 			WHERE id = ?`,
 			b.Status, b.Commit, b.Image, b.Digest, b.BuildKey, tags, stages, deploys, b.Error,
-			nullNanos(b.StartedAt), nullNanos(b.FinishedAt), b.Attempts, b.Builder, b.BuilderReason, b.ID)
+			nullNanos(b.StartedAt), nullNanos(b.FinishedAt), b.Attempts, b.Builder, b.BuilderReason, platforms, b.ID)
 		if err != nil {
 			return err
 		}

@@ -362,6 +362,7 @@ func testEnqueueGetUpdateRoundTrip(t *testing.T, be testBackend) {
 	upd.FinishedAt = &finished
 	upd.Attempts = 2
 	upd.Builder, upd.BuilderReason = "amd64-2", "least loaded (0/2 builds): sticky builder amd64-1 is draining"
+	upd.Platforms = []PlatformImage{{Platform: "linux/arm64", Digest: "sha256:" + strings.Repeat("d", 64), Builder: "arm64-1"}}
 	// Immutable fields are not written.
 	upd.Project, upd.Ref = "other", "refs/heads/other"
 	if err := s.UpdateBuild(ctx, upd); err != nil {

@@ -62,6 +62,13 @@ func Name(t testing.TB, prefix string) string {
 // CGO_ENABLED=0 and returns the binary's path, for FROM scratch images.
 func StaticBinary(t testing.TB, src string) string {
 	t.Helper()
+	return StaticBinaryFor(t, src, "")
+}
+
+// StaticBinaryFor is StaticBinary for GOARCH goarch ("" = the
+// toolchain's default), e.g. an arm64 binary for a multi-platform image.
+func StaticBinaryFor(t testing.TB, src, goarch string) string {
+	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
@@ -73,6 +80,9 @@ func StaticBinary(t testing.TB, src string) string {
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, ".")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOFLAGS=-mod=mod", "GOWORK=off")
+	if goarch != "" {
+		cmd.Env = append(cmd.Env, "GOARCH="+goarch)
+	}
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build static fixture binary: %v\n%s", err, b)
 	}
