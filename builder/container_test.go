@@ -25,8 +25,12 @@ ENTRYPOINT ["/app"]
 CMD ["exit", "42"]
 `
 	log := &syncBuffer{}
+	// A label of its own: the same build is otherwise the same image
+	// (from the cache) in every test, and one test's cleanup would remove
+	// the image another test's container runs.
 	img, err := builder.New(cli, builder.ModeBuildKit).Build(t.Context(), builder.BuildOptions{
 		Context: contextTar(t, dockerfile, fixture(t)),
+		Labels:  map[string]string{"test": testenv.Name(t, "img")},
 	}, log)
 	if err != nil {
 		t.Fatalf("build test image: %v\nlog:\n%s", err, log)

@@ -1,10 +1,12 @@
 package builder
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
 	"os"
+	"time"
 
 	"github.com/docker/cli/cli/connhelper"
 	"github.com/docker/docker/client"
@@ -71,7 +73,22 @@ func DialKey(host string, t config.TLS, hostKey, tlsKey string) (*client.Client,
 	if err != nil {
 		return nil, fmt.Errorf("docker engine %q (%s): %w", host, key, err)
 	}
+	negotiate(cli)
 	return cli, nil
+}
+
+// negotiateTimeout bounds the version negotiation of Dial.
+const negotiateTimeout = 5 * time.Second
+
+// negotiate settles the client's API version before the client is shared.
+// The docker client negotiates lazily on its first request and some of its
+// calls read the version without its lock, so two first requests at once
+// race. An engine that does not answer within negotiateTimeout is
+// negotiated with on first use instead (its callers report it down).
+func negotiate(cli *client.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), negotiateTimeout)
+	defer cancel()
+	cli.NegotiateAPIVersion(ctx)
 }
 
 // isScheme reports whether host is a scheme:// endpoint.

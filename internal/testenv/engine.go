@@ -150,7 +150,15 @@ func (e *Engine) logTail() string {
 
 // Client returns a client of the engine with API version negotiation.
 func (e *Engine) Client() (*client.Client, error) {
-	return client.NewClientWithOpts(client.WithHost(e.Host), client.WithAPIVersionNegotiation())
+	cli, err := client.NewClientWithOpts(client.WithHost(e.Host), client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, err
+	}
+	// Settled before the client is shared (see Docker).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cli.NegotiateAPIVersion(ctx)
+	return cli, nil
 }
 
 // Stop stops dockerd gracefully (SIGTERM) and waits for it to exit.

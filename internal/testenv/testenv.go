@@ -33,6 +33,9 @@ func Docker(t testing.TB) *client.Client {
 	if _, err := cli.Ping(ctx); err != nil {
 		t.Fatalf("no Docker engine answers (%v): run `bash .ci/run` once or start dockerd (see README, Testing)", err)
 	}
+	// Settle the API version now: the client's lazy negotiation races
+	// when its first requests come from several goroutines.
+	cli.NegotiateAPIVersion(ctx)
 	return cli
 }
 
