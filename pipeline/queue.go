@@ -79,7 +79,8 @@ func NewQueue(svc *Service, opts QueueOptions) *Queue {
 var ErrNotCancelable = errors.New("build already finished")
 
 // Cancel stops build id: a queued build is marked canceled at once, a
-// running one has its engine work stopped and ends canceled.
+// running one has its engine work stopped and ends canceled; one running
+// on another replica is canceled by that replica (store.RequestCancel).
 func (q *Queue) Cancel(ctx context.Context, id int64) error {
 	ok, err := q.svc.store.SetStatus(ctx, id, []store.Status{store.StatusQueued}, store.StatusCanceled, ErrCanceled.Error())
 	if err != nil {
@@ -97,6 +98,10 @@ func (q *Queue) Cancel(ctx context.Context, id int64) error {
 	if running {
 		cancel(ErrCanceled)
 		return nil
+	}
+	// Running on another replica (PostgreSQL): that one cancels it.
+	if requested, err := q.svc.store.RequestCancel(ctx, id); err != nil || requested {
+		return err
 	}
 	b, err := q.svc.store.GetBuild(ctx, id)
 	if err != nil {
@@ -135,6 +140,13 @@ func (q *Queue) Run(ctx context.Context) error {
 		_ = q.svc.pool.Run(healthCtx)
 	}()
 	defer func() { stopHealth(); <-health }()
+	// Cancels asked through other replicas, for as long as builds run.
+	cancels := make(chan struct{})
+	go func() {
+		defer close(cancels)
+		q.remoteCancels(healthCtx)
+	}()
+	defer func() { stopHealth(); <-cancels }()
 	for range q.opts.Concurrency {
 		wg.Add(1)
 		go func() {
@@ -153,6 +165,25 @@ func (q *Queue) Run(ctx context.Context) error {
 		<-done
 	}
 	return nil
+}
+
+// remoteCancels cancels the builds of this replica whose cancel was asked
+// through another replica, until ctx ends.
+func (q *Queue) remoteCancels(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case id := <-q.svc.store.CancelRequests():
+			q.mu.Lock()
+			cancel, running := q.running[id]
+			q.mu.Unlock()
+			if running {
+				q.svc.logger.Info().Int64("build", id).Msg("build cancel requested through another replica")
+				cancel(ErrCanceled)
+			}
+		}
+	}
 }
 
 // pruneAutotests removes what Docker Hub autotests of builds interrupted by

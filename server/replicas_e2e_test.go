@@ -295,3 +295,43 @@ func TestReplicasServeEachOthersLogs(t *testing.T) {
 		}
 	}
 }
+
+// TestReplicasCancelEachOthersBuilds cancels, through replica a, a build
+// that replica b runs: b stops it and it ends canceled.
+func TestReplicasCancelEachOthersBuilds(t *testing.T) {
+	database := testenv.StartPostgresForTest(t, testenv.PostgresOptions{}).NewDatabase(t)
+	w := newWorld(t, setup{Tokens: true, Fixture: fixture.Options{TestCommand: heldTest}})
+	removeTestContainers(t, w)
+	replica := func(dir string) *apiClient {
+		return serve(t, w, func(c *config.Config) {
+			c.Database = config.Secret(database)
+			c.DataDir = dir
+		})
+	}
+	b := replica(filepath.Join(t.TempDir(), "b"))
+	code, build, body := b.createBuild("main", apiToken)
+	if code != http.StatusAccepted {
+		t.Fatalf("POST build on b: %d %s", code, body)
+	}
+	waitFor(t, buildTimeout, "replica b runs the build's test stage", func() (bool, string) {
+		got := b.build(build.ID)
+		return got.Status == store.StatusRunning && len(testContainers(t, w)) == 1, describe(got)
+	})
+	a := replica(filepath.Join(t.TempDir(), "a"))
+	asked := time.Now()
+	if code, body := a.do(http.MethodPost, fmt.Sprintf("/api/v1/builds/%d/cancel", build.ID), apiToken, nil, nil); code != http.StatusAccepted {
+		t.Fatalf("cancel through a: %d %s, want 202", code, body)
+	}
+	var got store.Build
+	waitFor(t, 30*time.Second, "the build ends canceled", func() (bool, string) {
+		got = a.build(build.ID)
+		return store.Finished(got.Status), describe(got)
+	})
+	t.Logf("canceled through replica a %v after the request", time.Since(asked).Round(10*time.Millisecond))
+	if got.Status != store.StatusCanceled {
+		t.Errorf("%s, want canceled", describe(got))
+	}
+	if !started(b.logs, build.ID) || started(a.logs, build.ID) {
+		t.Errorf("the build did not run on replica b alone")
+	}
+}

@@ -399,7 +399,7 @@ func (s *Store) ClaimNext(ctx context.Context, exclude ...int64) (b Build, ok bo
 			}
 			now := s.now()
 			if _, err := tx.exec(ctx, `UPDATE builds SET status = ?, started_at = ?, attempts = attempts + 1,
-				claimed_by = ?, lease_until = ? WHERE id = ?`,
+				claimed_by = ?, lease_until = ?, cancel_requested = false WHERE id = ?`,
 				StatusRunning, nanos(now), s.replica, nanos(now.Add(s.lease)), id); err != nil {
 				return err
 			}
@@ -626,7 +626,7 @@ func (s *Store) Recover(ctx context.Context, maxAttempts int) (requeued, failed 
 func (s *Store) requeue(ctx context.Context, maxAttempts int, cond string, args []any, errMsg string) (requeued, failed int, err error) {
 	err = s.write(ctx, func(tx querier) error {
 		n, err := tx.exec(ctx, `UPDATE builds SET status = ?, started_at = NULL, stages = '[]', deploys = '[]', error = '',
-			claimed_by = '', lease_until = NULL
+			claimed_by = '', lease_until = NULL, cancel_requested = false
 			WHERE status = ? AND attempts < ?`+cond, append([]any{StatusQueued, StatusRunning, maxAttempts}, args...)...)
 		if err != nil {
 			return err

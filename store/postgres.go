@@ -27,8 +27,12 @@ const (
 	copyLockKey int64 = 0x736c6970776174 // "slipwat"
 )
 
-// queueChannel is the LISTEN/NOTIFY channel of queue changes.
-const queueChannel = "slipway_queue"
+// queueChannel is the LISTEN/NOTIFY channel of queue changes;
+// cancelChannel carries the IDs of builds to cancel (RequestCancel).
+const (
+	queueChannel  = "slipway_queue"
+	cancelChannel = "slipway_cancel"
+)
 
 // pgDB is the PostgreSQL backend: a pgx pool shared by every replica's
 // transactions, with row locks, advisory locks and NOTIFY across replicas.
@@ -175,19 +179,26 @@ func (p *pgDB) close() error {
 // breaks. Every (re)connect fires sig too: what was missed meanwhile is
 // found by the next claim. listening closes once the first LISTEN is in
 // place.
-func listen(ctx context.Context, cfg *pgx.ConnConfig, sig *signal, listening chan<- struct{}) {
+func listen(ctx context.Context, cfg *pgx.ConnConfig, sig *signal, cancels func(id int64), listening chan<- struct{}) {
 	for ctx.Err() == nil {
 		conn, err := pgx.ConnectConfig(ctx, cfg)
 		if err == nil {
-			if _, err = conn.Exec(ctx, "LISTEN "+queueChannel); err == nil {
+			if _, err = conn.Exec(ctx, "LISTEN "+queueChannel+"; LISTEN "+cancelChannel); err == nil {
 				sig.fire()
 				if listening != nil {
 					close(listening)
 					listening = nil
 				}
 				for {
-					if _, err = conn.WaitForNotification(ctx); err != nil {
+					n, err := conn.WaitForNotification(ctx)
+					if err != nil {
 						break
+					}
+					if n.Channel == cancelChannel {
+						if id, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
+							cancels(id)
+						}
+						continue
 					}
 					sig.fire()
 				}

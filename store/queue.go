@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -177,10 +178,69 @@ func (s *Store) keepLeases(ctx context.Context, interval time.Duration, maxAttem
 			upSince = now
 		}
 		if now.Sub(upSince) < interval {
+			s.pollCancels(ctx)
 			continue
 		}
 		if _, _, err := s.RequeueExpired(ctx, maxAttempts); err != nil {
 			upSince, extended = time.Time{}, time.Time{}
+		}
+		s.pollCancels(ctx)
+	}
+}
+
+// RequestCancel asks the replica running build id to cancel it, on
+// PostgreSQL: the request is stored with the build and announced (NOTIFY
+// slipway_cancel); the replica holding the build gets the ID from
+// CancelRequests at once, or from its lease keeper's poll within 2 s. It
+// reports false, changing nothing, when the build is not running, and on
+// SQLite, whose one replica cancels its builds itself.
+func (s *Store) RequestCancel(ctx context.Context, id int64) (bool, error) {
+	if s.kind != BackendPostgres {
+		return false, nil
+	}
+	var requested bool
+	err := s.write(ctx, func(tx querier) error {
+		n, err := tx.exec(ctx, `UPDATE builds SET cancel_requested = true WHERE id = ? AND status = ?`, id, StatusRunning)
+		if err != nil || n == 0 {
+			return err
+		}
+		requested = true
+		_, err = tx.exec(ctx, `SELECT pg_notify(?, ?)`, cancelChannel, strconv.FormatInt(id, 10))
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("request cancel of build %d: %w", id, err)
+	}
+	return requested, nil
+}
+
+// CancelRequests delivers the IDs of builds whose cancel was requested
+// through any replica (RequestCancel). Every replica gets every ID (the
+// receiver cancels the builds it runs and ignores the others); an ID may
+// come more than once. Read it for as long as builds run.
+func (s *Store) CancelRequests() <-chan int64 { return s.cancels }
+
+// deliverCancel passes id to CancelRequests without blocking: when the
+// reader lags, the lease keeper's poll delivers it again.
+func (s *Store) deliverCancel(id int64) {
+	select {
+	case s.cancels <- id:
+	default:
+	}
+}
+
+// pollCancels delivers the cancel requests of the builds this replica runs:
+// the fallback of a lost notification.
+func (s *Store) pollCancels(ctx context.Context) {
+	rs, err := s.db.query(ctx, `SELECT id FROM builds WHERE status = ? AND claimed_by = ? AND cancel_requested`, StatusRunning, s.replica)
+	if err != nil {
+		return
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var id int64
+		if rs.Scan(&id) == nil {
+			s.deliverCancel(id)
 		}
 	}
 }

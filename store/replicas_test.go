@@ -373,3 +373,36 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestPostgresCancelAcrossReplicas(t *testing.T) {
+	database := newPostgres(t)
+	a := openAt(t, database, t.TempDir(), Options{Replica: "a", KeepLeases: 100 * time.Millisecond})
+	b := openAt(t, database, t.TempDir(), Options{Replica: "b"})
+	ctx := t.Context()
+	running := enqueue(t, a, push("web", "main", "c1"))
+	queued := enqueue(t, a, push("web", "main", "c2"))
+	if got, ok, err := a.ClaimNext(ctx); err != nil || !ok || got.ID != running.ID {
+		t.Fatalf("a.ClaimNext = %d, %v, %v", got.ID, ok, err)
+	}
+	if ok, err := b.RequestCancel(ctx, queued.ID); err != nil || ok {
+		t.Errorf("RequestCancel of a queued build = %v, %v; want false", ok, err)
+	}
+	if ok, err := b.RequestCancel(ctx, running.ID); err != nil || !ok {
+		t.Fatalf("RequestCancel through b = %v, %v; want true", ok, err)
+	}
+	// Once by NOTIFY, then again by a's lease keeper while the build runs.
+	for i := range 2 {
+		select {
+		case id := <-a.CancelRequests():
+			if id != running.ID {
+				t.Errorf("a got a cancel of build %d, want %d", id, running.ID)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("a got no cancel request %d within 5s", i+1)
+		}
+	}
+	sqlite := openAt(t, "", t.TempDir(), Options{})
+	if ok, err := sqlite.RequestCancel(ctx, 1); err != nil || ok {
+		t.Errorf("RequestCancel on SQLite = %v, %v; want false (one replica cancels its own builds)", ok, err)
+	}
+}

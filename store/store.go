@@ -108,6 +108,8 @@ type Store struct {
 	listening chan struct{}
 	// takeovers counts the builds put back for an expired lease.
 	takeovers atomic.Int64
+	// cancels delivers RequestCancel's build IDs (CancelRequests).
+	cancels chan int64
 }
 
 // Open creates dataDir and dataDir/logs when missing, opens (or creates)
@@ -152,6 +154,7 @@ func OpenDatabase(ctx context.Context, database, dataDir string, opts Options) (
 		lease:   opts.Lease,
 		now:     time.Now,
 		queue:   newSignal(),
+		cancels: make(chan int64, 64),
 	}
 	where := abs
 	if database == "" {
@@ -170,7 +173,7 @@ func OpenDatabase(ctx context.Context, database, dataDir string, opts Options) (
 		s.db, s.kind, where = pg, BackendPostgres, RedactURL(database)
 		lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		s.stopListen, s.listening = cancel, make(chan struct{})
-		s.bg.Go(func() { listen(lctx, connCfg, s.queue, s.listening) })
+		s.bg.Go(func() { listen(lctx, connCfg, s.queue, s.deliverCancel, s.listening) })
 		if opts.KeepLeases == 0 {
 			opts.KeepLeases = opts.Lease / 3
 		}
