@@ -216,6 +216,9 @@ func refName(ref string, cut func(string) (string, bool), bare bool) (string, bo
 type Result struct {
 	// Service is the service's name.
 	Service string
+	// Previous is the image the service ran before the deploy ("" for a
+	// service the deploy created, or when unknown).
+	Previous string
 	// Status is StatusConverged, StatusFailed, StatusRolledBack or
 	// StatusUnchanged.
 	Status string

@@ -131,7 +131,9 @@ func (t *Target) Rollout(ctx context.Context, service string, img Image, opts Ro
 	return res
 }
 
-func (t *Target) rollout(ctx context.Context, service string, img Image, opts RolloutOptions) Result {
+func (t *Target) rollout(ctx context.Context, service string, img Image, opts RolloutOptions) (res Result) {
+	var previous string // the image before the update
+	defer func() { res.Previous = previous }()
 	if err := img.validate(); err != nil {
 		return failed(service, err.Error())
 	}
@@ -142,6 +144,9 @@ func (t *Target) rollout(ctx context.Context, service string, img Image, opts Ro
 	svc, ch, err := t.update(ctx, service, opts, func(svc swarm.Service) (swarm.ServiceSpec, bool) {
 		spec := svc.Spec
 		cs := spec.TaskTemplate.ContainerSpec
+		if cs != nil {
+			previous = cs.Image
+		}
 		if cs == nil || isJob(svc) || sameImage(cs.Image, ref) {
 			return spec, false
 		}
@@ -504,3 +509,20 @@ func isJob(svc swarm.Service) bool {
 func isRollbackState(s swarm.UpdateState) bool {
 	return s == swarm.UpdateStateRollbackStarted || s == swarm.UpdateStateRollbackPaused || s == swarm.UpdateStateRollbackCompleted
 }
+
+// Running returns the image the service's spec runs now (a reference, with
+// its digest when pinned) and when the service was last changed.
+func (t *Target) Running(ctx context.Context, service string) (image string, since time.Time, err error) {
+	svc, _, err := t.cli.ServiceInspectWithRaw(ctx, service, swarm.ServiceInspectOptions{})
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("inspect service %q on %s: %w", service, t.host, err)
+	}
+	if cs := svc.Spec.TaskTemplate.ContainerSpec; cs != nil {
+		image = cs.Image
+	}
+	return image, svc.UpdatedAt, nil
+}
+
+// DigestOf returns the digest an image reference is pinned to, "" when it
+// is not pinned.
+func DigestOf(ref string) string { return digestOf(ref) }

@@ -116,16 +116,33 @@ func (r *run) deployBinding(ctx context.Context, bind config.DeployBinding, img 
 	}
 	out := make([]store.Deploy, 0, len(results))
 	for _, res := range results {
-		d := store.Deploy{Target: bind.Target, Service: res.Service, Status: res.Status, Error: res.Error}
-		if res.Status == deploy.StatusUnchanged {
-			// Already running this digest: nothing restarted, and the
-			// service is where the build wants it.
-			d.Status = DeployConverged
-		}
+		d := store.Deploy{Target: bind.Target, Service: res.Service, Status: deployStatus(res)}
+		d.Error = res.Error
 		r.log.Printf("deploy: %s/%s %s in %s %s", bind.Target, res.Service, res.Status, res.Duration.Round(1e6), res.Error)
 		out = append(out, d)
+		r.recordDeployment(ctx, store.Deployment{Project: r.p.Name, Target: bind.Target, Stack: bind.Stack, Service: res.Service,
+			Image: img.Repo, PreviousDigest: deploy.DigestOf(res.Previous), Digest: img.Digest, Build: r.b.ID, Commit: r.b.Commit,
+			Kind: r.deployKind, Status: d.Status, Error: res.Error})
 	}
 	return out
+}
+
+// deployStatus is a service's status in the build result: unchanged
+// counts as converged (already running the digest: nothing restarted, and
+// the service is where the build wants it).
+func deployStatus(res deploy.Result) string {
+	if res.Status == deploy.StatusUnchanged {
+		return DeployConverged
+	}
+	return res.Status
+}
+
+// recordDeployment keeps d in the deployment history; a failure to record
+// is logged, never fails the deploy.
+func (r *run) recordDeployment(ctx context.Context, d store.Deployment) {
+	if _, err := r.history.RecordDeployment(context.WithoutCancel(ctx), d); err != nil {
+		r.log.Printf("deploy: %v", err)
+	}
 }
 
 // rollout deploys the binding's stack from its compose files, or updates
@@ -211,6 +228,7 @@ func (r *run) redeploy(ctx context.Context, tag, target string) error {
 		return fmt.Errorf("resolve %s:%s in the registry: %w", p.Image, tag, err)
 	}
 	r.b.Digest = digest
+	r.deployKind = store.DeploymentManual
 	r.log.Printf("redeploying %s:%s@%s", p.Image, tag, digest)
 	if compose {
 		co, err := r.sources.Checkout(ctx, sourceRequest(r.cfg, p, p.DefaultBranch, ""))

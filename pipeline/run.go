@@ -95,6 +95,9 @@ type run struct {
 	pusher    *registry.Pusher
 	engine    builder.GCClient
 	docker    HubClient
+	// deployKind is how the run's deploys are recorded: "" (a build's
+	// deploy stage) or store.DeploymentManual (a redeploy).
+	deployKind string
 	// cleanups run, last first, when the stages end.
 	cleanups []func()
 }

@@ -52,6 +52,8 @@ type enqueuer interface {
 type History interface {
 	FindPushed(ctx context.Context, project, commit, buildKey string) (store.Build, error)
 	ListBuilds(ctx context.Context, f store.Filter) ([]store.Build, error)
+	// RecordDeployment keeps what a deploy did to one service.
+	RecordDeployment(ctx context.Context, d store.Deployment) (store.Deployment, error)
 }
 
 // RunnerDeps are the collaborators of a Runner. Now defaults to time.Now.

@@ -53,9 +53,11 @@ type HandlerDeps struct {
 	// Builders shows and drains the builder pool; nil disables its
 	// routes.
 	Builders BuilderPool
-	Metrics  *Metrics
-	Gatherer prometheus.Gatherer
-	Logger   zerolog.Logger
+	// Deployments serves /api/v1/deployments; nil disables its routes.
+	Deployments DeploymentService
+	Metrics     *Metrics
+	Gatherer    prometheus.Gatherer
+	Logger      zerolog.Logger
 	// FollowPoll is how often a followed log is checked for new bytes.
 	// Default 200ms.
 	FollowPoll time.Duration
@@ -102,6 +104,7 @@ func NewHandler(d HandlerDeps) (http.Handler, error) {
 	mux.HandleFunc("GET /readyz", h.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
 	h.mountBuilders(mux)
+	h.mountDeployments(mux)
 	h.mountDashboard(mux)
 	return mux, nil
 }

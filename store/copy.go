@@ -19,6 +19,7 @@ type CopyCounts struct {
 	Builds        int
 	Deliveries    int
 	ScheduleMarks int
+	Deployments   int
 	// Logs counts the builds whose log was copied; LogBytes their size.
 	Logs     int
 	LogBytes int64
@@ -58,7 +59,10 @@ func Copy(ctx context.Context, from, to *Store) (CopyCounts, error) {
 		if err := copyDeliveries(ctx, from, tx, &c); err != nil {
 			return err
 		}
-		return copyMarks(ctx, from, tx, &c)
+		if err := copyMarks(ctx, from, tx, &c); err != nil {
+			return err
+		}
+		return copyDeployments(ctx, from, tx, &c)
 	})
 	if err != nil {
 		return CopyCounts{}, fmt.Errorf("copy: %w", err)
@@ -226,4 +230,29 @@ func Migrate(ctx context.Context, from, to string) (CopyCounts, error) {
 	defer dst.Close()
 	c, err := Copy(ctx, src, dst)
 	return c, secretFree(err, to)
+}
+
+// copyDeployments copies the deployment records with their IDs and moves
+// the target's ID sequence past the last one.
+func copyDeployments(ctx context.Context, from *Store, tx querier, c *CopyCounts) error {
+	ds, err := from.Deployments(ctx, "", "", 1<<30)
+	if err != nil {
+		return err
+	}
+	var last int64
+	for i := len(ds) - 1; i >= 0; i-- { // oldest first
+		d := ds[i]
+		if _, err := tx.exec(ctx, `INSERT INTO deployments (`+deploymentColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			d.ID, d.Project, d.Target, d.Stack, d.Service, d.Image, d.PreviousDigest, d.Digest, d.Build, d.Commit, d.Kind, d.Status, d.Error, nanos(d.At)); err != nil {
+			return fmt.Errorf("deployment %d: %w", d.ID, err)
+		}
+		c.Deployments++
+		last = max(last, d.ID)
+	}
+	if last > 0 {
+		if _, err := tx.exec(ctx, `SELECT setval(pg_get_serial_sequence('deployments', 'id'), ?)`, last); err != nil {
+			return fmt.Errorf("move the deployment ID sequence: %w", err)
+		}
+	}
+	return nil
 }

@@ -81,6 +81,15 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for i := range 3 {
+		if _, err := src.RecordDeployment(ctx, Deployment{Project: "web", Target: "prod", Service: "web_app", Digest: fmt.Sprint("sha256:", i), Build: int64(i + 1), Status: "converged"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantDeployments, err := src.Deployments(ctx, "prod", "web_app", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := src.Close(); err != nil { // slipway is stopped while it migrates
 		t.Fatal(err)
 	}
@@ -91,7 +100,7 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	if want := (CopyCounts{Builds: 50, Deliveries: 12, ScheduleMarks: 2, Logs: 40, LogBytes: counts.LogBytes}); counts != want || counts.LogBytes < int64(len(bigLog)) {
+	if want := (CopyCounts{Builds: 50, Deliveries: 12, ScheduleMarks: 2, Deployments: 3, Logs: 40, LogBytes: counts.LogBytes}); counts != want || counts.LogBytes < int64(len(bigLog)) {
 		t.Errorf("counts = %+v, want %+v with at least %d log bytes", counts, want, len(bigLog))
 	}
 
@@ -114,6 +123,12 @@ func TestMigrateSQLiteToPostgres(t *testing.T) {
 		if err != nil || !bytes.Equal(got, want) {
 			t.Errorf("log of build %d: %d bytes, %v; want %d", id, len(got), err, len(want))
 		}
+	}
+	if got, err := dst.Deployments(ctx, "prod", "web_app", 0); err != nil || !cmp.Equal(got, wantDeployments) {
+		t.Errorf("deployments on PostgreSQL = %+v, %v; want %+v", got, err, wantDeployments)
+	}
+	if d, err := dst.RecordDeployment(ctx, Deployment{Project: "web", Target: "prod", Service: "web_app", Status: "converged"}); err != nil || d.ID != 4 {
+		t.Errorf("first deployment after the migration: ID %d, %v; want 4", d.ID, err)
 	}
 	d, err := dst.GetDelivery(ctx, "d-3")
 	if err != nil || d.Outcome != "queued" || !cmp.Equal(d.BuildIDs, []int64{4}) {

@@ -111,6 +111,7 @@ var behaviours = []struct {
 	{"Logs", testLogs},
 	{"CreateLog", testCreateLog},
 	{"Key", testKey},
+	{"Deployments", testDeployments},
 }
 
 // TestBackends runs every behaviour on every backend:
