@@ -135,6 +135,10 @@ type BuildOptions struct {
 type Image struct {
 	// ID is the image ID, "sha256:<64 hex>".
 	ID string
+	// Steps counts the Dockerfile instructions a BuildKit build ran,
+	// CachedSteps those taken from the engine's build cache (0 and 0 with
+	// the classic builder).
+	Steps, CachedSteps int
 }
 
 // ErrBuildFailed is matched (errors.Is) by every error of a build that the
@@ -269,7 +273,7 @@ func (b *Builder) Build(ctx context.Context, opts BuildOptions, log io.Writer) (
 	if err := b.checkLabels(ctx, id, opts.SecretArgs); err != nil {
 		return Image{}, err
 	}
-	return Image{ID: id}, nil
+	return Image{ID: id, Steps: lw.steps, CachedSteps: lw.cached}, nil
 }
 
 // startSession opens the BuildKit session that newer engines require for

@@ -28,6 +28,9 @@ type logWriter struct {
 	rep       *strings.Replacer // nil without secrets
 	maxSecret int
 	err       error
+	// steps and cached count the Dockerfile steps of a BuildKit build
+	// that ended, and those of them taken from the cache.
+	steps, cached int
 }
 
 func newLogWriter(w io.Writer, secrets []string) *logWriter {

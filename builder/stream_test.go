@@ -128,6 +128,11 @@ func TestDecodeBuildKit(t *testing.T) {
 		t.Errorf("error = %q, want %q", got, want)
 	}
 	golden(t, "buildkit.golden", log.String())
+	// Three instructions ended (FROM cached, COPY, RUN failed); the
+	// internal load step and the never started one are no steps.
+	if lw.steps != 3 || lw.cached != 1 {
+		t.Errorf("steps, cached = %d, %d; want 3, 1", lw.steps, lw.cached)
+	}
 }
 
 func TestDecodeBuild(t *testing.T) {

@@ -3,12 +3,17 @@ package builder
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
 	units "github.com/docker/go-units"
 	controlapi "github.com/moby/buildkit/api/services/control"
 )
+
+// instructionRe matches the vertices of Dockerfile instructions ("[2/3]
+// COPY app /app", "[build 1/4] RUN …"), not BuildKit's internal steps.
+var instructionRe = regexp.MustCompile(`^\[[^\]]*\d+/\d+\] `)
 
 // traceDecoder turns BuildKit's progress (the "moby.buildkit.trace" aux
 // messages of a BuildKit build, each a base64 protobuf StatusResponse) into
@@ -150,6 +155,12 @@ func (t *traceDecoder) finish(st *vertexState, v *controlapi.Vertex) error {
 		return nil
 	}
 	st.finished = true
+	if instructionRe.MatchString(st.name) {
+		t.lw.steps++
+		if v.Cached {
+			t.lw.cached++
+		}
+	}
 	if err := st.logs.flush(); err != nil {
 		return err
 	}

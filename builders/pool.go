@@ -75,6 +75,11 @@ type member struct {
 	engine   map[string]string // arch and os from /info
 	draining bool
 	running  map[int64]bool
+	// results counts the build attempts that ended here by outcome;
+	// steps and cached the Dockerfile steps they ran and took from the
+	// cache.
+	results       map[string]int
+	steps, cached int
 }
 
 // New dials every builder of bs (nothing is contacted yet). Close releases
@@ -101,7 +106,7 @@ func New(bs []config.Builder, opts Options) (*Pool, error) {
 		if host == "" {
 			host = cli.DaemonHost()
 		}
-		p.members = append(p.members, &member{cfg: b, host: redact.StripURL(host), cli: cli, running: map[int64]bool{}})
+		p.members = append(p.members, &member{cfg: b, host: redact.StripURL(host), cli: cli, running: map[int64]bool{}, results: map[string]int{}})
 	}
 	return p, nil
 }
@@ -236,6 +241,21 @@ func (p *Pool) MarkDown(name string, err error) {
 	if m := p.member(name); m != nil {
 		p.setHealth(m, err, nil)
 	}
+}
+
+// Record counts a build attempt that ended on builder name with result
+// (succeeded, failed, canceled) after running steps Dockerfile steps,
+// cached of them from the build cache, for the metrics.
+func (p *Pool) Record(name, result string, steps, cached int) {
+	m := p.member(name)
+	if m == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m.results[result]++
+	m.steps += steps
+	m.cached += cached
 }
 
 // Ping asks builder name's engine whether it answers, within the health

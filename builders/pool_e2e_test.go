@@ -356,6 +356,35 @@ func TestBuildersAPI(t *testing.T) {
 	if b := buildThroughAPI(t, base, p.onSecond); drained.Draining || b.Builder != "second" {
 		t.Errorf("after DELETE drain: %+v, build on %q; want second back", drained, b.Builder)
 	}
+
+	// One build ended on each builder, each of the fixture's two COPY
+	// steps.
+	metrics := metricsText(t, base)
+	for _, want := range []string{
+		`slipway_builder_healthy{builder="second"} 1`,
+		`slipway_builder_draining{builder="second"} 0`,
+		`slipway_builder_running_builds{builder="main"} 0`,
+		`slipway_builder_builds_total{builder="main",result="succeeded"} 1`,
+		`slipway_builder_builds_total{builder="second",result="succeeded"} 1`,
+		`slipway_builder_steps_total{builder="second"} 2`,
+	} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// metricsText reads /metrics.
+func metricsText(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	return b.String()
 }
 
 // serve runs slipway serve on cfg until the test ends and returns its

@@ -103,3 +103,21 @@ func (r *run) dockerHost() string {
 	}
 	return r.Runner.dockerHost()
 }
+
+// recordOnBuilders counts the attempt on the builders it ran on, with
+// the steps of its images, for the builders' metrics.
+func (r *run) recordOnBuilders(ctx context.Context, err error) {
+	result := store.StatusSucceeded
+	switch {
+	case err != nil && ctx.Err() != nil:
+		result = store.StatusCanceled
+	case err != nil:
+		result = store.StatusFailed
+	}
+	if r.lease != nil {
+		r.pool.Record(r.lease.Builder, result, r.img.Steps, r.img.CachedSteps)
+	}
+	for _, pr := range r.platforms {
+		r.pool.Record(pr.lease.Builder, result, pr.img.Steps, pr.img.CachedSteps)
+	}
+}

@@ -146,6 +146,7 @@ func (r *Runner) Run(ctx context.Context, b *store.Build, log *Log, record Recor
 func (r *Runner) attempts(ctx context.Context, b *store.Build, log *Log, record Recorder) error {
 	rn := r.newRun(b, log, record)
 	err := rn.exec(ctx)
+	rn.recordOnBuilders(ctx, err)
 	lost, why := rn.lostBuilder(ctx, err)
 	if lost == "" {
 		return err
@@ -157,7 +158,9 @@ func (r *Runner) attempts(ctx context.Context, b *store.Build, log *Log, record 
 	record(ctx, *b)
 	rn = r.newRun(b, log, record)
 	rn.exclude = []string{lost}
-	return rn.exec(ctx)
+	err = rn.exec(ctx)
+	rn.recordOnBuilders(ctx, err)
+	return err
 }
 
 // newRun starts a run of b on the Runner's own engine; placeStage moves it

@@ -55,6 +55,7 @@ func Run(ctx context.Context, cfg *config.Config, logger zerolog.Logger, opts Op
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := NewMetrics(reg)
+	reg.MustRegister(svc.Builders().Collector())
 	RegisterReplica(reg, svc.Store())
 	statuses, err := webhook.NewStatusReporter(cfg, logger)
 	if err != nil {
