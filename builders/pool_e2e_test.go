@@ -397,7 +397,17 @@ func serve(t *testing.T, cfg *config.Config) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- server.Run(ctx, cfg, zerolog.Nop(), server.Options{Listener: ln, Grace: time.Second}) }()
+	ready := make(chan struct{})
+	go func() {
+		done <- server.Run(ctx, cfg, zerolog.Nop(), server.Options{Listener: ln, Grace: time.Second, Ready: func(net.Addr) { close(ready) }})
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		ln.Close()
+		cancel()
+		t.Fatalf("serve: %v", err)
+	}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
