@@ -353,8 +353,21 @@ func TestBuildersAPI(t *testing.T) {
 		t.Errorf("with second drained the build ran on %q (%s), want main", b.Builder, b.BuilderReason)
 	}
 	call(t, "DELETE", base+"/api/v1/builders/second/drain", http.StatusOK, &drained)
-	if b := buildThroughAPI(t, base, p.onSecond); drained.Draining || b.Builder != "second" {
-		t.Errorf("after DELETE drain: %+v, build on %q; want second back", drained, b.Builder)
+	last := buildThroughAPI(t, base, p.onSecond)
+	if drained.Draining || last.Builder != "second" {
+		t.Errorf("after DELETE drain: %+v, build on %q; want second back", drained, last.Builder)
+	}
+
+	// The dashboard shows the same: the builders page, and the builder
+	// of a build on its page.
+	page := getText(t, base+"/builders")
+	for _, want := range []string{`data-builder="main" data-healthy="true"`, `data-builder="second" data-healthy="true"`, "disk=ssd"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("/builders lacks %s:\n%s", want, page)
+		}
+	}
+	if page := getText(t, fmt.Sprintf("%s/builds/%d", base, last.ID)); !strings.Contains(page, `<a href="/builders">second</a> <span class="muted">(sticky builder of `+p.onSecond+`)</span>`) {
+		t.Errorf("the build page does not name its builder second:\n%s", page)
 	}
 
 	// One build ended on each builder, each of the fixture's two COPY
@@ -377,13 +390,27 @@ func TestBuildersAPI(t *testing.T) {
 // metricsText reads /metrics.
 func metricsText(t *testing.T, base string) string {
 	t.Helper()
-	resp, err := http.Get(base + "/metrics")
+	return getText(t, base+"/metrics")
+}
+
+// getText reads url with the API token; it must answer 200.
+func getText(t *testing.T, url string) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+apiToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var b bytes.Buffer
 	b.ReadFrom(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s = %d: %s", url, resp.StatusCode, b.String())
+	}
 	return b.String()
 }
 

@@ -18,6 +18,9 @@ import (
 	"strings"
 	"time"
 
+	units "github.com/docker/go-units"
+
+	"github.com/slipwayci/slipway/builders"
 	"github.com/slipwayci/slipway/config"
 	"github.com/slipwayci/slipway/internal/gitref"
 	"github.com/slipwayci/slipway/pipeline"
@@ -67,6 +70,7 @@ type dashboard struct {
 //	GET  /builds           builds list (?project= &status= &ref= &before=)
 //	GET  /builds/{id}      one build, its log live while it runs
 //	GET  /builds/{id}/log  the log as text/plain (?follow=1 streams)
+//	GET  /builders         the builders: health, labels, running builds, disk
 //	GET  /login, POST /login, POST /logout   (dashboard_auth: token)
 //	GET  /static/...       CSS and JavaScript
 //
@@ -80,6 +84,9 @@ func (h *handler) mountDashboard(mux *http.ServeMux) {
 	mux.HandleFunc("GET /builds", d.page(d.builds))
 	mux.HandleFunc("GET /builds/{id}", d.page(d.build))
 	mux.HandleFunc("GET /builds/{id}/log", d.guard(h.buildLog))
+	if h.Builders != nil {
+		mux.HandleFunc("GET /builders", d.page(d.builders))
+	}
 	mux.HandleFunc("GET /login", d.loginForm)
 	// The session cookie is SameSite=Strict, but another site's form can
 	// still log a browser out, or in with the attacker's token: every
@@ -117,7 +124,7 @@ func newDashboard(h *handler, now func() time.Time) *dashboard {
 	}
 	d := &dashboard{h: h, key: key, now: now, pages: map[string]*template.Template{}}
 	funcs := d.funcs()
-	for _, page := range []string{"projects", "builds", "build", "login"} {
+	for _, page := range []string{"projects", "builds", "build", "builders", "login"} {
 		d.pages[page] = template.Must(template.New(page).Funcs(funcs).ParseFS(ui, "ui/layout.html", "ui/"+page+".html"))
 	}
 	static, err := fs.Sub(ui, "ui/static")
@@ -151,6 +158,7 @@ func (d *dashboard) funcs() template.FuncMap {
 		"commitURL":   d.commitURL,
 		"active":      func(s store.Status) bool { return s == store.StatusQueued || s == store.StatusRunning },
 		"join":        strings.Join,
+		"bytes":       func(n int64) string { return units.HumanSize(float64(n)) },
 	}
 }
 
@@ -318,7 +326,8 @@ func localPath(p string) string {
 // basePage is what the layout needs.
 type basePage struct {
 	Title string
-	// Nav is the active top-level section: "projects" or "builds".
+	// Nav is the active top-level section: "projects", "builds" or
+	// "builders".
 	Nav string
 	// TokenAuth shows the sign-out button.
 	TokenAuth bool
@@ -733,4 +742,16 @@ func relTime(t, now time.Time) string {
 		return "in " + s
 	}
 	return s + " ago"
+}
+
+// buildersPage is the builders page: GET /api/v1/builders as a table.
+type buildersPage struct {
+	basePage
+	Builders []builders.Status
+}
+
+func (d *dashboard) builders(w http.ResponseWriter, r *http.Request) {
+	page := buildersPage{basePage: d.base(r, "Builders"), Builders: d.h.Builders.Status(r.Context())}
+	page.Nav = "builders"
+	d.render(w, http.StatusOK, "builders", page)
 }
