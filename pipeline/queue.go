@@ -190,14 +190,24 @@ func (q *Queue) remoteCancels(ctx context.Context) {
 // a crash left in the engine (containers, networks, volumes); a failure is
 // logged, never fatal.
 func (q *Queue) pruneAutotests(ctx context.Context) {
-	if q.svc.docker == nil {
+	if q.svc.pool == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if err := hub.PruneAutotests(ctx, q.svc.docker, autotestPrefix(q.svc.Config)); err != nil {
-		q.svc.logger.Warn().Err(err).Msg("remove the leftovers of interrupted autotests")
+	// Autotests run on the builder of their build: each may hold some. A
+	// builder that is down costs its own wait only.
+	var wg sync.WaitGroup
+	for _, name := range q.svc.pool.Names() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := hub.PruneAutotests(ctx, q.svc.pool.Client(name), autotestPrefix(q.svc.Config)); err != nil {
+				q.svc.logger.Warn().Err(err).Str("builder", name).Msg("remove the leftovers of interrupted autotests")
+			}
+		}()
 	}
+	wg.Wait()
 }
 
 // worker claims and runs builds until stop ends.
