@@ -95,6 +95,8 @@ type Config struct {
 	DeployTargets map[string]DeployTarget `yaml:"deploy_targets"`
 	// Projects are the repositories slipway builds.
 	Projects []Project `yaml:"projects"`
+	// Notify are where build outcomes are sent. Default: nowhere.
+	Notify []Notify `yaml:"notify"`
 
 	// Path is the file the config was loaded from ("" when built in code).
 	Path string `yaml:"-"`
@@ -554,3 +556,41 @@ func (b ByteSize) String() string { return formatByteSize(int64(b)) }
 
 // ErrUnknownProject is returned for a project name the config lacks.
 var ErrUnknownProject = errors.New("unknown project")
+
+// Notification kinds (Notify.Kind) and events (Notify.On).
+const (
+	NotifyWebhook = "webhook"
+	NotifySlack   = "slack"
+
+	EventFailed         = "failed"
+	EventFixed          = "fixed"
+	EventRolledBack     = "rolled_back"
+	EventDeployed       = "deployed"
+	EventScheduleFailed = "schedule_failed"
+)
+
+// NotifyEvents are the events a notify target can ask for.
+var NotifyEvents = []string{EventFailed, EventFixed, EventRolledBack, EventDeployed, EventScheduleFailed}
+
+// Notify is a target build outcomes are sent to, in the background with
+// retries (notify:).
+type Notify struct {
+	// Name names the target in logs and metrics. Required, unique.
+	Name string `yaml:"name"`
+	// Kind is "webhook" (JSON of the build result and its event, signed
+	// X-Slipway-Signature-256) or "slack" (an incoming webhook message).
+	// Required.
+	Kind string `yaml:"kind"`
+	// URL receives the POSTs. Required. A Slack URL is a secret: it never
+	// reaches a log.
+	URL Secret `yaml:"url"`
+	// Secret keys the webhook's HMAC-SHA256 signature (or SecretFile, not
+	// both). Required for kind webhook.
+	Secret     Secret `yaml:"secret"`
+	SecretFile string `yaml:"secret_file"`
+	// On are the events sent. Default: all of NotifyEvents.
+	On []string `yaml:"on"`
+	// Projects are path.Match patterns of the projects whose builds are
+	// sent. Default ["*"].
+	Projects []string `yaml:"projects"`
+}

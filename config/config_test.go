@@ -197,6 +197,10 @@ func TestLoadFull(t *testing.T) {
 			{Host: "docker.io", Username: "acme", Password: "hub-pass\n", PasswordFile: secret("registry_password")},
 			{Host: "127.0.0.1:5000"},
 		},
+		Notify: []Notify{
+			{Name: "ops", Kind: "webhook", URL: "https://hooks.example.com/slipway", Secret: "notify-hmac-from-file", SecretFile: secret("notify_hmac"), On: []string{"failed", "fixed"}, Projects: []string{"web*"}},
+			{Name: "chat", Kind: "slack", URL: "https://hooks.slack.example/T0/B0/x", Secret: "unused-but-set"},
+		},
 		DeployTargets: map[string]DeployTarget{
 			"production": {
 				Hosts: []string{"tcp://manager-1:2376", "ssh://ops@manager-3"},
@@ -263,6 +267,7 @@ func TestLoadFull(t *testing.T) {
 func TestExample(t *testing.T) {
 	vars := map[string]string{
 		"GITHUB_WEBHOOK_SECRET": "example-webhook-secret",
+		"NOTIFY_HMAC":           "example-notify-secret",
 		"GITHUB_TOKEN":          "example-github-token",
 		"DOCKERHUB_TOKEN":       "example-hub-token",
 		"PWD":                   "/srv/slipway",

@@ -557,6 +557,9 @@ func (c *Config) resolvePaths(dir string) {
 		absTLS(&t.TLS)
 		c.DeployTargets[name] = t
 	}
+	for i := range c.Notify {
+		abs(&c.Notify[i].SecretFile)
+	}
 	for i := range c.Projects {
 		abs(&c.Projects[i].GitSSHKeyFile)
 		abs(&c.Projects[i].GitTokenFile)
@@ -572,6 +575,10 @@ func (l *loader) readFiles(c *Config) {
 	for i := range c.Registries {
 		r := &c.Registries[i]
 		l.readSecret(&r.Password, r.PasswordFile, fmt.Sprintf("registries[%d].password", i))
+	}
+	for i := range c.Notify {
+		n := &c.Notify[i]
+		l.readSecret(&n.Secret, n.SecretFile, fmt.Sprintf("notify[%d].secret", i))
 	}
 	for i := range c.Projects {
 		p := &c.Projects[i]

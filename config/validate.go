@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"path"
+	"slices"
 	"regexp"
 	"strconv"
 	"strings"
@@ -231,6 +232,7 @@ func (v *checker) config(c *Config) {
 		v.deployTarget(mapPath("deploy_targets", name), name, c.DeployTargets[name])
 	}
 	v.builders(c.Builders)
+	v.notify(c.Notify)
 
 	if len(c.Projects) == 0 {
 		v.add("projects", "at least one project is required")
@@ -722,5 +724,40 @@ func (v *checker) probe(p string, pr Probe) {
 	}
 	if pr.Timeout < 0 {
 		v.add(p+".timeout", "must not be negative (default 30s)")
+	}
+}
+
+// notify checks notify: names unique, a known kind, an http(s) URL, a
+// secret for webhooks, known events, valid project patterns.
+func (v *checker) notify(ns []Notify) {
+	seen := map[string]bool{}
+	for i, n := range ns {
+		p := fmt.Sprintf("notify[%d]", i)
+		switch {
+		case n.Name == "":
+			v.add(p+".name", "required: a name for logs and metrics, such as \"ops\"")
+		case seen[n.Name]:
+			v.add(p+".name", "%q is used twice: names must be unique", n.Name)
+		}
+		seen[n.Name] = true
+		if n.Kind != NotifyWebhook && n.Kind != NotifySlack {
+			v.add(p+".kind", "%q: want webhook or slack", n.Kind)
+		}
+		if u, err := url.Parse(n.URL.Value()); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.add(p+".url", "required: the http(s) URL to POST to")
+		}
+		if n.Kind == NotifyWebhook && n.Secret == "" {
+			v.add(p+".secret", "required for kind webhook (or secret_file): it signs each message (X-Slipway-Signature-256)")
+		}
+		for j, e := range n.On {
+			if !slices.Contains(NotifyEvents, e) {
+				v.add(fmt.Sprintf("%s.on[%d]", p, j), "unknown event %q (known: %s)", e, strings.Join(NotifyEvents, ", "))
+			}
+		}
+		for j, pat := range n.Projects {
+			if _, err := path.Match(pat, ""); err != nil || pat == "" {
+				v.add(fmt.Sprintf("%s.projects[%d]", p, j), "%q is not a valid pattern (path.Match syntax: *, ?, [a-z])", pat)
+			}
+		}
 	}
 }

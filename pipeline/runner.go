@@ -38,6 +38,8 @@ type Runner struct {
 	// pool places builds on builders; nil runs them on builder, pusher,
 	// engine and docker above.
 	pool *builders.Pool
+	// notify is RunnerDeps.Notify.
+	notify func(ctx context.Context, b store.Build, log *Log)
 }
 
 // enqueuer queues builds: the Queue, which sets itself on its service's
@@ -73,7 +75,10 @@ type RunnerDeps struct {
 	// engine then builds, tests, pushes and is cleaned (Builder, Pusher,
 	// Engine and Docker are then only for what is not a build).
 	Pool *builders.Pool
-	Now  func() time.Time
+	// Notify, when set, is told of every build that ended (after its
+	// final record), to queue its notifications; it must not block.
+	Notify func(ctx context.Context, b store.Build, log *Log)
+	Now    func() time.Time
 }
 
 // NewRunner returns a Runner of the given collaborators.
@@ -82,7 +87,7 @@ func NewRunner(d RunnerDeps) *Runner {
 		d.Now = time.Now
 	}
 	return &Runner{cfg: d.Config, sources: d.Sources, builder: d.Builder, pusher: d.Pusher, keys: d.Keys,
-		history: d.History, engine: d.Engine, docker: d.Docker, pool: d.Pool, now: d.Now}
+		history: d.History, engine: d.Engine, docker: d.Docker, pool: d.Pool, notify: d.Notify, now: d.Now}
 }
 
 // Recorder saves a build record after each change; the store implements it.
@@ -137,6 +142,9 @@ func (r *Runner) Run(ctx context.Context, b *store.Build, log *Log, record Recor
 	}
 	zl.Info().Str("commit", b.Commit).Str("status", string(b.Status)).Str("digest", b.Digest).Dur("duration", finished.Sub(started)).Msg("build finished")
 	record(context.WithoutCancel(ctx), *b)
+	if r.notify != nil {
+		r.notify(context.WithoutCancel(ctx), *b, log)
+	}
 	return err
 }
 

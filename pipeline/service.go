@@ -14,6 +14,7 @@ import (
 	"github.com/slipwayci/slipway/builders"
 	"github.com/slipwayci/slipway/config"
 	"github.com/slipwayci/slipway/internal/gitref"
+	"github.com/slipwayci/slipway/notify"
 	"github.com/slipwayci/slipway/registry"
 	"github.com/slipwayci/slipway/source"
 	"github.com/slipwayci/slipway/store"
@@ -21,6 +22,10 @@ import (
 
 // Service is slipway's build machinery wired from a config: the engine
 // client, the clone cache, the builder, the pusher, the store and the runner.
+// Notifier is the service's notifier: serve runs its sender
+// (Notifier.Run) and registers its metrics.
+func (s *Service) Notifier() *notify.Notifier { return s.notifier }
+
 // Close releases it.
 type Service struct {
 	// Config is the configuration the service was wired from.
@@ -31,8 +36,10 @@ type Service struct {
 	pool   *builders.Pool
 	docker *client.Client
 	runner *Runner
-	logger zerolog.Logger
-	now    func() time.Time
+	// notifier queues and sends the notify: messages.
+	notifier *notify.Notifier
+	logger   zerolog.Logger
+	now      func() time.Time
 }
 
 // Open wires a Service from cfg: it opens the store (database, else SQLite
@@ -81,7 +88,11 @@ func Open(ctx context.Context, cfg *config.Config, logger zerolog.Logger) (*Serv
 		Engine:  docker,
 		Docker:  docker,
 		Pool:    pool,
+		Notify: func(ctx context.Context, b store.Build, log *Log) {
+			s.notifier.Finished(ctx, b, log)
+		},
 	})
+	s.notifier = notify.New(cfg, st, notify.Options{Logger: logger})
 	return s, nil
 }
 

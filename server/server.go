@@ -57,6 +57,7 @@ func Run(ctx context.Context, cfg *config.Config, logger zerolog.Logger, opts Op
 	metrics := NewMetrics(reg)
 	reg.MustRegister(svc.Builders().Collector())
 	RegisterReplica(reg, svc.Store())
+	reg.MustRegister(svc.Notifier().Metrics())
 	statuses, err := webhook.NewStatusReporter(cfg, logger)
 	if err != nil {
 		return err
@@ -135,6 +136,7 @@ func Run(ctx context.Context, cfg *config.Config, logger zerolog.Logger, opts Op
 		return queue.Run(gctx)
 	})
 	g.Go(func() error { return sched.Run(gctx) })
+	g.Go(func() error { svc.Notifier().Run(gctx); return nil })
 	err = g.Wait()
 	logger.Info().Msg("slipway stopped")
 	return err

@@ -50,3 +50,42 @@ func testDeployments(t *testing.T, be testBackend) {
 		t.Errorf("Deployments of an unknown service = %#v, %v; want an empty list", none, err)
 	}
 }
+
+// testNotifications: a queued notification is claimed once (a second claim
+// within the hold gets nothing), comes due again after the hold when its
+// sender died, and is finished sent.
+func testNotifications(t *testing.T, be testBackend) {
+	database, dir := be.newDB(t)
+	ctx := t.Context()
+	s, err := OpenDatabase(ctx, database, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	fixClock(s, now)
+	n, err := s.QueueNotification(ctx, Notification{Target: "ops", Event: "failed", Build: 7, Body: `{"event":"failed"}`, Deadline: now.Add(time.Hour)})
+	if err != nil || n.ID == 0 {
+		t.Fatalf("QueueNotification = %+v, %v", n, err)
+	}
+	got, err := s.ClaimNotifications(ctx, now, time.Minute, 10)
+	if err != nil || len(got) != 1 || got[0].ID != n.ID || got[0].Body != n.Body || !got[0].Deadline.Equal(n.Deadline) {
+		t.Fatalf("first claim = %+v, %v; want the notification", got, err)
+	}
+	if again, err := s.ClaimNotifications(ctx, now.Add(time.Second), time.Minute, 10); err != nil || len(again) != 0 {
+		t.Errorf("claim within the hold = %+v, %v; want nothing", again, err)
+	}
+	later, err := s.ClaimNotifications(ctx, now.Add(2*time.Minute), time.Minute, 10)
+	if err != nil || len(later) != 1 {
+		t.Fatalf("claim after the hold = %+v, %v; want the notification again", later, err)
+	}
+	if err := s.FinishNotification(ctx, n.ID, NotificationSent, 2, now, ""); err != nil {
+		t.Fatal(err)
+	}
+	if done, err := s.ClaimNotifications(ctx, now.Add(time.Hour), time.Minute, 10); err != nil || len(done) != 0 {
+		t.Errorf("claim of a sent notification = %+v, %v; want nothing", done, err)
+	}
+	if back, err := s.GetNotification(ctx, n.ID); err != nil || back.Status != NotificationSent || back.Attempts != 2 {
+		t.Errorf("GetNotification = %+v, %v; want sent after 2 attempts", back, err)
+	}
+}

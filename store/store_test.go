@@ -112,6 +112,7 @@ var behaviours = []struct {
 	{"CreateLog", testCreateLog},
 	{"Key", testKey},
 	{"Deployments", testDeployments},
+	{"Notifications", testNotifications},
 }
 
 // TestBackends runs every behaviour on every backend:
