@@ -272,8 +272,12 @@ func Sign(secret, body []byte) string {
 	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
 }
 
-// Run sends due notifications every Poll until ctx ends.
+// Run sends due notifications every Poll until ctx ends; with no notify
+// targets it returns at once (messages queued under another config wait).
 func (n *Notifier) Run(ctx context.Context) {
+	if len(n.targets) == 0 {
+		return
+	}
 	tick := time.NewTicker(n.o.Poll)
 	defer tick.Stop()
 	for {
