@@ -102,6 +102,7 @@ func NewHandler(d HandlerDeps) (http.Handler, error) {
 	mux.HandleFunc("POST /api/v1/builds/{id}/cancel", h.write(h.cancelBuild))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", h.readyz)
+	mux.HandleFunc("GET /badge/{file}", h.badge)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
 	h.mountBuilders(mux)
 	h.mountDeployments(mux)
