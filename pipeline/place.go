@@ -40,10 +40,13 @@ func (r *Runner) engineOf(l *builders.Lease) engine {
 // placeStage takes a slot on a builder for the build: the pool places it
 // (sticky per project, else the least loaded matching builder; see
 // builders.Place) and the rest of the build runs on that builder's engine.
-// The slot is freed when the build's stages end.
+// The slot is freed when the build's stages end. A re-tag takes none, nor
+// does a multi-platform build (one slot per platform, at its build).
 type placeStage struct{}
 
-func (placeStage) skip(r *run) bool { return r.pool == nil }
+func (placeStage) skip(r *run) bool {
+	return r.pool == nil || r.lease != nil || r.reused() || r.multiPlatform()
+}
 
 func (placeStage) Exec(ctx context.Context, r *run) error {
 	lease, err := r.pool.Acquire(ctx, builders.Request{Build: r.b.ID, Project: r.p.Name, Labels: wantLabels(r.p), Exclude: r.exclude})

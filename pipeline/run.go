@@ -161,17 +161,18 @@ func stagesFor(p *config.Project) multiStage {
 	ms := multiStage{named{StageSource, sourceStage{}}, lateStage{}, planStage{}}
 	if len(p.Platforms) > 0 {
 		build, test, push = platformsStages()
-	} else {
-		ms = append(ms, placeStage{})
 	}
 	if hubProject(p) {
+		// Hub's hooks learn their builder's engine when prepared.
 		h := &hubState{}
-		ms = append(ms, hubPrepare{h})
+		ms = append(ms, placeStage{}, hubPrepare{h})
 		build, test, noPush, push = hubBuild{build, h}, hubTest{test, h}, hubNoPush{noPush, h}, hubPush{push, h}
 	}
 	return append(ms,
 		reuseStage{},
 		named{StagePush, retagStage{}},
+		// A re-tag needs no engine; a build takes a builder from here on.
+		placeStage{},
 		hygieneStage{},
 		named{StageBuild, build},
 		named{StageTest, test},
