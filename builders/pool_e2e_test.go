@@ -2,6 +2,7 @@ package builders_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,7 +54,9 @@ type pool struct {
 	// onMain and onSecond are projects whose sticky builder is main,
 	// resp. second.
 	onMain, onSecond string
-	cfgPath          string
+	// third is one more project, "web", on whichever builder it sticks to.
+	third   string
+	cfgPath string
 }
 
 // newPool writes the world's config; testCommand is the test of the
@@ -71,6 +74,7 @@ func newPool(t *testing.T, testCommand ...string) *pool {
 	t.Cleanup(func() { extraCli.Close() })
 	p.engines = map[string]*client.Client{"main": mainCli, "second": extraCli}
 	p.onMain, p.onSecond = stickyNames(t)
+	p.third = "web"
 	if len(testCommand) == 0 {
 		testCommand = []string{"-selftest"}
 	}
@@ -80,7 +84,7 @@ func newPool(t *testing.T, testCommand ...string) *pool {
 		t.Fatal(err)
 	}
 	var projects strings.Builder
-	for _, name := range []string{p.onMain, p.onSecond} {
+	for _, name := range []string{p.onMain, p.onSecond, p.third} {
 		test := `["-selftest"]`
 		if name == p.onSecond {
 			test = string(cmd)
@@ -112,24 +116,30 @@ projects:
 // image is the registry repository of project name.
 func (p *pool) image(name string) string { return p.w.Image + "-" + name }
 
+// stickyBuilder is the builder project sticks to when both are free.
+func stickyBuilder(t *testing.T, project string) string {
+	t.Helper()
+	d, err := builders.Place([]builders.Candidate{
+		{Name: "main", Healthy: true, Concurrency: 1},
+		{Name: "second", Healthy: true, Concurrency: 1},
+	}, project, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Builder
+}
+
 // stickyNames finds a project name whose sticky builder is main and one
 // whose is second.
 func stickyNames(t *testing.T) (onMain, onSecond string) {
 	t.Helper()
-	cands := []builders.Candidate{
-		{Name: "main", Healthy: true, Concurrency: 1},
-		{Name: "second", Healthy: true, Concurrency: 1},
-	}
 	for i := 0; onMain == "" || onSecond == ""; i++ {
 		name := fmt.Sprintf("app%d", i)
-		d, err := builders.Place(cands, name, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d.Builder == "main" && onMain == "" {
-			onMain = name
-		} else if d.Builder == "second" && onSecond == "" {
-			onSecond = name
+		switch stickyBuilder(t, name) {
+		case "main":
+			onMain = cmp.Or(onMain, name)
+		case "second":
+			onSecond = cmp.Or(onSecond, name)
 		}
 	}
 	return onMain, onSecond
@@ -167,16 +177,19 @@ func build(t *testing.T, svc *pipeline.Service, project string) (store.Build, st
 	return b, log.String()
 }
 
-// TestBuildsStickToTheirBuilders: two projects built twice each land on
-// their sticky builders, and the second build of each reuses the cache of
-// the first on that engine.
+// TestBuildsStickToTheirBuilders: three projects built twice each (6
+// builds) land on their sticky builders every time, and the second build
+// of each reuses the cache of the first on that engine.
 func TestBuildsStickToTheirBuilders(t *testing.T) {
 	p := newPool(t)
 	svc := p.service(t)
-	for _, project := range []string{p.onMain, p.onSecond, p.onMain, p.onSecond} {
-		build(t, svc, project)
+	for range 2 {
+		for _, project := range []string{p.onMain, p.onSecond, p.third} {
+			build(t, svc, project)
+		}
 	}
-	for project, want := range map[string]string{p.onMain: "main", p.onSecond: "second"} {
+	sticky := map[string]string{p.onMain: "main", p.onSecond: "second", p.third: stickyBuilder(t, p.third)}
+	for project, want := range sticky {
 		bs, err := svc.Store().ListBuilds(t.Context(), store.Filter{Project: project})
 		if err != nil {
 			t.Fatal(err)
