@@ -163,6 +163,8 @@ var (
 type RollbackResult struct {
 	Deployment store.Deployment `json:"deployment"`
 	Log        string           `json:"log"`
+	// Error says why the service did not converge ("" when it did).
+	Error string `json:"error,omitempty"`
 }
 
 // Rollback redeploys build's digest to service of target with the watch of
@@ -234,5 +236,9 @@ func (s *Service) rollback(ctx context.Context, t *deploy.Target, p *config.Proj
 		recorded = d
 	}
 	s.logger.Info().Str("target", bind.Target).Str("service", res.Service).Int64("build", b.ID).Str("status", d.Status).Msg("manual deployment")
-	return RollbackResult{Deployment: recorded, Log: log.String()}
+	res2 := RollbackResult{Deployment: recorded, Log: log.String()}
+	if d.Status != DeployConverged {
+		res2.Error = fmt.Sprintf("%s %s: %s", res.Service, d.Status, d.Error)
+	}
+	return res2
 }

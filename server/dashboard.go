@@ -71,6 +71,7 @@ type dashboard struct {
 //	GET  /builds/{id}      one build, its log live while it runs
 //	GET  /builds/{id}/log  the log as text/plain (?follow=1 streams)
 //	GET  /builders         the builders: health, labels, running builds, disk
+//	GET  /deployments      what each deployed service runs, drift, history
 //	GET  /login, POST /login, POST /logout   (dashboard_auth: token)
 //	GET  /static/...       CSS and JavaScript
 //
@@ -86,6 +87,9 @@ func (h *handler) mountDashboard(mux *http.ServeMux) {
 	mux.HandleFunc("GET /builds/{id}/log", d.guard(h.buildLog))
 	if h.Builders != nil {
 		mux.HandleFunc("GET /builders", d.page(d.builders))
+	}
+	if h.Deployments != nil {
+		mux.HandleFunc("GET /deployments", d.page(d.deployments))
 	}
 	mux.HandleFunc("GET /login", d.loginForm)
 	// The session cookie is SameSite=Strict, but another site's form can
@@ -124,7 +128,7 @@ func newDashboard(h *handler, now func() time.Time) *dashboard {
 	}
 	d := &dashboard{h: h, key: key, now: now, pages: map[string]*template.Template{}}
 	funcs := d.funcs()
-	for _, page := range []string{"projects", "builds", "build", "builders", "login"} {
+	for _, page := range []string{"projects", "builds", "build", "builders", "deployments", "login"} {
 		d.pages[page] = template.Must(template.New(page).Funcs(funcs).ParseFS(ui, "ui/layout.html", "ui/"+page+".html"))
 	}
 	static, err := fs.Sub(ui, "ui/static")
@@ -754,4 +758,24 @@ func (d *dashboard) builders(w http.ResponseWriter, r *http.Request) {
 	page := buildersPage{basePage: d.base(r, "Builders"), Builders: d.h.Builders.Status(r.Context())}
 	page.Nav = "builders"
 	d.render(w, http.StatusOK, "builders", page)
+}
+
+type deploymentsPage struct {
+	basePage
+	Services []pipeline.ServiceState
+}
+
+// deployments shows what each service of the deploy bindings runs, read
+// from the swarm, and its history with a rollback button per earlier
+// converged build.
+func (d *dashboard) deployments(w http.ResponseWriter, r *http.Request) {
+	states, err := d.h.Deployments.Deployments(r.Context())
+	if err != nil {
+		d.h.Logger.Error().Err(err).Msg("dashboard: deployments")
+		d.errorPage(w, http.StatusInternalServerError, "could not read the deployments")
+		return
+	}
+	page := deploymentsPage{basePage: d.base(r, "Deployments"), Services: states}
+	page.Nav = "deployments"
+	d.render(w, http.StatusOK, "deployments", page)
 }

@@ -102,6 +102,17 @@ func TestDeploymentsAPI(t *testing.T) {
 		t.Errorf("after a manual update: %+v, want changed outside slipway running %s", st, b1.Digest)
 	}
 
+	// The dashboard page says so and offers the rollback to build 2.
+	code, page := c.get("/deployments")
+	if code != http.StatusOK {
+		t.Fatalf("GET /deployments: %d %s", code, page)
+	}
+	for _, want := range []string{svcName, "changed outside slipway", fmt.Sprintf(`data-build="%d">Roll back to #%d`, b2.ID, b2.ID), fmt.Sprintf(`href="/builds/%d"`, b3.ID)} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("the Deployments page lacks %q", want)
+		}
+	}
+
 	// Rollback to build 2 through the API.
 	code, body := c.do(http.MethodPost, "/api/v1/deployments/local/"+svcName+"/rollback", apiToken,
 		strings.NewReader(fmt.Sprintf(`{"build": %d}`, b2.ID)), http.Header{"Content-Type": {"application/json"}})

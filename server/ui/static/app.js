@@ -101,8 +101,16 @@
 
   // Buttons are found by delegation: the live build page replaces them.
   function onClick(ev) {
-    const b = ev.target.closest("button.rebuild, button.cancel");
+    const b = ev.target.closest("button.rebuild, button.cancel, button.rollback");
     if (!b) { return; }
+    if (b.classList.contains("rollback")) {
+      const target = b.dataset.target, service = b.dataset.service, build = Number(b.dataset.build);
+      flash("Rolling " + service + " back to build #" + build + "…", "ok");
+      write(b, "/api/v1/deployments/" + encodeURIComponent(target) + "/" + encodeURIComponent(service) + "/rollback", { build: build }, function (res) {
+        return { text: service + " " + res.deployment.status + " on build #" + build + ".", link: { href: "/deployments", text: "Reload" } };
+      });
+      return;
+    }
     if (b.classList.contains("rebuild")) {
       const project = b.dataset.project;
       const ref = b.dataset.ref;
