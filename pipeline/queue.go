@@ -179,7 +179,7 @@ func (q *Queue) remoteCancels(ctx context.Context) {
 			cancel, running := q.running[id]
 			q.mu.Unlock()
 			if running {
-				q.svc.logger.Info().Int64("build", id).Msg("build cancel requested through another replica")
+				q.svc.logger.Info().Int64("build", id).Msg("build stopped: canceled through another replica, or taken over by one after this replica's lease expired")
 				cancel(ErrCanceled)
 			}
 		}

@@ -412,6 +412,9 @@ func (s *Store) ClaimNext(ctx context.Context, exclude ...int64) (b Build, ok bo
 	if err != nil {
 		return Build{}, false, fmt.Errorf("claim next build: %w", err)
 	}
+	if ok && s.keeping {
+		s.claims.track(b.ID, b.Attempts)
+	}
 	return b, ok, nil
 }
 
@@ -443,7 +446,11 @@ func idsNotIn(col string, ids []int64) (string, []any) {
 // UpdateBuild writes b's status, commit, image, digest, build key, tags,
 // stages, deploys, error, started and finished times, attempts and builder
 // to the build with b's ID. Project, trigger, ref, schedule and CreatedAt never
-// change. ErrNotFound when no build has b's ID.
+// change. ErrNotFound when no build has b's ID. Only the replica that
+// claimed a build (or anyone, for a build no replica claimed: queued, or
+// inserted by `slipway build`) writes it: a replica whose build was taken
+// over by another after its lease expired gets ErrLeaseLost and changes
+// nothing.
 func (s *Store) UpdateBuild(ctx context.Context, b Build) error {
 	tags, stages, deploys, err := buildLists(b)
 	if err != nil {
@@ -457,14 +464,22 @@ func (s *Store) UpdateBuild(ctx context.Context, b Build) error {
 		n, err := tx.exec(ctx, `UPDATE builds SET status = ?, commit_sha = ?, image = ?, digest = ?, build_key = ?,
 			tags = ?, stages = ?, deploys = ?, error = ?, started_at = ?, finished_at = ?, attempts = ?,
 			builder = ?, builder_reason = ?, platforms = ?
-			WHERE id = ?`,
+			WHERE id = ? AND (claimed_by = '' OR claimed_by = ?)`,
 			b.Status, b.Commit, b.Image, b.Digest, b.BuildKey, tags, stages, deploys, b.Error,
-			nullNanos(b.StartedAt), nullNanos(b.FinishedAt), b.Attempts, b.Builder, b.BuilderReason, platforms, b.ID)
+			nullNanos(b.StartedAt), nullNanos(b.FinishedAt), b.Attempts, b.Builder, b.BuilderReason, platforms, b.ID, s.replica)
 		if err != nil {
 			return err
 		}
 		if n == 0 {
-			return fmt.Errorf("build %d: %w", b.ID, ErrNotFound)
+			var by string
+			err := tx.queryRow(ctx, `SELECT claimed_by FROM builds WHERE id = ?`, b.ID).Scan(&by)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("build %d: %w", b.ID, ErrNotFound)
+			}
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("build %d is replica %s's now: %w", b.ID, by, ErrLeaseLost)
 		}
 		return s.notifyIfFinished(ctx, tx, b.Status)
 	})

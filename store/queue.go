@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -177,14 +178,14 @@ func (s *Store) keepLeases(ctx context.Context, interval time.Duration, maxAttem
 		if upSince.IsZero() {
 			upSince = now
 		}
+		s.pollCancels(ctx)
+		s.checkClaims(ctx)
 		if now.Sub(upSince) < interval {
-			s.pollCancels(ctx)
 			continue
 		}
 		if _, _, err := s.RequeueExpired(ctx, maxAttempts); err != nil {
 			upSince, extended = time.Time{}, time.Time{}
 		}
-		s.pollCancels(ctx)
 	}
 }
 
@@ -240,6 +241,82 @@ func (s *Store) pollCancels(ctx context.Context) {
 	for rs.Next() {
 		var id int64
 		if rs.Scan(&id) == nil {
+			s.deliverCancel(id)
+		}
+	}
+}
+
+// claims are the builds this store claimed, by ID, with their attempt: the
+// lease keeper tells the pipeline (CancelRequests) when one of them was
+// taken over.
+type claims struct {
+	mu  sync.Mutex
+	ids map[int64]int
+}
+
+func (c *claims) track(id int64, attempt int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ids == nil {
+		c.ids = map[int64]int{}
+	}
+	c.ids[id] = attempt
+}
+
+func (c *claims) snapshot() map[int64]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[int64]int, len(c.ids))
+	for id, a := range c.ids {
+		out[id] = a
+	}
+	return out
+}
+
+func (c *claims) forget(id int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.ids, id)
+}
+
+// checkClaims forgets the builds this store claimed that have ended, and
+// delivers on CancelRequests those that were taken away from it (put back
+// after its lease expired, or running again at a later attempt, on this
+// replica or another): it must stop working on them. Their last writes are
+// fenced anyway (UpdateBuild refuses an older attempt).
+func (s *Store) checkClaims(ctx context.Context) {
+	mine := s.claims.snapshot()
+	if len(mine) == 0 {
+		return
+	}
+	ids := make([]int64, 0, len(mine))
+	for id := range mine {
+		ids = append(ids, id)
+	}
+	in, args := idsNotIn("id", ids)
+	in = strings.Replace(in, "NOT IN", "IN", 1)
+	rs, err := s.db.query(ctx, `SELECT id, status, claimed_by, attempts FROM builds WHERE true`+in, args...)
+	if err != nil {
+		return
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var (
+			id       int64
+			status   string
+			by       string
+			attempts int
+		)
+		if rs.Scan(&id, &status, &by, &attempts) != nil {
+			return
+		}
+		switch {
+		case Finished(Status(status)):
+			s.claims.forget(id)
+		case status == string(StatusRunning) && by == s.replica && attempts == mine[id]:
+			// still ours
+		default:
+			s.claims.forget(id)
 			s.deliverCancel(id)
 		}
 	}

@@ -406,3 +406,48 @@ func TestPostgresCancelAcrossReplicas(t *testing.T) {
 		t.Errorf("RequestCancel on SQLite = %v, %v; want false (one replica cancels its own builds)", ok, err)
 	}
 }
+
+func TestPostgresTakenOverBuildIsFenced(t *testing.T) {
+	database := newPostgres(t)
+	a := openAt(t, database, t.TempDir(), Options{Replica: "a", KeepLeases: 100 * time.Millisecond})
+	b := openAt(t, database, t.TempDir(), Options{Replica: "b"})
+	ctx := t.Context()
+	build := enqueue(t, a, push("web", "main", "c1"))
+	mine, ok, err := a.ClaimNext(ctx)
+	if err != nil || !ok {
+		t.Fatalf("a.ClaimNext = %v, %v", ok, err)
+	}
+	// a is cut off past its lease: b puts the build back and runs it.
+	fixClock(b, time.Now().Add(DefaultLease+time.Minute))
+	if rq, _, err := b.RequeueExpired(ctx, 2); err != nil || rq != 1 {
+		t.Fatalf("b.RequeueExpired = %d, %v; want 1", rq, err)
+	}
+	theirs, ok, err := b.ClaimNext(ctx)
+	if err != nil || !ok || theirs.Attempts != 2 {
+		t.Fatalf("b.ClaimNext = %+v, %v, %v", theirs, ok, err)
+	}
+	// a hears that it lost the build ...
+	select {
+	case id := <-a.CancelRequests():
+		if id != build.ID {
+			t.Errorf("a was told to stop build %d, want %d", id, build.ID)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a was not told within 10s that its build was taken over")
+	}
+	// ... and its late write changes nothing.
+	mine.Status, mine.Error = StatusFailed, "written by the replica that lost it"
+	if err := a.UpdateBuild(ctx, mine); !errors.Is(err, ErrLeaseLost) {
+		t.Errorf("a.UpdateBuild of the build b runs = %v, want ErrLeaseLost", err)
+	}
+	if got := mustGet(t, b, build.ID); got.Status != StatusRunning || got.Attempts != 2 {
+		t.Errorf("after a's late write: %s attempt %d, want b's running attempt 2", got.Status, got.Attempts)
+	}
+	theirs.Status = StatusSucceeded
+	if err := b.UpdateBuild(ctx, theirs); err != nil {
+		t.Errorf("b.UpdateBuild: %v", err)
+	}
+	if err := a.UpdateBuild(ctx, mine); !errors.Is(err, ErrLeaseLost) {
+		t.Errorf("a.UpdateBuild after b finished = %v, want ErrLeaseLost", err)
+	}
+}

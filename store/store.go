@@ -110,6 +110,10 @@ type Store struct {
 	takeovers atomic.Int64
 	// cancels delivers RequestCancel's build IDs (CancelRequests).
 	cancels chan int64
+	// claims are the builds this store claimed (checkClaims), tracked
+	// while keeping is set: the lease keeper runs and forgets ended ones.
+	claims  claims
+	keeping bool
 }
 
 // Open creates dataDir and dataDir/logs when missing, opens (or creates)
@@ -181,6 +185,7 @@ func OpenDatabase(ctx context.Context, database, dataDir string, opts Options) (
 			opts.MaxAttempts = 2
 		}
 		if opts.KeepLeases > 0 {
+			s.keeping = true
 			s.bg.Go(func() { s.keepLeases(lctx, opts.KeepLeases, opts.MaxAttempts) })
 		}
 	}
