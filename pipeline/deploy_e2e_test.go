@@ -133,8 +133,9 @@ func TestPushBuildRollsOutToSwarm(t *testing.T) {
 
 // swarmWorld is a fixture world whose project deploys main to the service
 // stack_app of a new stack on the local swarm (deploy_timeout 90s, more
-// binding keys in extra, such as ", stable_for: 15s"); o's Extra and
-// ProjectExtra are set here.
+// binding keys in extra, such as ", stable_for: 15s", where {service}
+// stands for the service's name); the deploy target
+// is added to o's Extra, ProjectExtra is set here.
 func swarmWorld(t *testing.T, o fixture.Options, extra string) (stack, service string, w *fixture.World) {
 	t.Helper()
 	stack = testenv.Name(t, "stk")
@@ -142,9 +143,9 @@ func swarmWorld(t *testing.T, o fixture.Options, extra string) (stack, service s
 	o.Extra = `deploy_targets:
   local:
     hosts: ["unix:///var/run/docker.sock"]
-`
+` + o.Extra
 	o.ProjectExtra = fmt.Sprintf(`    deploy:
       - {target: local, stack: %q, services: [%q], on: ["branch:main"], deploy_timeout: 90s%s}
-`, stack, service, extra)
+`, stack, service, strings.ReplaceAll(extra, "{service}", service))
 	return stack, service, fixture.New(t, o)
 }
