@@ -67,6 +67,7 @@ projects:
     dockerfile: Dockerfile.multi
     platforms: %s
     test: {command: ["-test"], timeout: 1m}
+    schedules: [{name: weekly, cron: "0 3 * * MON"}]
 `, filepath.Join(w.Dir, "data"), mainHost, extra.Host, w.Repo.URL(), w.Image, platforms)
 	path := filepath.Join(w.Dir, "multi.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
@@ -139,6 +140,15 @@ func TestPlatformsBuildOneIndex(t *testing.T) {
 		if got := md.Platform.OS + "/" + md.Platform.Architecture; got != b.Platforms[i].Platform || md.Digest.String() != b.Platforms[i].Digest {
 			t.Errorf("index entry %d = %s %s, want %s %s", i, got, md.Digest, b.Platforms[i].Platform, b.Platforms[i].Digest)
 		}
+	}
+
+	// A release of the same commit re-tags the index, on no builder.
+	rel, err := svc.BuildNow(t.Context(), pipeline.BuildRequest{Project: "multi", Schedule: "weekly"}, &log)
+	if err != nil || rel.Status != store.StatusSucceeded || rel.Digest != b.Digest || rel.Builder != "" {
+		t.Errorf("release: %s, %v, digest %s on %q; want the index %s re-tagged without a builder; log:\n%s", rel.Status, err, rel.Digest, rel.Builder, b.Digest, log.String())
+	}
+	if got := w.Digest("weekly"); got != b.Digest {
+		t.Errorf("weekly = %s, want the index %s", got, b.Digest)
 	}
 
 	// The pull's progress goes to stderr; the program's line to stdout.

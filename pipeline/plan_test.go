@@ -268,3 +268,16 @@ func TestBuildKeyNamesTheRefOfTheGitDir(t *testing.T) {
 		t.Errorf("git_dir false: a tag and a branch build of one commit have different keys")
 	}
 }
+
+// TestBuildKeyNamesThePlatforms: a release never re-tags an image of other
+// platforms than the project now builds; without platforms the key is as
+// before.
+func TestBuildKeyNamesThePlatforms(t *testing.T) {
+	branch := plumbing.NewBranchReferenceName("main")
+	one := &config.Project{Context: ".", Dockerfile: "Dockerfile"}
+	two := &config.Project{Context: ".", Dockerfile: "Dockerfile", Platforms: []string{"linux/amd64", "linux/arm64"}}
+	other := &config.Project{Context: ".", Dockerfile: "Dockerfile", Platforms: []string{"linux/amd64"}}
+	if k1, k2, k3 := BuildKey(one, branch), BuildKey(two, branch), BuildKey(other, branch); k1 == k2 || k2 == k3 || k1 == k3 {
+		t.Errorf("keys without platforms, with two and with one: %s, %s, %s; want three different", k1, k2, k3)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -33,6 +34,11 @@ func BuildKey(p *config.Project, ref plumbing.ReferenceName) string {
 	fmt.Fprintf(h, "context=%s\ndockerfile=%s\ntarget=%s\n", p.Context, p.Dockerfile, p.Target)
 	if p.WantsGitDir() {
 		fmt.Fprintf(h, "git_dir ref=%s\n", ref)
+	}
+	// An index of platforms is another image than one of the builder's
+	// platform, and than an index of other platforms.
+	if len(p.Platforms) > 0 {
+		fmt.Fprintf(h, "platforms=%s\n", strings.Join(p.Platforms, ","))
 	}
 	keys := make([]string, 0, len(p.BuildArgs))
 	for k := range p.BuildArgs {
