@@ -3,6 +3,7 @@ package server_test
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,8 @@ func TestServeLeaksNoSecret(t *testing.T) {
 		registryPassword = "regpw-Lk3-test-only"
 		buildArgSecret   = "npm-Hx8-test-only"
 		githubToken      = "ghp-test-token" // newWorld's github.token
+		notifySecret     = "hmac-Zq7-test-only"
+		slackToken       = "slack-Yw2-test-only"
 	)
 	secrets := map[string]string{
 		"webhook secret":    webhookSecret.Value(),
@@ -32,7 +35,17 @@ func TestServeLeaksNoSecret(t *testing.T) {
 		"registry password": registryPassword,
 		"GitHub token":      githubToken,
 		"secret build arg":  buildArgSecret,
+		"notify secret":     notifySecret,
+		"Slack URL token":   slackToken,
 	}
+	// Notify targets: a webhook that answers, a Slack URL where nothing
+	// listens (its failures are logged).
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer hook.Close()
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	notifyKeys := fmt.Sprintf("notify:\n  - {name: ops, kind: webhook, url: %q, secret: %q}\n  - {name: chat, kind: slack, url: %q}\n",
+		hook.URL+"/hook", notifySecret, down.URL+"/services/T0/B0/"+slackToken)
 	gh, apiURL := startFakeGitHub(t)
 	bin := slipwayBinary(t)
 	w := helloWorldWorld(t, setup{
@@ -40,6 +53,7 @@ func TestServeLeaksNoSecret(t *testing.T) {
 		GitHubAPI: apiURL,
 		Listen:    "${SLIPWAY_TEST_LISTEN}",
 		Fixture: fixture.Options{
+			Extra:        notifyKeys,
 			Username:     "ci",
 			Password:     registryPassword,
 			ProjectExtra: fmt.Sprintf("    secret_build_args: {NPM_TOKEN: %q}\n", buildArgSecret),
@@ -124,6 +138,11 @@ func TestServeLeaksNoSecret(t *testing.T) {
 	for _, h := range hist {
 		keep("image history", 0, []byte(h.CreatedBy+" "+h.Comment))
 	}
+	waitFor(t, buildTimeout, "a notification sent and one failed", func() (bool, string) {
+		m := string(get("/metrics", ""))
+		return strings.Contains(m, `slipway_notifications_total{event="failed",outcome="sent",target="ops"}`) &&
+			strings.Contains(m, `slipway_notifications_total{event="failed",outcome="retry",target="chat"}`), "no such metrics yet"
+	})
 	// The process's own output last: everything above was logged by now.
 	keep("slipway serve stdout and stderr", 0, []byte(ch.output()))
 
