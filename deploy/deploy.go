@@ -219,6 +219,9 @@ type Result struct {
 	// Previous is the image the service ran before the deploy ("" for a
 	// service the deploy created, or when unknown).
 	Previous string
+	// OfImage is set when the service runs the deployed image (false for
+	// the other services of a stack deployed from compose files).
+	OfImage bool
 	// Status is StatusConverged, StatusFailed, StatusRolledBack or
 	// StatusUnchanged.
 	Status string

@@ -133,7 +133,7 @@ func (t *Target) Rollout(ctx context.Context, service string, img Image, opts Ro
 
 func (t *Target) rollout(ctx context.Context, service string, img Image, opts RolloutOptions) (res Result) {
 	var previous string // the image before the update
-	defer func() { res.Previous = previous }()
+	defer func() { res.Previous, res.OfImage = previous, true }()
 	if err := img.validate(); err != nil {
 		return failed(service, err.Error())
 	}

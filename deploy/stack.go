@@ -142,6 +142,12 @@ func (t *Target) DeployStack(ctx context.Context, stack string, composeFiles []s
 			results[i].Duration = time.Since(start)
 		}
 	}
+	for i, internal := range names {
+		results[i].OfImage = project[internal]
+		if old := existing[specs[internal].Name]; old != nil && old.Spec.TaskTemplate.ContainerSpec != nil {
+			results[i].Previous = old.Spec.TaskTemplate.ContainerSpec.Image
+		}
+	}
 	return results, nil
 }
 

@@ -38,6 +38,7 @@ func TestDeployStack(t *testing.T) {
 	web, side := stack+"_web", stack+"_sidecar"
 	files := []string{"base.yml", "web.yml"}
 
+	var wantPrevious *deploy.Image // checked when set
 	deployStack := func(t *testing.T, files []string, img deploy.Image, opts deploy.StackOptions) map[string]string {
 		t.Helper()
 		results, err := target.DeployStack(t.Context(), stack, files, workDir, img, opts)
@@ -48,6 +49,12 @@ func TestDeployStack(t *testing.T) {
 		got := map[string]string{}
 		for _, r := range results {
 			got[r.Service] = r.Status
+			if r.OfImage != (r.Service == web) {
+				t.Errorf("%s: OfImage %v, want it set for the service of the project's image only", r.Service, r.OfImage)
+			}
+			if r.Service == web && wantPrevious != nil && !pinnedTo(r.Previous, *wantPrevious) {
+				t.Errorf("%s: Previous %q, want %s (what it ran before)", r.Service, r.Previous, wantPrevious.Tag)
+			}
 			if r.Error != "" {
 				t.Errorf("%s: %s", r.Service, r.Error)
 			}
@@ -82,7 +89,9 @@ func TestDeployStack(t *testing.T) {
 	sideBefore := inspect(t, cli, side)
 
 	// A new digest changes web's image and nothing else.
+	wantPrevious = &images.V1
 	got = deployStack(t, files, images.V2, opts)
+	wantPrevious = nil
 	if diff := cmp.Diff(map[string]string{web: deploy.StatusConverged, side: deploy.StatusUnchanged}, got); diff != "" {
 		t.Fatalf("second deploy's results (-want +got):\n%s", diff)
 	}

@@ -120,6 +120,9 @@ func (r *run) deployBinding(ctx context.Context, bind config.DeployBinding, img 
 		d.Error = res.Error
 		r.log.Printf("deploy: %s/%s %s in %s %s", bind.Target, res.Service, res.Status, res.Duration.Round(1e6), res.Error)
 		out = append(out, d)
+		if !res.OfImage {
+			continue // another service of the stack: not a deployment of the image
+		}
 		r.recordDeployment(ctx, store.Deployment{Project: r.p.Name, Target: bind.Target, Stack: bind.Stack, Service: res.Service,
 			Image: img.Repo, PreviousDigest: deploy.DigestOf(res.Previous), Digest: img.Digest, Build: r.b.ID, Commit: r.b.Commit,
 			Kind: r.deployKind, Status: d.Status, Error: res.Error})
