@@ -243,3 +243,46 @@ func TestSlack(t *testing.T) {
 		}
 	}
 }
+
+// TestEvents: which events a target is sent for a build, from the log
+// lines of Finished (nothing is sent: no sender runs).
+func TestEvents(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "data"))
+	defer st.Close()
+	cfg := &config.Config{Notify: []config.Notify{
+		{Name: "all", Kind: config.NotifyWebhook, URL: "http://127.0.0.1:1/", Secret: "s"},
+		{Name: "failures", Kind: config.NotifyWebhook, URL: "http://127.0.0.1:1/", Secret: "s", On: []string{"failed"}},
+		{Name: "schedules", Kind: config.NotifyWebhook, URL: "http://127.0.0.1:1/", Secret: "s", On: []string{"schedule_failed"}},
+		{Name: "api-only", Kind: config.NotifyWebhook, URL: "http://127.0.0.1:1/", Secret: "s", Projects: []string{"api*"}},
+	}}
+	n := notify.New(cfg, st, notify.Options{})
+	for _, tc := range []struct {
+		name   string
+		b      store.Build
+		status store.Status
+		want   string
+	}{
+		{"scheduled release fails", store.Build{Project: "web", Trigger: store.TriggerSchedule, Schedule: "nightly", Ref: "refs/heads/main"}, store.StatusFailed,
+			"schedule_failed queued for all; failed queued for failures; schedule_failed queued for schedules"},
+		{"deploy rolled back", store.Build{Project: "web", Trigger: store.TriggerPush, Ref: "refs/heads/main",
+			Deploys: []store.Deploy{{Target: "prod", Service: "web_app", Status: "rolled_back"}}}, store.StatusFailed,
+			"rolled_back queued for all; failed queued for failures"},
+		{"fixed and deployed", store.Build{Project: "web", Trigger: store.TriggerPush, Ref: "refs/heads/main",
+			Deploys: []store.Deploy{{Target: "prod", Service: "web_app", Status: "converged"}}}, store.StatusSucceeded,
+			"fixed queued for all; deployed queued for all"},
+		{"success again, not deployed", store.Build{Project: "web", Trigger: store.TriggerPush, Ref: "refs/heads/main"}, store.StatusSucceeded, ""},
+		{"canceled", store.Build{Project: "web", Trigger: store.TriggerPush, Ref: "refs/heads/main"}, store.StatusCanceled, ""},
+		{"another project", store.Build{Project: "api", Trigger: store.TriggerPush, Ref: "refs/heads/main"}, store.StatusFailed,
+			"failed queued for all; failed queued for failures; failed queued for api-only"},
+	} {
+		tc.b.Status = store.StatusQueued
+		_, log := finish(t, st, n, tc.b, tc.status)
+		var got []string
+		for _, l := range log.lines {
+			got = append(got, strings.TrimPrefix(l, "notify: "))
+		}
+		if s := strings.Join(got, "; "); s != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, s, tc.want)
+		}
+	}
+}
