@@ -77,11 +77,21 @@ var engineStages = []string{StageBuild, StageTest, StagePush}
 // attempt failed in an engine stage and that engine no longer answers:
 // the builder is marked down and the build may run again on another one.
 func (r *run) lostBuilder(ctx context.Context, err error) (string, error) {
-	if err == nil || r.lease == nil || ctx.Err() != nil || errors.Is(err, builder.ErrSecretInLabels) {
+	if err == nil || ctx.Err() != nil || errors.Is(err, builder.ErrSecretInLabels) {
 		return "", nil
 	}
 	st := r.b.Stages
 	if len(st) == 0 || st[len(st)-1].Status != store.StatusFailed || !slices.Contains(engineStages, st[len(st)-1].Name) {
+		return "", nil
+	}
+	// A multi-platform build is not retried, but its builders that went
+	// away get no more builds until they answer again.
+	for _, pr := range r.platforms {
+		if perr := r.pool.Ping(ctx, pr.lease.Builder); perr != nil {
+			r.pool.MarkDown(pr.lease.Builder, perr)
+		}
+	}
+	if r.lease == nil {
 		return "", nil
 	}
 	name := r.lease.Builder
