@@ -15,6 +15,16 @@ var (
 	buildsDesc  = prometheus.NewDesc("slipway_builder_builds_total", "Build attempts that ended on the builder, by result (succeeded, failed, canceled).", []string{"builder", "result"}, nil)
 	stepsDesc   = prometheus.NewDesc("slipway_builder_steps_total", "Dockerfile steps BuildKit ran on the builder.", []string{"builder"}, nil)
 	cachedDesc  = prometheus.NewDesc("slipway_builder_cached_steps_total", "Dockerfile steps the builder took from its build cache; cache reuse is this over slipway_builder_steps_total.", []string{"builder"}, nil)
+	failDesc    = prometheus.NewDesc("slipway_builder_failures_total", "Failures on the builder by kind: build (build attempts that failed on it, whatever the cause), engine_lost (a build found its engine gone, at placement or mid-build, and marked it unhealthy).", []string{"builder", "kind"}, nil)
+	queuedDesc  = prometheus.NewDesc("slipway_builder_queued_builds", "Builds waiting for a builder slot, every matching builder being full, counted on their sticky builder.", []string{"builder"}, nil)
+)
+
+// Kinds of slipway_builder_failures_total, and the result of Record they
+// count.
+const (
+	failureBuild      = "build"
+	failureEngineLost = "engine_lost"
+	resultFailed      = "failed"
 )
 
 // Collector returns a Prometheus collector of the builders' state and
@@ -24,7 +34,7 @@ func (p *Pool) Collector() prometheus.Collector { return collector{p} }
 type collector struct{ p *Pool }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{healthyDesc, drainDesc, runDesc, slotsDesc, buildsDesc, stepsDesc, cachedDesc} {
+	for _, d := range []*prometheus.Desc{healthyDesc, drainDesc, runDesc, slotsDesc, buildsDesc, stepsDesc, cachedDesc, failDesc, queuedDesc} {
 		ch <- d
 	}
 }
@@ -50,5 +60,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(stepsDesc, prometheus.CounterValue, float64(m.steps), name)
 		ch <- prometheus.MustNewConstMetric(cachedDesc, prometheus.CounterValue, float64(m.cached), name)
+		ch <- prometheus.MustNewConstMetric(failDesc, prometheus.CounterValue, float64(m.results[resultFailed]), name, failureBuild)
+		ch <- prometheus.MustNewConstMetric(failDesc, prometheus.CounterValue, float64(m.lost), name, failureEngineLost)
+		ch <- prometheus.MustNewConstMetric(queuedDesc, prometheus.GaugeValue, float64(m.queued), name)
 	}
 }

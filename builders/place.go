@@ -60,6 +60,9 @@ type Decision struct {
 	Reason string
 	// Wait is set when every matching builder is busy: a slot will free.
 	Wait bool
+	// Sticky is the project's sticky builder among the matching ones,
+	// whatever the decision ("" when none matches).
+	Sticky string
 }
 
 // Place chooses a builder for a build of project among cands whose labels
@@ -87,7 +90,7 @@ func Place(cands []Candidate, project string, want map[string]string) (Decision,
 	slices.SortStableFunc(matching, func(a, b Candidate) int { return cmp.Compare(score(project, b.Name), score(project, a.Name)) })
 	sticky := matching[0]
 	if sticky.available() {
-		return Decision{Builder: sticky.Name, Reason: "sticky builder of " + project}, nil
+		return Decision{Builder: sticky.Name, Reason: "sticky builder of " + project, Sticky: sticky.Name}, nil
 	}
 	var best *Candidate
 	usable := false
@@ -99,12 +102,12 @@ func Place(cands []Candidate, project string, want map[string]string) (Decision,
 		}
 	}
 	if best != nil {
-		return Decision{Builder: best.Name, Reason: fmt.Sprintf("least loaded (%d/%d builds): sticky builder %s is %s", best.Running, best.Concurrency, sticky.Name, sticky.state())}, nil
+		return Decision{Builder: best.Name, Reason: fmt.Sprintf("least loaded (%d/%d builds): sticky builder %s is %s", best.Running, best.Concurrency, sticky.Name, sticky.state()), Sticky: sticky.Name}, nil
 	}
 	if usable {
-		return Decision{Wait: true, Reason: "every matching builder is full"}, nil
+		return Decision{Wait: true, Reason: "every matching builder is full", Sticky: sticky.Name}, nil
 	}
-	return Decision{}, fmt.Errorf("%w %s: builders: %s", ErrNoHealthyBuilder, describeLabels(want), describe(matching, false))
+	return Decision{Sticky: sticky.Name}, fmt.Errorf("%w %s: builders: %s", ErrNoHealthyBuilder, describeLabels(want), describe(matching, false))
 }
 
 // load is the share of a builder's slots in use.

@@ -109,6 +109,15 @@ func TestPlace(t *testing.T) {
 			if d.Builder != tt.builder || d.Reason != tt.reason || d.Wait != tt.wait {
 				t.Errorf("Place = %+v, want builder %q, reason %q, wait %v", d, tt.builder, tt.reason, tt.wait)
 			}
+			// The sticky builder is named whatever the decision: the
+			// only match, else web's sticky one among x and y.
+			wantSticky := sticky
+			if tt.want != nil {
+				wantSticky = tt.builder
+			}
+			if d.Sticky != wantSticky {
+				t.Errorf("Place = %+v, want sticky builder %s", d, wantSticky)
+			}
 		})
 	}
 }

@@ -80,6 +80,10 @@ type member struct {
 	// cache.
 	results       map[string]int
 	steps, cached int
+	// lost counts the times a build found the engine gone (MarkDown);
+	// queued the Acquire calls waiting for a slot with this builder as
+	// their sticky one.
+	lost, queued int
 }
 
 // New dials every builder of bs (nothing is contacted yet). Close releases
@@ -238,9 +242,14 @@ func (p *Pool) setHealth(m *member, err error, engine map[string]string) {
 // MarkDown records that builder name failed (a build found its engine
 // gone): it takes no new builds until a health check finds it answering.
 func (p *Pool) MarkDown(name string, err error) {
-	if m := p.member(name); m != nil {
-		p.setHealth(m, err, nil)
+	m := p.member(name)
+	if m == nil {
+		return
 	}
+	p.mu.Lock()
+	m.lost++
+	p.mu.Unlock()
+	p.setHealth(m, err, nil)
 }
 
 // Record counts a build attempt that ended on builder name with result
@@ -364,12 +373,18 @@ func (p *Pool) Acquire(ctx context.Context, req Request) (*Lease, error) {
 			}
 			return l, nil
 		}
-		wait := p.changed
+		wait, sticky := p.changed, p.member(d.Sticky)
+		sticky.queued++
 		p.mu.Unlock()
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("wait for a free builder (%s): %w", d.Reason, context.Cause(ctx))
 		case <-wait:
+		}
+		p.mu.Lock()
+		sticky.queued--
+		p.mu.Unlock()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("wait for a free builder (%s): %w", d.Reason, context.Cause(ctx))
 		}
 	}
 }

@@ -11,11 +11,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/client"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/slipwayci/slipway/builders"
@@ -309,6 +311,45 @@ func TestBuilderKilledMidBuild(t *testing.T) {
 	if r.b.Digest == "" || p.digest(t, p.onSecond, "main") != r.b.Digest {
 		t.Errorf("the registry's main tag is not the retried build's digest %s", r.b.Digest)
 	}
+	// The metrics count the failed attempt and the lost engine on
+	// second, no failure on main.
+	c := svc.Builders().Collector()
+	for _, want := range []struct {
+		builder, kind string
+		n             float64
+	}{{"second", "build", 1}, {"second", "engine_lost", 1}, {"main", "build", 0}, {"main", "engine_lost", 0}} {
+		if got := metricValue(t, c, "slipway_builder_failures_total", want.builder, want.kind); got != want.n {
+			t.Errorf("slipway_builder_failures_total{builder=%q,kind=%q} = %v, want %v", want.builder, want.kind, got, want.n)
+		}
+	}
+}
+
+// metricValue is the value of c's metric name with label values values
+// (in the order of its labels); the test fails when c has no such metric.
+func metricValue(t *testing.T, c prometheus.Collector, name string, values ...string) float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var got []string
+			for _, l := range m.GetLabel() {
+				got = append(got, l.GetValue())
+			}
+			if slices.Equal(got, values) {
+				return cmp.Or(m.GetGauge().GetValue(), m.GetCounter().GetValue())
+			}
+		}
+	}
+	t.Fatalf("no metric %s with labels %q", name, values)
+	return 0
 }
 
 // digest is the registry's digest of project's tag.
@@ -393,6 +434,9 @@ func TestBuildersAPI(t *testing.T) {
 		`slipway_builder_builds_total{builder="main",result="succeeded"} 1`,
 		`slipway_builder_builds_total{builder="second",result="succeeded"} 1`,
 		`slipway_builder_steps_total{builder="second"} 2`,
+		`slipway_builder_failures_total{builder="second",kind="build"} 0`,
+		`slipway_builder_failures_total{builder="second",kind="engine_lost"} 0`,
+		`slipway_builder_queued_builds{builder="main"} 0`,
 	} {
 		if !strings.Contains(metrics, want+"\n") {
 			t.Errorf("/metrics lacks %s", want)
@@ -541,8 +585,25 @@ func TestAcquireRespectsConcurrency(t *testing.T) {
 		}
 		got <- l
 	}()
+	// The waiting build is queued for main, its sticky builder (the one
+	// that gave up at its deadline no longer is).
+	queued := func(builder string) float64 {
+		return metricValue(t, pl.Collector(), "slipway_builder_queued_builds", builder)
+	}
+	for queued("main") != 1 {
+		if bounded.Err() != nil {
+			t.Fatalf("slipway_builder_queued_builds{builder=\"main\"} = %v, want 1 while build 3 waits", queued("main"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := queued("second"); n != 0 {
+		t.Errorf("slipway_builder_queued_builds{builder=\"second\"} = %v, want 0", n)
+	}
 	first.Release()
 	if l := <-got; l == nil || l.Builder != "main" {
 		t.Errorf("after main's slot freed the waiting build got %+v, want main", l)
+	}
+	if n := queued("main"); n != 0 {
+		t.Errorf("slipway_builder_queued_builds{builder=\"main\"} = %v once build 3 got its slot, want 0", n)
 	}
 }
