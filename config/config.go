@@ -53,6 +53,11 @@ type Config struct {
 	// Builders are the engines builds run on (see Builder). Default: none,
 	// which is one builder "local" = docker_host (see BuilderPool).
 	Builders []Builder `yaml:"builders"`
+	// ReconcileInterval is how often (and once at start) one replica lists
+	// the remote heads of the branches that have builds and queues a
+	// reconcile build for a head no build knows (a push missed while no
+	// replica was up). Default 10m; "off" (or 0) turns reconcile off.
+	ReconcileInterval Interval `yaml:"reconcile_interval"`
 	// BuildTimeout bounds one whole build. Default 30m.
 	BuildTimeout Duration `yaml:"build_timeout"`
 	// LogLimit caps the stored build log in bytes; the head and the tail are
@@ -543,6 +548,26 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // String formats the duration as time.Duration does ("30m0s").
 func (d Duration) String() string { return time.Duration(d).String() }
+
+// Interval is a Duration that may be "off" (or 0): IntervalOff.
+type Interval Duration
+
+// IntervalOff is an Interval turned off.
+const IntervalOff Interval = -1
+
+// On reports whether the interval is set and not off.
+func (i Interval) On() bool { return i > 0 }
+
+// D returns the interval as a time.Duration; 0 when off.
+func (i Interval) D() time.Duration { return time.Duration(max(i, 0)) }
+
+// String formats the interval as time.Duration does, or "off".
+func (i Interval) String() string {
+	if i < 0 {
+		return "off"
+	}
+	return time.Duration(i).String()
+}
 
 // ByteSize is a size read from "10MiB", "10GB" or a plain number of bytes.
 // IEC units (KiB, MiB, GiB, TiB) and docker-style single letters (k, m, g,

@@ -67,14 +67,15 @@ func TestLoadMinimalAppliesDefaults(t *testing.T) {
 	}
 	catchUp := true
 	want := &Config{
-		Listen:        ":8080",
-		PublicURL:     "http://localhost:8080",
-		DataDir:       filepath.Join(filepath.Dir(path), "data"),
-		Builder:       "auto",
-		DashboardAuth: "public",
-		Concurrency:   2,
-		BuildTimeout:  Duration(30 * time.Minute),
-		LogLimit:      10 << 20,
+		Listen:            ":8080",
+		PublicURL:         "http://localhost:8080",
+		DataDir:           filepath.Join(filepath.Dir(path), "data"),
+		Builder:           "auto",
+		DashboardAuth:     "public",
+		Concurrency:       2,
+		ReconcileInterval: Interval(10 * time.Minute),
+		BuildTimeout:      Duration(30 * time.Minute),
+		LogLimit:          10 << 20,
 		GitHub: GitHub{
 			WebhookSecret: "s3cret",
 			APIURL:        "https://api.github.com/",
@@ -175,6 +176,7 @@ func TestLoadFull(t *testing.T) {
 			},
 			{Name: "arm-1", Host: "ssh://ops@builder-2", Concurrency: 4},
 		},
+		ReconcileInterval: IntervalOff,
 		BuildTimeout:      Duration(time.Hour),
 		LogLimit:          512 << 20,
 		APITokensFile:     secret("api_tokens"),

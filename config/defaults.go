@@ -16,6 +16,7 @@ const (
 	defaultBuilder         = "auto"
 	defaultConcurrency     = 2
 	defaultBuildTimeout    = Duration(30 * time.Minute)
+	defaultReconcile       = Interval(10 * time.Minute)
 	defaultLogLimit        = ByteSize(10 << 20)
 	defaultGitHubAPIURL    = "https://api.github.com/"
 	defaultMaxPayload      = ByteSize(25 << 20)
@@ -53,6 +54,9 @@ func (c *Config) ApplyDefaults() {
 		if c.Builders[i].Concurrency == 0 {
 			c.Builders[i].Concurrency = c.Concurrency
 		}
+	}
+	if c.ReconcileInterval == 0 {
+		c.ReconcileInterval = defaultReconcile
 	}
 	if c.BuildTimeout == 0 {
 		c.BuildTimeout = defaultBuildTimeout

@@ -38,6 +38,24 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// UnmarshalYAML reads an interval: a duration such as "10m", or "off" (a
+// zero duration is off too).
+func (i *Interval) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && strings.EqualFold(strings.TrimSpace(n.Value), "off") {
+		*i = IntervalOff
+		return nil
+	}
+	var d Duration
+	if err := d.UnmarshalYAML(n); err != nil {
+		return err
+	}
+	*i = Interval(d)
+	if d == 0 {
+		*i = IntervalOff
+	}
+	return nil
+}
+
 // UnmarshalYAML reads a size such as "10GiB", "512MiB", "10GB" or a plain
 // number of bytes ("1048576").
 func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {

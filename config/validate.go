@@ -193,6 +193,9 @@ func (v *checker) config(c *Config) {
 		v.add("dashboard_auth", "token needs api_tokens_file (no token could ever read)")
 	}
 	v.positive("build_timeout", int64(c.BuildTimeout))
+	if c.ReconcileInterval < 0 && c.ReconcileInterval != IntervalOff {
+		v.add("reconcile_interval", "must be a positive duration such as \"10m\", or \"off\"")
+	}
 	v.positive("log_limit", int64(c.LogLimit))
 
 	if v.httpURL("github.api_url", c.GitHub.APIURL, `such as "https://api.github.com/"`) && !strings.HasSuffix(c.GitHub.APIURL, "/") {

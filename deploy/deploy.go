@@ -127,7 +127,7 @@ func sameImage(a, b string) bool {
 
 // Matches reports whether a build deploys under a binding's `on` list. It
 // is pure. trigger is the build's trigger ("push", "tag", "schedule",
-// "manual"); refOrSchedule is the full git ref built ("refs/heads/main",
+// "manual", or "reconcile", which matches as "push"); refOrSchedule is the full git ref built ("refs/heads/main",
 // "refs/tags/v1.2.3") or, for a schedule build, the schedule's name.
 //
 // Each entry is "kind:pattern" with pattern in path.Match syntax ("*" does
@@ -166,8 +166,8 @@ func matchOne(entry, trigger, ref string) bool {
 	switch {
 	case kind == "schedule" && trigger == "schedule":
 		name = ref
-	case kind == "branch" && (trigger == "push" || trigger == "manual"):
-		b, ok := refName(ref, gitref.BranchName[string], trigger == "push")
+	case kind == "branch" && (trigger == "push" || trigger == "reconcile" || trigger == "manual"):
+		b, ok := refName(ref, gitref.BranchName[string], trigger != "manual")
 		if !ok {
 			return false
 		}

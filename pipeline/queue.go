@@ -215,6 +215,9 @@ func (q *Queue) worker(stop, runCtx context.Context) {
 	t := time.NewTicker(q.opts.Poll)
 	defer t.Stop()
 	for stop.Err() == nil {
+		// Taken before the claim, so that a build queued by any replica
+		// after it (NOTIFY on PostgreSQL) wakes this worker at once.
+		signal := q.svc.store.QueueSignal()
 		if b, ctx, cancel, ok := q.claim(stop, runCtx); ok {
 			q.runOne(ctx, cancel, b)
 			continue
@@ -223,6 +226,7 @@ func (q *Queue) worker(stop, runCtx context.Context) {
 		select {
 		case <-stop.Done():
 		case <-q.wake:
+		case <-signal:
 		case <-t.C:
 		}
 	}

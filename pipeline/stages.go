@@ -70,7 +70,7 @@ func (lateStage) Exec(ctx context.Context, r *run) error {
 // queued again so the branch still ends on its newest commit.
 func (r *run) olderThanBuilt(ctx context.Context) (string, bool) {
 	b := r.b
-	if r.history == nil || b.Trigger != store.TriggerPush || !gitref.IsBranch(b.Ref) {
+	if r.history == nil || !pushLike(b.Trigger) || !gitref.IsBranch(b.Ref) {
 		return "", false
 	}
 	recent, err := r.history.ListBuilds(ctx, store.Filter{Project: b.Project, Ref: b.Ref, Limit: 100})
@@ -80,7 +80,7 @@ func (r *run) olderThanBuilt(ctx context.Context) (string, bool) {
 	var newer *store.Build
 	for i := range recent {
 		o := &recent[i]
-		if o.ID == b.ID || o.Commit == "" || o.Commit == b.Commit || o.Trigger != store.TriggerPush {
+		if o.ID == b.ID || o.Commit == "" || o.Commit == b.Commit || !pushLike(o.Trigger) {
 			continue
 		}
 		if ok, err := r.sources.IsAncestor(ctx, b.Project, b.Commit, o.Commit); err == nil && ok {
@@ -98,6 +98,12 @@ func (r *run) olderThanBuilt(ctx context.Context) (string, bool) {
 	}
 	r.requeue(ctx, newer.Commit)
 	return newer.Commit, true
+}
+
+// pushLike reports whether trigger builds a branch head as a push does
+// (push, or reconcile: a push seen late).
+func pushLike(trigger string) bool {
+	return trigger == store.TriggerPush || trigger == store.TriggerReconcile
 }
 
 // requeue queues commit of the build's branch again, through the queue

@@ -136,6 +136,9 @@ func Run(ctx context.Context, cfg *config.Config, logger zerolog.Logger, opts Op
 		return queue.Run(gctx)
 	})
 	g.Go(func() error { return sched.Run(gctx) })
+	if cfg.ReconcileInterval.On() {
+		g.Go(func() error { queue.RunReconcile(gctx, cfg.ReconcileInterval.D()); return nil })
+	}
 	g.Go(func() error { svc.Notifier().Run(gctx); return nil })
 	err = g.Wait()
 	logger.Info().Msg("slipway stopped")

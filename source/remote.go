@@ -11,6 +11,7 @@ import (
 
 	git "github.com/go-git/go-git/v5"
 	gitconfig "github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
@@ -27,18 +28,9 @@ const DefaultTokenUser = "x-access-token"
 // downloading any object. Names come without "refs/tags/", sorted, each once.
 // ctx bounds the whole call.
 func ListTags(ctx context.Context, url string, auth Auth) ([]string, error) {
-	safeURL := redact.URL(url)
-	am, err := authMethod(url, auth)
+	refs, err := listRefs(ctx, "list tags of", url, auth)
 	if err != nil {
-		return nil, fmt.Errorf("list tags of %s: %w", safeURL, err)
-	}
-	remote := git.NewRemote(memory.NewStorage(), &gitconfig.RemoteConfig{Name: "origin", URLs: []string{transportURL(url)}})
-	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: am})
-	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, remoteError(ctx, ctx, "list tags of", safeURL, 0, err, auth.Token)
+		return nil, err
 	}
 	var tags []string
 	for _, r := range refs {
@@ -48,6 +40,43 @@ func ListTags(ctx context.Context, url string, auth Auth) ([]string, error) {
 	}
 	slices.Sort(tags)
 	return slices.Compact(tags), nil
+}
+
+// ListBranches lists the remote's branch heads, like `git ls-remote
+// --heads`, in one call that downloads no object: full ref name
+// ("refs/heads/main") to commit hash. It uses the transport and
+// credentials of fetches. ctx bounds the whole call.
+func ListBranches(ctx context.Context, url string, auth Auth) (map[string]string, error) {
+	refs, err := listRefs(ctx, "list branches of", url, auth)
+	if err != nil {
+		return nil, err
+	}
+	heads := map[string]string{}
+	for _, r := range refs {
+		if r.Name().IsBranch() && r.Type() == plumbing.HashReference {
+			heads[r.Name().String()] = r.Hash().String()
+		}
+	}
+	return heads, nil
+}
+
+// listRefs lists the remote's refs (nil for an empty repository); what
+// names the call in errors.
+func listRefs(ctx context.Context, what, url string, auth Auth) ([]*plumbing.Reference, error) {
+	safeURL := redact.URL(url)
+	am, err := authMethod(url, auth)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", what, safeURL, err)
+	}
+	remote := git.NewRemote(memory.NewStorage(), &gitconfig.RemoteConfig{Name: "origin", URLs: []string{transportURL(url)}})
+	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: am})
+	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, remoteError(ctx, ctx, what, safeURL, 0, err, auth.Token)
+	}
+	return refs, nil
 }
 
 // authMethod turns Auth into go-git's transport auth for url.

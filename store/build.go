@@ -25,6 +25,9 @@ const (
 	TriggerTag      = "tag"
 	TriggerSchedule = "schedule"
 	TriggerManual   = "manual"
+	// TriggerReconcile is a branch head found by reconcile (a push missed
+	// while no replica was up); it builds as a push would.
+	TriggerReconcile = "reconcile"
 )
 
 // Build is one build's record and the build result of DESIGN.md: its JSON

@@ -149,7 +149,7 @@ func buildLists(b Build) (tags, stages, deploys string, err error) {
 // validTrigger reports whether t is one of the Trigger constants.
 func validTrigger(t string) bool {
 	switch t {
-	case TriggerPush, TriggerTag, TriggerSchedule, TriggerManual:
+	case TriggerPush, TriggerTag, TriggerSchedule, TriggerManual, TriggerReconcile:
 		return true
 	}
 	return false
@@ -263,10 +263,10 @@ func (s *Store) enqueue(ctx context.Context, tx querier, b Build, opts EnqueueOp
 	superseded := []int64{}
 	if opts.Supersede {
 		rows, err := tx.query(ctx, `UPDATE builds SET status = ?, finished_at = ?, error = ?
-			WHERE project = ? AND ref = ? AND status = ? AND trigger_kind IN (?, ?, ?) AND id != ?
+			WHERE project = ? AND ref = ? AND status = ? AND trigger_kind IN (?, ?, ?, ?) AND id != ?
 			RETURNING id`,
 			StatusSuperseded, nanos(now), fmt.Sprintf("superseded by build %d", id),
-			b.Project, b.Ref, StatusQueued, TriggerPush, TriggerTag, TriggerManual, id)
+			b.Project, b.Ref, StatusQueued, TriggerPush, TriggerTag, TriggerManual, TriggerReconcile, id)
 		if err != nil {
 			return EnqueueResult{}, fmt.Errorf("supersede: %w", err)
 		}

@@ -48,6 +48,10 @@ type backend interface {
 	// tryLockRef is lockRef that gives up at once when another
 	// transaction holds project and ref, reporting false.
 	tryLockRef(ctx context.Context, tx querier, project, ref string) (bool, error)
+	// tryExclusive takes the lock name for this process unless another
+	// process holds it (ok false); release gives it back. SQLite has one
+	// replica: it always succeeds.
+	tryExclusive(ctx context.Context, name string) (release func(), ok bool, err error)
 	// notifyQueue, inside a write transaction, wakes the Wait of every
 	// replica once tx commits.
 	notifyQueue(ctx context.Context, tx querier) error
@@ -140,6 +144,10 @@ func (s *sqliteDB) lockRef(context.Context, querier, string, string) error { ret
 
 func (s *sqliteDB) tryLockRef(context.Context, querier, string, string) (bool, error) {
 	return true, nil
+}
+
+func (s *sqliteDB) tryExclusive(context.Context, string) (func(), bool, error) {
+	return func() {}, true, nil
 }
 
 func (s *sqliteDB) notifyQueue(context.Context, querier) error { return nil }

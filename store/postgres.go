@@ -23,6 +23,8 @@ const (
 	migrateLockKey int64 = 0x736c6970776179 // "slipway"
 	// refLockClass is the class of the per project+ref transaction locks.
 	refLockClass int32 = 0x534c5057 // "SLPW"
+	// exclusiveLockClass is the class of the session locks of TryExclusive.
+	exclusiveLockClass int32 = 0x534c5058 // "SLPX"
 	// copyLockKey serialises `slipway migrate` runs into one database.
 	copyLockKey int64 = 0x736c6970776174 // "slipwat"
 )
@@ -162,6 +164,30 @@ func (p *pgDB) tryLockRef(ctx context.Context, tx querier, project, ref string) 
 	var ok bool
 	err := tx.queryRow(ctx, `SELECT pg_try_advisory_xact_lock(?::int4, hashtext(?))`, refLockClass, refKey(project, ref)).Scan(&ok)
 	return ok, err
+}
+
+// tryExclusive holds a session advisory lock on one connection of the pool
+// until release: a replica that dies loses it with its connection.
+func (p *pgDB) tryExclusive(ctx context.Context, name string) (func(), bool, error) {
+	conn, err := p.pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1::int4, hashtext($2))`, exclusiveLockClass, name).Scan(&ok); err != nil || !ok {
+		conn.Release()
+		return nil, false, err
+	}
+	release := func() {
+		ctx := context.WithoutCancel(ctx)
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1::int4, hashtext($2))`, exclusiveLockClass, name); err != nil {
+			// A connection that cannot unlock must not go back to the pool
+			// holding the lock.
+			_ = conn.Conn().Close(ctx)
+		}
+		conn.Release()
+	}
+	return release, true, nil
 }
 
 func (p *pgDB) notifyQueue(ctx context.Context, tx querier) error {

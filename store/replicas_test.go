@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -449,5 +450,49 @@ func TestPostgresTakenOverBuildIsFenced(t *testing.T) {
 	}
 	if err := a.UpdateBuild(ctx, mine); !errors.Is(err, ErrLeaseLost) {
 		t.Errorf("a.UpdateBuild after b finished = %v, want ErrLeaseLost", err)
+	}
+}
+
+// TestPostgresExclusiveAcrossReplicas: one replica at a time holds a
+// TryExclusive lock; after its release another takes it.
+func TestPostgresExclusiveAcrossReplicas(t *testing.T) {
+	ss := openReplicas(t, 2)
+	a, b := ss[0], ss[1]
+	release, ok, err := a.TryExclusive(t.Context(), "reconcile")
+	if err != nil || !ok {
+		t.Fatalf("replica a TryExclusive = %t, %v; want taken", ok, err)
+	}
+	if _, ok, err := b.TryExclusive(t.Context(), "reconcile"); err != nil || ok {
+		t.Fatalf("replica b TryExclusive while a holds it = %t, %v; want refused", ok, err)
+	}
+	other, ok, err := b.TryExclusive(t.Context(), "another")
+	if err != nil || !ok {
+		t.Fatalf("replica b TryExclusive of another name = %t, %v; want taken", ok, err)
+	}
+	other()
+	release()
+	again, ok, err := b.TryExclusive(t.Context(), "reconcile")
+	if err != nil || !ok {
+		t.Fatalf("replica b TryExclusive after a's release = %t, %v; want taken", ok, err)
+	}
+	again()
+}
+
+// TestPostgresBuiltBranches lists the branches with push, manual or
+// reconcile builds, each once.
+func TestPostgresBuiltBranches(t *testing.T) {
+	s := openReplicas(t, 1)[0]
+	enqueue(t, s, push("web", "main", "c1"))
+	enqueue(t, s, push("web", "main", "c2"))
+	enqueue(t, s, Build{Project: "web", Trigger: TriggerReconcile, Ref: "refs/heads/dev", Commit: "c3"})
+	enqueue(t, s, Build{Project: "web", Trigger: TriggerTag, Ref: "refs/tags/v1", Commit: "c4"})
+	enqueue(t, s, Build{Project: "web", Trigger: TriggerSchedule, Ref: "refs/heads/nightly", Schedule: "nightly"})
+	enqueue(t, s, push("api", "other", "c5"))
+	got, err := s.BuiltBranches(t.Context(), "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"refs/heads/dev", "refs/heads/main"}; !slices.Equal(got, want) {
+		t.Errorf("BuiltBranches = %v, want %v", got, want)
 	}
 }
