@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -280,14 +281,18 @@ func (q *Queue) runOne(ctx context.Context, cancel context.CancelCauseFunc, b st
 	if b.Attempts > 1 {
 		log.Printf("slipway: attempt %d: the previous run was interrupted by a restart", b.Attempts)
 	}
-	rec := &runRecorder{svc: q.svc, build: ctx, log: log, zl: zl}
-	_ = q.svc.runner.Run(ctx, &b, log, rec.record)
+	rec := &runRecorder{svc: q.svc, build: ctx, log: log, zl: zl, lease: &leaseState{}}
+	_ = q.svc.runner.Run(withLease(ctx, rec.lease), &b, log, rec.record)
 	rec.closeLog()
-	if rec.requeued {
+	switch {
+	case rec.requeued:
 		zl.Info().Msg("build stopped by the shutdown: queued again for the next start")
-		return
+	case rec.lease.lost.Load():
+		// Another replica runs it now: that one reports its end.
+		zl.Warn().Msg("build taken over by another replica: its end is not reported from here")
+	default:
+		q.finished(ctx, b)
 	}
-	q.finished(ctx, b)
 }
 
 // runRecorder records a queued build's changes; at the end of a build
@@ -302,6 +307,27 @@ type runRecorder struct {
 	// than by its own doing (decided once, at the final record).
 	requeued bool
 	closed   bool
+	// lease is set lost when the store refused a write: another replica
+	// took the build over.
+	lease *leaseState
+}
+
+// leaseState tells whether this replica lost a running build's lease.
+type leaseState struct{ lost atomic.Bool }
+
+type leaseKey struct{}
+
+// withLease carries l in ctx, for the runner's end-of-build notices.
+func withLease(ctx context.Context, l *leaseState) context.Context {
+	return context.WithValue(ctx, leaseKey{}, l)
+}
+
+// leaseLost reports whether the build of ctx was taken over by another
+// replica (its writes were refused): its notices are that replica's to
+// send.
+func leaseLost(ctx context.Context) bool {
+	l, _ := ctx.Value(leaseKey{}).(*leaseState)
+	return l != nil && l.lost.Load()
 }
 
 func (rr *runRecorder) record(ctx context.Context, cur store.Build) {
@@ -321,7 +347,9 @@ func (rr *runRecorder) record(ctx context.Context, cur store.Build) {
 			rr.closeLog()
 		}
 	}
-	rr.svc.record(ctx, cur)
+	if err := rr.svc.save(ctx, cur); errors.Is(err, store.ErrLeaseLost) {
+		rr.lease.lost.Store(true)
+	}
 }
 
 // closeLog closes the build log once.

@@ -89,6 +89,9 @@ func Open(ctx context.Context, cfg *config.Config, logger zerolog.Logger) (*Serv
 		Docker:  docker,
 		Pool:    pool,
 		Notify: func(ctx context.Context, b store.Build, log *Log) {
+			if leaseLost(ctx) {
+				return // the replica that took the build over notifies
+			}
 			s.notifier.Finished(ctx, b, log)
 		},
 	})
@@ -168,10 +171,16 @@ func (s *Service) Redeploy(ctx context.Context, project, tag, target string, pro
 }
 
 // record saves b; a failure is logged, never fails the build.
-func (s *Service) record(ctx context.Context, b store.Build) {
-	if err := s.store.UpdateBuild(context.WithoutCancel(ctx), b); err != nil {
+func (s *Service) record(ctx context.Context, b store.Build) { _ = s.save(ctx, b) }
+
+// save is record that returns the store's error (store.ErrLeaseLost when
+// another replica took the build over).
+func (s *Service) save(ctx context.Context, b store.Build) error {
+	err := s.store.UpdateBuild(context.WithoutCancel(ctx), b)
+	if err != nil {
 		zerolog.Ctx(ctx).Error().Err(err).Msg("record build")
 	}
+	return err
 }
 
 // Ready checks the store and that at least one builder's engine answers
