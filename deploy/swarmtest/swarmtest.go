@@ -197,7 +197,10 @@ func (r *Registry) PushRepo(t testing.TB, repo, tag, variant, cmd string) deploy
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := r.cli.ImageBuild(ctx, &ctxTar, build.ImageBuildOptions{Tags: []string{ref}, Remove: true, ForceRemove: true})
+	// NoCache: tests build images of the same first steps at once, and a
+	// classic build that takes a cached step finds its image gone when
+	// another test's RemoveLocal pruned it ("unable to find image").
+	resp, err := r.cli.ImageBuild(ctx, &ctxTar, build.ImageBuildOptions{Tags: []string{ref}, Remove: true, ForceRemove: true, NoCache: true})
 	if err != nil {
 		t.Fatalf("build %s: %v", ref, err)
 	}
