@@ -13,8 +13,6 @@ package deploy_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
@@ -48,47 +46,19 @@ type node struct {
 
 func (n *node) host() string { return "unix://" + filepath.Join(n.dir, "docker.sock") }
 
-func run(t *testing.T, name string, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-}
-
-// cleanupRun runs a teardown command at cleanup, reporting a failure.
-func cleanupRun(t *testing.T, name string, args ...string) {
-	t.Cleanup(func() {
-		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-			t.Errorf("teardown: %s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-		}
-	})
-}
-
 func TestMultiNode(t *testing.T) {
 	hostCli := testenv.Docker(t)
 	images := swarmtest.PushImages(t, hostCli)
 
-	b := make([]byte, 3)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	id := hex.EncodeToString(b[:2])
-	subnet := fmt.Sprintf("198.18.%d", b[2]) // RFC 2544 benchmark range: nobody's
-	bridge := "brsw" + id
-
-	// The bridge, with the host end of every node's veth on it.
-	run(t, "ip", "link", "add", bridge, "type", "bridge")
-	cleanupRun(t, "ip", "link", "del", bridge)
-	run(t, "ip", "addr", "add", subnet+".1/24", "dev", bridge)
-	run(t, "ip", "link", "set", bridge, "up")
+	lan := testenv.NewLAN(t, "sw")
 	// The host dockerd's FORWARD policy drops traffic between the
 	// namespaces otherwise.
-	run(t, "iptables", "-I", "DOCKER-USER", "-i", bridge, "-o", bridge, "-j", "ACCEPT")
-	cleanupRun(t, "iptables", "-D", "DOCKER-USER", "-i", bridge, "-o", bridge, "-j", "ACCEPT")
+	testenv.Run(t, "iptables", "-I", "DOCKER-USER", "-i", lan.Bridge, "-o", lan.Bridge, "-j", "ACCEPT")
+	testenv.CleanupRun(t, "iptables", "-D", "DOCKER-USER", "-i", lan.Bridge, "-o", lan.Bridge, "-j", "ACCEPT")
 
 	// The registry, reached by the nodes through the bridge: a proxy on
 	// the bridge address in front of the loopback registry.
-	ln, err := net.Listen("tcp", subnet+".1:0")
+	ln, err := net.Listen("tcp", lan.Gateway+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,18 +81,9 @@ func TestMultiNode(t *testing.T) {
 
 	nodes := make([]*node, 3)
 	for i := range nodes {
-		n := &node{addr: fmt.Sprintf("%s.%d", subnet, i+2), dir: filepath.Join(root, fmt.Sprint(i))}
+		ns, addr := lan.Join(i)
+		n := &node{addr: addr, dir: filepath.Join(root, fmt.Sprint(i))}
 		nodes[i] = n
-		ns := fmt.Sprintf("sw%s-%d", id, i)
-		hostEnd, nodeEnd := fmt.Sprintf("vsw%sh%d", id, i), fmt.Sprintf("vsw%sn%d", id, i)
-		run(t, "ip", "netns", "add", ns)
-		cleanupRun(t, "ip", "netns", "del", ns)
-		run(t, "ip", "link", "add", hostEnd, "type", "veth", "peer", "name", nodeEnd)
-		run(t, "ip", "link", "set", nodeEnd, "netns", ns)
-		run(t, "ip", "link", "set", hostEnd, "master", bridge, "up")
-		run(t, "ip", "-n", ns, "addr", "add", n.addr+"/24", "dev", nodeEnd)
-		run(t, "ip", "-n", ns, "link", "set", nodeEnd, "up")
-		run(t, "ip", "-n", ns, "link", "set", "lo", "up")
 		startNode(t, n, ns, regHost)
 	}
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +31,8 @@ type Engine struct {
 	Host   string
 	dir    string
 	bridge string
+	// netns is the network namespace dockerd runs in ("": the host's).
+	netns string
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -53,6 +56,30 @@ func StartEngine(ctx context.Context) (*Engine, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
+	if err := e.Start(ctx); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// StartEngineIn starts a dockerd in the network namespace netns (made by
+// `ip netns add`), as on a machine of its own: it listens on
+// tcp://addr:2375 (plain HTTP; addr is the namespace's address) and its
+// default bridge is the namespace's docker0, not the host's. It waits
+// until the engine answers. Close stops it and removes its directory; the
+// namespace is the caller's.
+func StartEngineIn(ctx context.Context, netns, addr string) (*Engine, error) {
+	for _, bin := range []string{"dockerd", "nsenter"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return nil, fmt.Errorf("no %s on PATH: install docker.io and util-linux", bin)
+		}
+	}
+	dir, err := os.MkdirTemp("", "slipway-engine-")
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{Host: "tcp://" + net.JoinHostPort(addr, "2375"), dir: dir, netns: netns}
 	if err := e.Start(ctx); err != nil {
 		e.Close()
 		return nil, err
@@ -98,10 +125,19 @@ func (e *Engine) Start(ctx context.Context) error {
 		return err
 	}
 	defer log.Close()
-	cmd := exec.Command("dockerd", "--host", e.Host,
+	args := []string{"dockerd", "--host", e.Host,
 		"--data-root", filepath.Join(e.dir, "data"), "--exec-root", filepath.Join(e.dir, "exec"),
-		"--pidfile", filepath.Join(e.dir, "docker.pid"), "--bridge", e.bridge,
-		"--iptables=false", "--ip-masq=false")
+		"--pidfile", filepath.Join(e.dir, "docker.pid"), "--iptables=false", "--ip-masq=false"}
+	if e.bridge != "" {
+		args = append(args, "--bridge", e.bridge)
+	}
+	if e.netns != "" {
+		// nsenter, not ip netns exec, which remounts /sys and leaves
+		// dockerd without its cgroups. Inside the namespace dockerd makes
+		// the namespace's own docker0.
+		args = append([]string{"nsenter", "--net=/var/run/netns/" + e.netns}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = log, log
 	// Its own process group: Close stops dockerd and its containerd.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -207,7 +243,9 @@ func (e *Engine) signal(sig syscall.Signal) error {
 // Close stops the engine and removes its bridge and directory.
 func (e *Engine) Close() error {
 	err := e.Stop()
-	exec.Command("ip", "link", "del", e.bridge).Run()
+	if e.bridge != "" {
+		exec.Command("ip", "link", "del", e.bridge).Run()
+	}
 	// dockerd mounts its data root on itself (and may leave more mounts
 	// below it): unmount them, deepest first, before removing.
 	unmountUnder(e.dir)
