@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -190,22 +189,7 @@ func TestReplicaKilledMidBuildIsTakenOver(t *testing.T) {
 		Fixture:     fixture.Options{TestCommand: heldTest},
 	})
 	removeTestContainers(t, w)
-	text, err := os.ReadFile(w.ConfigPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	configs := make([]string, 2)
-	for r := range configs {
-		first, rest, _ := strings.Cut(string(text), "\n")
-		if !strings.HasPrefix(first, "data_dir: ") {
-			t.Fatalf("the world's config starts with %q, want data_dir", first)
-		}
-		configs[r] = filepath.Join(w.Dir, fmt.Sprintf("replica-%d.yaml", r))
-		cfg := fmt.Sprintf("data_dir: %q\ndatabase: %q\n%s", filepath.Join(w.Dir, fmt.Sprint("data-", r)), database, rest)
-		if err := os.WriteFile(configs[r], []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	configs := replicaConfigs(t, w, database, 2)
 
 	a, ca := startServeConfig(t, bin, configs[0])
 	code, b, body := ca.createBuild("main", apiToken)
