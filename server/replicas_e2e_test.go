@@ -4,9 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +22,7 @@ import (
 	"github.com/slipwayci/slipway/config"
 	"github.com/slipwayci/slipway/internal/fixture"
 	"github.com/slipwayci/slipway/internal/testenv"
+	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/store"
 )
 
@@ -176,58 +184,174 @@ func TestReplicasOnPostgresFireEachDueTimeOnce(t *testing.T) {
 }
 
 // TestReplicaKilledMidBuildIsTakenOver kills -9 the `slipway serve` running
-// a build (in its test stage); another replica on the same PostgreSQL puts
-// it back once its lease expires and finishes it: one build, succeeded at
-// its second attempt, pushed once.
+// a build, once in its test stage and once in its push (the registry
+// holds the push's uploads until the test lets them through); another
+// replica on the same PostgreSQL puts it back once its lease expires and
+// finishes it: one build, succeeded at its second attempt, every tag
+// pushed with one digest, the build's.
 func TestReplicaKilledMidBuildIsTakenOver(t *testing.T) {
 	bin := slipwayBinary(t)
-	database := testenv.StartPostgresForTest(t, testenv.PostgresOptions{}).NewDatabase(t)
-	w := newWorld(t, setup{
-		Concurrency: 1,
-		Tokens:      true,
-		Listen:      "${SLIPWAY_TEST_LISTEN}",
-		Fixture:     fixture.Options{TestCommand: heldTest},
-	})
-	removeTestContainers(t, w)
-	configs := replicaConfigs(t, w, database, 2)
+	for _, stage := range []string{"test", "push"} {
+		t.Run(stage, func(t *testing.T) {
+			database := testenv.StartPostgresForTest(t, testenv.PostgresOptions{}).NewDatabase(t)
+			s := setup{Concurrency: 1, Tokens: true, Listen: "${SLIPWAY_TEST_LISTEN}"}
+			if stage == "test" {
+				s.Fixture.TestCommand = heldTest
+			}
+			w := newWorld(t, s)
+			removeTestContainers(t, w)
+			var reg *heldRegistry
+			inStage := func(store.Build) bool { return len(testContainers(t, w)) == 1 }
+			if stage == "push" {
+				reg = holdRegistryWrites(t, w)
+				inStage = func(b store.Build) bool {
+					return reg.waiting() > 0 && slices.ContainsFunc(b.Stages, func(s store.Stage) bool {
+						return s.Name == pipeline.StagePush && s.Status == store.StatusRunning
+					})
+				}
+			}
+			configs := replicaConfigs(t, w, database, 2)
 
-	a, ca := startServeConfig(t, bin, configs[0])
-	code, b, body := ca.createBuild("main", apiToken)
-	if code != http.StatusAccepted {
-		t.Fatalf("POST build: %d %s", code, body)
-	}
-	waitFor(t, buildTimeout, "the build's test stage runs on replica a", func() (bool, string) {
-		got := ca.build(b.ID)
-		return got.Status == store.StatusRunning && len(testContainers(t, w)) == 1, describe(got)
-	})
-	_, cb := startServeConfig(t, bin, configs[1])
-	a.kill9(t)
-	killed := time.Now()
+			a, ca := startServeConfig(t, bin, configs[0])
+			code, b, body := ca.createBuild("main", apiToken)
+			if code != http.StatusAccepted {
+				t.Fatalf("POST build: %d %s", code, body)
+			}
+			waitFor(t, buildTimeout, "the build's "+stage+" stage runs on replica a", func() (bool, string) {
+				got := ca.build(b.ID)
+				return got.Status == store.StatusRunning && inStage(got), describe(got)
+			})
+			_, cb := startServeConfig(t, bin, configs[1])
+			a.kill9(t)
+			killed := time.Now()
 
-	// The lease (30 s) was extended at most 10 s before the kill; replica
-	// b puts the build back within 2 s of its expiry and claims it within
-	// its 1 s poll.
-	waitFor(t, store.DefaultLease+5*time.Second, "replica b runs the build again", func() (bool, string) {
-		got := cb.build(b.ID)
-		return got.Status == store.StatusRunning && got.Attempts == 2, describe(got)
+			// The lease (30 s) was extended at most 10 s before the kill; replica
+			// b puts the build back within 2 s of its expiry and claims it within
+			// its 1 s poll.
+			waitFor(t, store.DefaultLease+5*time.Second, "replica b runs the build again", func() (bool, string) {
+				got := cb.build(b.ID)
+				return got.Status == store.StatusRunning && got.Attempts == 2, describe(got)
+			})
+			t.Logf("taken over %v after kill -9 in the %s stage (lease %v)", time.Since(killed).Round(100*time.Millisecond), stage, store.DefaultLease)
+			if code, body := cb.get("/metrics"); code != http.StatusOK ||
+				!strings.Contains(string(body), "\nslipway_lease_takeovers_total 1\n") ||
+				!strings.Contains(string(body), "\nslipway_replica_builds_running 1\n") {
+				t.Errorf("replica b's /metrics (%d) does not count one takeover and one running build:\n%s", code, body)
+			}
+			if stage == "test" {
+				cb.held = w
+			} else {
+				reg.release()
+			}
+			done := cb.waitFinished(b.ID, buildTimeout)
+			if done.Status != store.StatusSucceeded || done.Attempts != 2 {
+				t.Errorf("after the takeover: %s (attempt %d), want succeeded at attempt 2", describe(done), done.Attempts)
+			}
+			if got := cb.builds(); len(got) != 1 {
+				t.Errorf("%d builds, want 1: %v", len(got), got)
+			}
+			if len(done.Tags) == 0 {
+				t.Errorf("%s lists no pushed tag", describe(done))
+			}
+			for _, tag := range done.Tags {
+				if got := w.Digest(tag); got != done.Digest {
+					t.Errorf("%s = %s in the registry, want the build's %s", tag, got, done.Digest)
+				}
+			}
+			if reg != nil {
+				pushed := reg.manifests()
+				for _, tag := range done.Tags {
+					if len(pushed[tag]) == 0 {
+						t.Errorf("tag %s was not pushed through the held registry", tag)
+					}
+				}
+				for ref, digests := range pushed {
+					if d := slices.Compact(slices.Sorted(slices.Values(digests))); len(d) != 1 || d[0] != done.Digest {
+						t.Errorf("manifest %s was pushed as %v, want only the build's %s", ref, digests, done.Digest)
+					}
+				}
+				t.Logf("manifests pushed: %v", pushed)
+			}
+		})
+	}
+}
+
+// heldRegistry is a reverse proxy in front of a world's registry that
+// holds every write (blob upload, manifest PUT) until release, so that a
+// push stays in progress as long as a test needs. It records the digest
+// of every manifest it let through.
+type heldRegistry struct {
+	released chan struct{}
+	once     sync.Once
+	mu       sync.Mutex
+	held     int
+	pushed   map[string][]string // manifest reference (tag or digest) -> digests
+}
+
+// holdRegistryWrites puts a heldRegistry in front of w's registry and
+// points w's config and w.Image at it.
+func holdRegistryWrites(t *testing.T, w *fixture.World) *heldRegistry {
+	t.Helper()
+	h := &heldRegistry{released: make(chan struct{}), pushed: map[string][]string{}}
+	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: w.Reg.Host})
+	rp.ModifyResponse = func(resp *http.Response) error {
+		_, ref, ok := strings.Cut(resp.Request.URL.Path, "/manifests/")
+		if ok && resp.Request.Method == http.MethodPut && resp.StatusCode == http.StatusCreated {
+			h.mu.Lock()
+			h.pushed[ref] = append(h.pushed[ref], resp.Header.Get("Docker-Content-Digest"))
+			h.mu.Unlock()
+		}
+		return nil
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			h.mu.Lock()
+			h.held++
+			h.mu.Unlock()
+			select {
+			case <-h.released:
+			case <-r.Context().Done():
+			}
+			h.mu.Lock()
+			h.held--
+			h.mu.Unlock()
+			if r.Context().Err() != nil {
+				return // its pusher is gone
+			}
+		}
+		rp.ServeHTTP(rw, r)
+	}))
+	t.Cleanup(func() {
+		h.release()
+		srv.Close()
 	})
-	t.Logf("taken over %v after kill -9 (lease %v)", time.Since(killed).Round(100*time.Millisecond), store.DefaultLease)
-	if code, body := cb.get("/metrics"); code != http.StatusOK ||
-		!strings.Contains(string(body), "\nslipway_lease_takeovers_total 1\n") ||
-		!strings.Contains(string(body), "\nslipway_replica_builds_running 1\n") {
-		t.Errorf("replica b's /metrics (%d) does not count one takeover and one running build:\n%s", code, body)
+	proxy := strings.TrimPrefix(srv.URL, "http://")
+	text, err := os.ReadFile(w.ConfigPath())
+	if err != nil {
+		t.Fatal(err)
 	}
-	cb.held = w
-	done := cb.waitFinished(b.ID, buildTimeout)
-	if done.Status != store.StatusSucceeded || done.Attempts != 2 {
-		t.Errorf("after the takeover: %s (attempt %d), want succeeded at attempt 2", describe(done), done.Attempts)
+	if err := os.WriteFile(w.ConfigPath(), []byte(strings.ReplaceAll(string(text), w.Reg.Host, proxy)), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	if got := cb.builds(); len(got) != 1 {
-		t.Errorf("%d builds, want 1: %v", len(got), got)
-	}
-	if got := w.Digest("main"); got != done.Digest {
-		t.Errorf("main = %s in the registry, want the build's %s", got, done.Digest)
-	}
+	w.Image = strings.Replace(w.Image, w.Reg.Host, proxy, 1)
+	return h
+}
+
+// waiting is how many writes are held now.
+func (h *heldRegistry) waiting() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.held
+}
+
+// release lets every held and later write through.
+func (h *heldRegistry) release() { h.once.Do(func() { close(h.released) }) }
+
+// manifests returns the digests of the manifests pushed, by reference.
+func (h *heldRegistry) manifests() map[string][]string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return maps.Clone(h.pushed)
 }
 
 // TestReplicasServeEachOthersLogs follows, through replica a, the log of a
