@@ -235,6 +235,17 @@ type Project struct {
 	// Branches are patterns (path.Match syntax) of the branches whose
 	// pushes build. Default: [DefaultBranch].
 	Branches []string `yaml:"branches"`
+	// Paths filters branch pushes by the files they change: a push that
+	// changes no file the filter lets through builds nothing. Default:
+	// every file (no filter). Tags, schedules, manual builds, base-image
+	// rebuilds and reconcile are never filtered.
+	Paths Paths `yaml:"paths"`
+	// PullRequests builds pull requests. Default: off.
+	PullRequests PullRequests `yaml:"pull_requests"`
+	// Submodules checks the repository's submodules out into the build
+	// context, fetched with the same URL rules and limits as the
+	// repository. Default false.
+	Submodules bool `yaml:"submodules"`
 	// Context is the build context directory inside the checkout; it may
 	// not leave the checkout. Default ".".
 	Context string `yaml:"context"`
@@ -313,6 +324,36 @@ type Project struct {
 	// SecretBuildEnv are build environment variables whose values never
 	// reach a log, an answer or an image label. Default: none.
 	SecretBuildEnv map[string]Secret `yaml:"secret_build_env"`
+}
+
+// Paths are a project's path filter (projects[].paths). Patterns are
+// gitignore's, relative to the repository root ("services/web/**", "docs/",
+// "*.md", "!keep.md"); see README, Path filters.
+type Paths struct {
+	// Include: a changed file counts only when it matches one of these.
+	// Default: none, every file counts.
+	Include []string `yaml:"include"`
+	// Exclude: a changed file matching one of these never counts, even when
+	// included. Default: none.
+	Exclude []string `yaml:"exclude"`
+}
+
+// Filtered reports whether any pattern is set.
+func (p Paths) Filtered() bool { return len(p.Include) > 0 || len(p.Exclude) > 0 }
+
+// PullRequests are a project's pull-request builds (projects[].pull_requests).
+type PullRequests struct {
+	// Enabled builds the head of a pull request (refs/pull/N/head) when it
+	// is opened, pushed to or reopened, and runs the test and autotest.
+	// Default false.
+	Enabled bool `yaml:"enabled"`
+	// Push pushes the image of a pull request as tag pr-N (and no other).
+	// Default false: nothing is pushed.
+	Push bool `yaml:"push"`
+	// Forks builds pull requests from forks too, untrusted: without
+	// secret build args, secrets, ssh or hooks. Default false: they are
+	// ignored.
+	Forks bool `yaml:"forks"`
 }
 
 // WantsGitDir reports whether the build context holds a .git: GitDir, true

@@ -474,6 +474,8 @@ func (v *checker) project(p string, pr *Project, c *Config) {
 	for i, b := range pr.Branches {
 		v.pattern(fmt.Sprintf("%s.branches[%d]", p, i), b)
 	}
+	v.paths(p+".paths.include", pr.Paths.Include)
+	v.paths(p+".paths.exclude", pr.Paths.Exclude)
 	v.confined(p+".context", pr.Context, "the repository checkout")
 	v.builderLabels(p+".builder_labels", pr.BuilderLabels, c.Builders)
 	v.platforms(p, pr)
@@ -571,6 +573,29 @@ func (v *checker) confined(key, p, root string) {
 	cleaned := path.Clean(p)
 	if path.IsAbs(p) || strings.HasPrefix(p, `\`) || cleaned == ".." || strings.HasPrefix(cleaned, "../") {
 		v.add(key, "%q leaves %s: paths are confined to the repository checkout, use a relative path inside it", p, root)
+	}
+}
+
+// paths checks gitignore-style path patterns: not empty, valid globs, and
+// inside the repository.
+func (v *checker) paths(key string, patterns []string) {
+	for i, pat := range patterns {
+		k := fmt.Sprintf("%s[%d]", key, i)
+		body := strings.Trim(strings.TrimPrefix(pat, "!"), "/")
+		if strings.TrimSpace(body) == "" {
+			v.add(k, "must name files (gitignore syntax, e.g. \"services/web/**\" or \"*.md\")")
+			continue
+		}
+		for _, part := range strings.Split(body, "/") {
+			if part == ".." || part == "." {
+				v.add(k, "%q: patterns are relative to the repository root and cannot contain %q", pat, part)
+				break
+			}
+			if _, err := path.Match(part, ""); err != nil {
+				v.add(k, "%q is not a valid pattern (gitignore syntax: *, ?, [a-z], **)", pat)
+				break
+			}
+		}
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/slipwayci/slipway/internal/gitref"
+	"github.com/slipwayci/slipway/source"
 	"github.com/slipwayci/slipway/store"
 )
 
@@ -171,3 +173,21 @@ func (q *Queue) ReadLog(ctx context.Context, id, offset int64, max int) ([]byte,
 
 // Ready checks the engine and the store (for /readyz).
 func (q *Queue) Ready(ctx context.Context) error { return q.svc.Ready(ctx) }
+
+// ChangedFiles lists the files a push of ref from before to after changed
+// in project's repository, in the clone cache builds use (which the fetch
+// warms for the build that may follow): see source.Cache.ChangedFiles for
+// what a new branch or a force-push is compared with. ctx bounds it.
+func (q *Queue) ChangedFiles(ctx context.Context, project, ref, before, after string, forced bool) ([]string, error) {
+	cfg := q.svc.Config
+	p, err := cfg.Project(project)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := q.svc.runner.sources.ChangedFiles(ctx, source.ChangesRequest{
+		Project: p.Name, URL: p.Repo, Auth: gitAuth(cfg, p),
+		Ref: ref, Before: before, After: after, Forced: forced,
+		DefaultBranch: gitref.Branch(p.DefaultBranch).String(),
+	})
+	return ch.Files, err
+}

@@ -122,9 +122,18 @@ func githubHook(d HandlerDeps, cfg *config.Config) (http.Handler, error) {
 			writeError(w, http.StatusNotFound, "GitHub webhooks are off: no project has github: and github.webhook_secret is not set; set both to build on pushes")
 		}), nil
 	}
+	var opts []webhook.Option
+	if c, ok := d.Builds.(webhook.Changes); ok {
+		opts = append(opts, webhook.WithChanges(c, pathsTimeout))
+	}
 	return webhook.NewHandler(cfg.GitHub.WebhookSecret, int64(cfg.GitHub.MaxPayload), cfg.Projects,
-		deliveryQueue{builds: d.Builds}, d.Logger, d.Metrics)
+		deliveryQueue{builds: d.Builds}, d.Logger, d.Metrics, opts...)
 }
+
+// pathsTimeout bounds the path-filter check of one delivery (fetching the
+// push into the clone cache), well inside the 10 s GitHub waits for an
+// answer; a push not checked in time builds.
+const pathsTimeout = 5 * time.Second
 
 // authorized reports whether r carries one of the API tokens, compared in
 // constant time. With no tokens configured nothing is authorized.

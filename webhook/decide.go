@@ -43,6 +43,11 @@ type Trigger struct {
 	Message string
 	// Pusher is the name of whoever pushed (may be empty).
 	Pusher string
+	// Before is a branch push's `before` (all zeros for a new branch) and
+	// Forced its `forced`: what a path filter compares Commit with. Unset
+	// for a tag push.
+	Before string
+	Forced bool
 }
 
 // Decision is what a delivery asks for: the builds to queue, the reason it
@@ -212,6 +217,10 @@ func decidePush(projects []config.Project, p *github.PushEvent) Decision {
 			Message: head.GetMessage(),
 			Pusher:  pusher,
 		})
+		if trigger == store.TriggerPush {
+			last := &d.Triggers[len(d.Triggers)-1]
+			last.Before, last.Forced = strings.ToLower(p.GetBefore()), p.GetForced()
+		}
 	}
 	return d
 }

@@ -76,6 +76,8 @@ func pushTrigger(project, ref, commit string) webhook.Trigger {
 		Commit:  commit,
 		Message: "Initial commit",
 		Pusher:  "Codertocat",
+		// The recorded pushes create their branch or tag.
+		Before: "0000000000000000000000000000000000000000",
 	}
 }
 

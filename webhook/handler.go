@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/go-github/v75/github"
 	"github.com/rs/zerolog"
@@ -107,8 +108,9 @@ type Metrics interface {
 // X-GitHub-Event (400); parses the event with github.ParseWebHook (400 on
 // malformed JSON; an event type go-github does not know is answered 202
 // with a reason and builds nothing); requires X-GitHub-Delivery (400); calls
-// Decide and then Queue.Accept once, even for ignored deliveries (500 on
-// error). It answers JSON
+// Decide, drops the branch pushes a project's path filter leaves out (see
+// WithChanges; the answer's reason then starts with "paths"), and calls
+// Queue.Accept once, even for ignored deliveries (500 on error). It answers JSON
 //
 //	{"delivery":"<id>","builds":[ids],"ignored":"<reason>","duplicate":false}
 //
@@ -128,17 +130,21 @@ type Handler struct {
 	logger   zerolog.Logger
 	metrics  Metrics
 	bodies   *bodyBudget
+	// changes and changesTimeout are WithChanges'.
+	changes        Changes
+	changesTimeout time.Duration
 }
 
 // NewHandler returns a Handler that verifies deliveries with secret, refuses
 // bodies over maxBody bytes (config.GitHub.MaxPayload, 25 MiB by default),
 // decides with projects (indexes in reasons refer to this slice, so pass the
-// config's whole list) and records deliveries in q. m may be nil.
+// config's whole list) and records deliveries in q. m may be nil; opts add
+// what is optional (WithChanges).
 //
 // An empty or whitespace-only secret is an error: go-github skips
 // verification when both the secret and the signature are empty, and a
 // guessable secret would let anyone start builds.
-func NewHandler(secret config.Secret, maxBody int64, projects []config.Project, q Queue, logger zerolog.Logger, m Metrics) (*Handler, error) {
+func NewHandler(secret config.Secret, maxBody int64, projects []config.Project, q Queue, logger zerolog.Logger, m Metrics, opts ...Option) (*Handler, error) {
 	if strings.TrimSpace(secret.Value()) == "" {
 		return nil, errors.New("webhook: github.webhook_secret is empty or only whitespace; set it to the secret of the GitHub webhook")
 	}
@@ -148,7 +154,7 @@ func NewHandler(secret config.Secret, maxBody int64, projects []config.Project, 
 	if q == nil {
 		return nil, errors.New("webhook: nil Queue")
 	}
-	return &Handler{
+	h := &Handler{
 		secret:   []byte(secret.Value()),
 		maxBody:  maxBody,
 		projects: slices.Clone(projects),
@@ -156,7 +162,11 @@ func NewHandler(secret config.Secret, maxBody int64, projects []config.Project, 
 		logger:   logger,
 		metrics:  m,
 		bodies:   newBodyBudget(maxBody),
-	}, nil
+	}
+	for _, o := range opts {
+		o(h)
+	}
+	return h, nil
 }
 
 // Signature returns the X-Hub-Signature-256 value GitHub sends for body
@@ -299,12 +309,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	decision, notes := h.filterPaths(r.Context(), decision)
 	builds := h.builds(decision.Triggers)
 	d := Delivery{ID: delivery, Event: event, Outcome: OutcomeQueued, Reason: decision.Ignored}
 	if len(builds) == 0 {
 		d.Outcome = OutcomeIgnored
 	}
 	l.reason = decision.Ignored
+	if len(notes) > 0 && decision.Ignored == "" {
+		l.reason = strings.Join(notes, "; ")
+	}
 	acc, err := h.queue.Accept(r.Context(), d, builds)
 	if err != nil {
 		l.err = err
