@@ -64,11 +64,13 @@ type Config struct {
 	// kept with a marker between. Default 10 MiB.
 	LogLimit ByteSize `yaml:"log_limit"`
 	// APITokensFile names a file with one API token per line (blank lines
-	// and # comments ignored). API writes need one of them; with none
-	// configured, writes are refused. Default "".
+	// and # comments ignored): `name:token` names the token, a line without
+	// a colon is a token named "token-N" (N its position among the file's
+	// tokens, from 1). API writes need one of them; with none configured,
+	// writes are refused. Default "".
 	APITokensFile string `yaml:"api_tokens_file"`
 	// APITokens is loaded from APITokensFile by Load; never set in YAML.
-	APITokens []Secret `yaml:"-"`
+	APITokens []APIToken `yaml:"-"`
 	// SessionSecretFile names a file whose content keys the dashboard's
 	// login cookies. Default "": a key generated once and kept in the
 	// database, so logins survive restarts and hold on every replica.
@@ -567,6 +569,15 @@ func (c *Config) RegistryFor(host string) *Registry {
 // Secret is a string that never prints: fmt, zerolog and encoding/json see
 // redact.Mask ("***"), or "" for an unset secret. Use Value to read it.
 type Secret string
+
+// APIToken is one token of api_tokens_file.
+type APIToken struct {
+	// Name says who uses the token: builds record it as who started or
+	// canceled them, and logs show it. It is not secret.
+	Name string
+	// Token is the secret a client sends as "Authorization: Bearer".
+	Token Secret
+}
 
 // Value returns the secret's text.
 func (s Secret) Value() string { return string(s) }

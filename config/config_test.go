@@ -183,7 +183,7 @@ func TestLoadFull(t *testing.T) {
 		SessionSecretFile: secret("session_secret"),
 		ProbeExecutable:   filepath.Join(dir, "bin", "slipway-probe"),
 		SessionSecret:     "session-from-file",
-		APITokens:         []Secret{"tok-one", "tok-two"},
+		APITokens:         []APIToken{{Name: "token-1", Token: "tok-one"}, {Name: "ci", Token: "tok-two"}},
 		DashboardAuth:     "token",
 		EngineGC:          EngineGC{MaxBuildCache: 2 << 30},
 		GitHub: GitHub{

@@ -604,8 +604,12 @@ func (l *loader) readFiles(c *Config) {
 			l.fileProblem("api_tokens_file", c.APITokensFile, err, "create it with one API token per line, or remove the key")
 			return
 		}
-		c.APITokens = parseTokens(string(data))
-		if len(c.APITokens) == 0 {
+		var problems []string
+		c.APITokens, problems = parseTokens(string(data))
+		for _, msg := range problems {
+			l.note(l.lineOf("api_tokens_file"), "api_tokens_file", c.APITokensFile+": "+msg)
+		}
+		if len(c.APITokens) == 0 && len(problems) == 0 {
 			l.note(l.lineOf("api_tokens_file"), "api_tokens_file", fmt.Sprintf("%s holds no token: put one API token per line, or remove the key", c.APITokensFile))
 		}
 	}
@@ -658,17 +662,58 @@ func (l *loader) fileProblem(key, file string, err error, todo string) {
 }
 
 // parseTokens returns the tokens of an API tokens file: one per line,
-// surrounding blanks trimmed, blank lines and # comments skipped.
-func parseTokens(data string) []Secret {
-	var tokens []Secret
+// surrounding blanks trimmed, blank lines and # comments skipped. A line
+// `name:token` names its token (split at the first colon); a line without a
+// colon is a token named "token-N", N its position among the tokens. The
+// problems found name the line, never a token's text.
+func parseTokens(data string) ([]APIToken, []string) {
+	var (
+		tokens   []APIToken
+		problems []string
+		seen     = map[string]int{}
+		lineNo   int
+	)
 	for line := range strings.Lines(data) {
+		lineNo++
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		tokens = append(tokens, Secret(line))
+		name, tok, named := strings.Cut(line, ":")
+		if !named {
+			name, tok = fmt.Sprintf("token-%d", len(tokens)+1), line
+		}
+		name, tok = strings.TrimSpace(name), strings.TrimSpace(tok)
+		switch {
+		case named && !validTokenName(name):
+			problems = append(problems, fmt.Sprintf("line %d: the token name before the colon must be 1 to 64 letters, digits, '.', '_', '-' or '@' (a token that contains a colon needs a name: name:token)", lineNo))
+			continue
+		case tok == "":
+			problems = append(problems, fmt.Sprintf("line %d: token %s is empty: write it after the colon (name:token)", lineNo, name))
+			continue
+		}
+		if first, dup := seen[name]; dup {
+			problems = append(problems, fmt.Sprintf("line %d: token name %s is taken by line %d: give each token its own name", lineNo, name, first))
+			continue
+		}
+		seen[name] = lineNo
+		tokens = append(tokens, APIToken{Name: name, Token: Secret(tok)})
 	}
-	return tokens
+	return tokens, problems
+}
+
+// validTokenName reports whether name may name an API token: it shows in
+// build records and logs, so it is kept to a short plain word.
+func validTokenName(name string) bool {
+	if name == "" || len(name) > 64 {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._-@", c)) {
+			return false
+		}
+	}
+	return true
 }
 
 func sortedKeys[V any](m map[string]V) []string {

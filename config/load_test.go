@@ -195,7 +195,7 @@ func TestSecretFiles(t *testing.T) {
 				t.Errorf("%s = %q, want %q", s.name, s.got.Value(), s.want.Value())
 			}
 		}
-		if diff := cmp.Diff(c.APITokens, []Secret{"tok-a", "tok-b"}); diff != "" {
+		if diff := cmp.Diff(c.APITokens, []APIToken{{Name: "token-1", Token: "tok-a"}, {Name: "token-2", Token: "tok-b"}}); diff != "" {
 			t.Errorf("api tokens mismatch (-got +want):\n%s", diff)
 		}
 		if got, want := c.GitHub.TokenFile, filepath.Join(dir, "crlf"); got != want {
@@ -562,5 +562,61 @@ projects:
 	}
 	if calls != 0 {
 		t.Errorf("the check ran %d times on an invalid config, want 0", calls)
+	}
+}
+
+func TestParseTokens(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		data     string
+		want     []APIToken
+		problems []string
+	}{
+		{
+			name: "plain lines are numbered among the tokens",
+			data: "# comment\nfirst\n\nci-bot:second\nthird\n",
+			want: []APIToken{{Name: "token-1", Token: "first"}, {Name: "ci-bot", Token: "second"}, {Name: "token-3", Token: "third"}},
+		},
+		{
+			name: "split at the first colon, blanks around both parts trimmed",
+			data: " deploy@ops : a:b:c \n",
+			want: []APIToken{{Name: "deploy@ops", Token: "a:b:c"}},
+		},
+		{
+			name:     "a token with a colon and no name",
+			data:     "ab/c:secret-part\n",
+			problems: []string{"line 1: the token name before the colon must be 1 to 64 letters, digits, '.', '_', '-' or '@' (a token that contains a colon needs a name: name:token)"},
+		},
+		{
+			name:     "empty name",
+			data:     ":secret\n",
+			problems: []string{"line 1: the token name before the colon must be 1 to 64 letters, digits, '.', '_', '-' or '@' (a token that contains a colon needs a name: name:token)"},
+		},
+		{
+			name:     "empty token",
+			data:     "ci:\n",
+			problems: []string{"line 1: token ci is empty: write it after the colon (name:token)"},
+		},
+		{
+			name:     "duplicate name",
+			data:     "ci:one\n\nci:two\ntoken-3:x\nplain\n",
+			want:     []APIToken{{Name: "ci", Token: "one"}, {Name: "token-3", Token: "x"}},
+			problems: []string{"line 3: token name ci is taken by line 1: give each token its own name", "line 5: token name token-3 is taken by line 4: give each token its own name"},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, problems := parseTokens(tt.data)
+			if diff := cmp.Diff(got, tt.want); diff != "" {
+				t.Errorf("tokens mismatch (-got +want):\n%s", diff)
+			}
+			if diff := cmp.Diff(problems, tt.problems); diff != "" {
+				t.Errorf("problems mismatch (-got +want):\n%s", diff)
+			}
+			for _, p := range problems {
+				if strings.Contains(p, "secret") {
+					t.Errorf("problem %q shows a token's text", p)
+				}
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,11 @@ type Request struct {
 	// mark moves to its due time with the queueing, so that a crash can
 	// neither lose a fired release nor fire it twice.
 	Fired bool
+	// StartedBy is who asks for the builds (store.Build.StartedBy): an API
+	// token's name, "dashboard:<token name>"... "" means the trigger's
+	// kind decides: "webhook" for pushes and tags, "schedule",
+	// "reconcile", else the kind itself.
+	StartedBy string
 }
 
 // Queued is what Enqueue did.
@@ -63,6 +69,7 @@ func (q *Queue) Enqueue(ctx context.Context, req Request) (Queued, error) {
 		if err != nil {
 			return Queued{}, fmt.Errorf("queue build: %w", err)
 		}
+		b.StartedBy = cmp.Or(req.StartedBy, startedBy(t.Kind))
 		builds[i] = b
 	}
 	opts, err := enqueueOptions(req.Triggers)
@@ -88,6 +95,16 @@ func (q *Queue) Enqueue(ctx context.Context, req Request) (Queued, error) {
 // record is the build record of t, with the trigger's defaults filled in
 // as Plan fills them.
 func (q *Queue) record(t Trigger) (store.Build, error) { return newBuild(q.svc.Config, t, q.svc.now()) }
+
+// startedBy is who starts a build of trigger kind when the request does
+// not say.
+func startedBy(kind string) string {
+	switch kind {
+	case store.TriggerPush, store.TriggerTag:
+		return "webhook"
+	}
+	return kind
+}
 
 // enqueueOptions are the dedup and supersede rules of the triggers of one
 // request, which must agree (one store call applies them to all).

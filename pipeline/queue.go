@@ -82,7 +82,13 @@ var ErrNotCancelable = errors.New("build already finished")
 // Cancel stops build id: a queued build is marked canceled at once, a
 // running one has its engine work stopped and ends canceled; one running
 // on another replica is canceled by that replica (store.RequestCancel).
-func (q *Queue) Cancel(ctx context.Context, id int64) error {
+// by is who asks (store.Build.CanceledBy); "" records nobody.
+func (q *Queue) Cancel(ctx context.Context, id int64, by string) error {
+	if by != "" {
+		if err := q.svc.store.RecordCancel(ctx, id, by); err != nil {
+			return err
+		}
+	}
 	ok, err := q.svc.store.SetStatus(ctx, id, []store.Status{store.StatusQueued}, store.StatusCanceled, ErrCanceled.Error())
 	if err != nil {
 		return err

@@ -134,6 +134,7 @@ func (s *Service) BuildNow(ctx context.Context, req BuildRequest, progress io.Wr
 	if err != nil {
 		return b, err
 	}
+	b.StartedBy = "cli"
 	b, err = s.store.Insert(ctx, b)
 	if err != nil {
 		return b, err
@@ -156,7 +157,7 @@ func (s *Service) Redeploy(ctx context.Context, project, tag, target string, pro
 	if err != nil {
 		return store.Build{}, err
 	}
-	b, err := s.store.Insert(ctx, store.Build{Project: p.Name, Trigger: store.TriggerManual, Ref: "deploy:" + tag, Image: p.Image})
+	b, err := s.store.Insert(ctx, store.Build{Project: p.Name, Trigger: store.TriggerManual, Ref: "deploy:" + tag, Image: p.Image, StartedBy: "cli"})
 	if err != nil {
 		return b, err
 	}

@@ -113,7 +113,7 @@ func (r *run) requeue(ctx context.Context, commit string) {
 		return
 	}
 	again := Trigger{Kind: store.TriggerPush, Project: r.b.Project, Ref: gitref.Parse(r.b.Ref), Commit: commit, Late: true}
-	if got, err := r.queue.Enqueue(ctx, Request{Triggers: []Trigger{again}}); err == nil {
+	if got, err := r.queue.Enqueue(ctx, Request{Triggers: []Trigger{again}, StartedBy: r.b.StartedBy}); err == nil {
 		zerolog.Ctx(ctx).Info().Int64("requeued", got.First().ID).Str("newer", commit).Msg("late push of an older commit: the newer commit is queued again")
 	}
 }

@@ -49,6 +49,8 @@ type Release struct {
 	// fired release nor fire it twice; a run by hand leaves the mark
 	// alone.
 	Fired bool
+	// By is who runs the release by hand (RunNow); "" for a fire.
+	By string
 }
 
 // Options are the scheduler's optional collaborators.
@@ -371,8 +373,9 @@ func (s *Scheduler) fire(ctx context.Context, e *entry, due time.Time) (store.Bu
 // dated now (its date is read in the schedule's time zone), without
 // deduplication. The mark is left alone, so the next due time still fires.
 // An unknown project or schedule is an ErrUnknownSchedule (for an unknown
-// project also config.ErrUnknownProject) naming the known ones.
-func (s *Scheduler) RunNow(ctx context.Context, project, schedule string) (store.Build, error) {
+// project also config.ErrUnknownProject) naming the known ones. by is who
+// runs it (Release.By).
+func (s *Scheduler) RunNow(ctx context.Context, project, schedule, by string) (store.Build, error) {
 	e, err := s.lookup(project, schedule)
 	if err != nil {
 		return store.Build{}, err
@@ -380,7 +383,7 @@ func (s *Scheduler) RunNow(ctx context.Context, project, schedule string) (store
 	if s.q == nil {
 		return store.Build{}, errNoQueue
 	}
-	got, err := s.q.Release(ctx, Release{Project: e.project, Schedule: e.name, Branch: e.branch, Due: s.now().UTC()})
+	got, err := s.q.Release(ctx, Release{Project: e.project, Schedule: e.name, Branch: e.branch, Due: s.now().UTC(), By: by})
 	if err != nil {
 		return store.Build{}, fmt.Errorf("run schedule %s of %s: %w", schedule, project, err)
 	}

@@ -430,7 +430,7 @@ func TestRunNow(t *testing.T) {
 		t.Fatalf("mark: %v", err)
 	}
 
-	got, err := s.RunNow(t.Context(), "web", "weekly")
+	got, err := s.RunNow(t.Context(), "web", "weekly", "")
 	if err != nil {
 		t.Fatalf("RunNow: %v", err)
 	}
@@ -456,7 +456,7 @@ func TestRunNow(t *testing.T) {
 	}
 
 	// A second run is not deduplicated: it is another release.
-	again, err := s.RunNow(t.Context(), "web", "weekly")
+	again, err := s.RunNow(t.Context(), "web", "weekly", "")
 	if err != nil {
 		t.Fatalf("RunNow again: %v", err)
 	}
@@ -476,7 +476,7 @@ func TestRunNow(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := len(listBuilds(t, st))
-			_, err := s.RunNow(t.Context(), tt.project, tt.schedule)
+			_, err := s.RunNow(t.Context(), tt.project, tt.schedule, "")
 			if !errors.Is(err, ErrUnknownSchedule) {
 				t.Fatalf("RunNow = %v, want ErrUnknownSchedule", err)
 			}

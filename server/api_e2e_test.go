@@ -54,6 +54,10 @@ func TestManualBuildNeedsAToken(t *testing.T) {
 	if b.Ref != "refs/heads/main" {
 		t.Errorf("manual build ref = %q, want refs/heads/main", b.Ref)
 	}
+	// A token on a line of its own is named by its place in the file.
+	if b.StartedBy != "token-1" || strings.Contains(body, apiToken) {
+		t.Errorf("manual build started_by = %q, want the token's name token-1 (never its text): %s", b.StartedBy, body)
+	}
 	b = c.waitFinished(b.ID, buildTimeout)
 	if b.Status != store.StatusSucceeded || b.Commit != w.Head {
 		t.Errorf("manual build: %s, want succeeded at %s", describe(b), w.Head)
@@ -117,7 +121,10 @@ func TestManualBuildRefusesInvalidRefs(t *testing.T) {
 func TestCancelStopsARunningBuild(t *testing.T) {
 	w := newWorld(t, setup{Tokens: true, Fixture: fixture.Options{TestCommand: []string{"-sleep", "60s"}}})
 	removeTestContainers(t, w)
-	c := serve(t, w, nil)
+	const opsToken = "tok-ops-test-only"
+	c := serve(t, w, func(cfg *config.Config) {
+		cfg.APITokens = append(cfg.APITokens, config.APIToken{Name: "ops", Token: opsToken})
+	})
 
 	code, b, body := c.createBuild("main", apiToken)
 	if code != http.StatusAccepted {
@@ -138,10 +145,13 @@ func TestCancelStopsARunningBuild(t *testing.T) {
 	if code, body := c.do(http.MethodPost, fmt.Sprintf("/api/v1/builds/%d/cancel", b.ID), "", nil, nil); code != http.StatusUnauthorized {
 		t.Errorf("cancel without a token: %d %s, want 401", code, body)
 	}
-	if code, body := c.do(http.MethodPost, fmt.Sprintf("/api/v1/builds/%d/cancel", b.ID), apiToken, nil, nil); code != http.StatusAccepted {
+	if code, body := c.do(http.MethodPost, fmt.Sprintf("/api/v1/builds/%d/cancel", b.ID), opsToken, nil, nil); code != http.StatusAccepted {
 		t.Fatalf("cancel: %d %s, want 202", code, body)
 	}
 	b = c.waitFinished(b.ID, 30*time.Second)
+	if b.StartedBy != "token-1" || b.CanceledBy != "ops" {
+		t.Errorf("canceled build: started_by %q canceled_by %q, want token-1 and ops", b.StartedBy, b.CanceledBy)
+	}
 	if took := time.Since(start); took > 30*time.Second {
 		t.Errorf("the build ended %s after the cancel", took)
 	}

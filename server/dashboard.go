@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"embed"
 	"encoding/base64"
 	"errors"
@@ -196,8 +195,18 @@ func (d *dashboard) canRead(r *http.Request) bool {
 	if !d.h.readAuth || d.h.authorized(r) {
 		return true
 	}
+	_, ok := d.sessionToken(r)
+	return ok
+}
+
+// sessionToken returns the API token r's session cookie was made for, when
+// r carries a valid one.
+func (d *dashboard) sessionToken(r *http.Request) (apiToken, bool) {
 	c, err := r.Cookie(sessionCookie)
-	return err == nil && d.validSession(c.Value)
+	if err != nil {
+		return apiToken{}, false
+	}
+	return d.validSession(c.Value)
 }
 
 // session returns a cookie value for the token with hash tokenHash, valid
@@ -215,39 +224,29 @@ func (d *dashboard) sessionMAC(exp string, tokenHash [32]byte) []byte {
 	return m.Sum(nil)
 }
 
-// validSession reports whether value was made by session for one of the
-// configured tokens and has not expired.
-func (d *dashboard) validSession(value string) bool {
+// validSession returns the configured token value was made for by session,
+// when it was and has not expired.
+func (d *dashboard) validSession(value string) (apiToken, bool) {
 	exp, macText, ok := strings.Cut(value, ".")
 	if !ok {
-		return false
+		return apiToken{}, false
 	}
 	unix, err := strconv.ParseInt(exp, 10, 64)
 	if err != nil || !d.now().Before(time.Unix(unix, 0)) {
-		return false
+		return apiToken{}, false
 	}
 	mac, err := base64.RawURLEncoding.DecodeString(macText)
 	if err != nil {
-		return false
+		return apiToken{}, false
 	}
+	var found apiToken
 	match := false
 	for _, t := range d.h.tokens {
-		if hmac.Equal(mac, d.sessionMAC(exp, t)) {
-			match = true
+		if hmac.Equal(mac, d.sessionMAC(exp, t.sum)) {
+			found, match = t, true
 		}
 	}
-	return match
-}
-
-// matchToken returns the stored hash of the API token raw, compared in
-// constant time with every configured token.
-func matchToken(tokens [][32]byte, raw string) ([32]byte, bool) {
-	sum := sha256.Sum256([]byte(strings.TrimSpace(raw)))
-	match := 0
-	for _, t := range tokens {
-		match |= subtle.ConstantTimeCompare(sum[:], t[:])
-	}
-	return sum, raw != "" && match == 1
+	return found, match
 }
 
 type loginPage struct {
@@ -277,7 +276,7 @@ func (d *dashboard) login(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	sum, ok := matchToken(d.h.tokens, r.PostForm.Get("token"))
+	tok, ok := matchToken(d.h.tokens, r.PostForm.Get("token"))
 	if !ok {
 		d.h.Logger.Warn().Str("remote", r.RemoteAddr).Msg("dashboard login with a wrong token")
 		page := loginPage{basePage: d.base(r, "Log in"), Next: next, Error: "That token is not one of the API tokens (api_tokens_file)."}
@@ -290,7 +289,7 @@ func (d *dashboard) login(w http.ResponseWriter, r *http.Request) {
 	expires := d.now().Add(sessionTTL)
 	http.SetCookie(w, &http.Cookie{
 		Name:     sessionCookie,
-		Value:    d.session(sum, expires),
+		Value:    d.session(tok.sum, expires),
 		Path:     "/",
 		Expires:  expires,
 		MaxAge:   int(sessionTTL / time.Second),

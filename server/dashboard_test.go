@@ -402,10 +402,11 @@ func TestDashboardTokenLogin(t *testing.T) {
 }
 
 func TestSessionCookies(t *testing.T) {
-	sum, _ := matchToken(nil, "")
+	tokens := hashTokens([]config.APIToken{{Name: "ops", Token: "ops-token"}, {Name: "ci", Token: "ci-token"}})
+	sum := tokens[1].sum
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	clock := now
-	h := &handler{readAuth: true, tokens: [][32]byte{sum}, cfg: &config.Config{}}
+	h := &handler{readAuth: true, tokens: tokens, cfg: &config.Config{}}
 	d := newDashboard(h, func() time.Time { return clock })
 	other := newDashboard(h, func() time.Time { return clock })
 	valid := d.session(sum, now.Add(time.Hour))
@@ -426,32 +427,37 @@ func TestSessionCookies(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock = tt.at
-			if got := d.validSession(tt.value); got != tt.want {
+			tok, got := d.validSession(tt.value)
+			if got != tt.want {
 				t.Errorf("validSession(%q) at %s = %v, want %v", tt.value, tt.at, got, tt.want)
+			}
+			if got && tok.name != "ci" {
+				t.Errorf("validSession(%q) names token %q, want the session's token ci", tt.value, tok.name)
 			}
 		})
 	}
 }
 
 func TestMatchToken(t *testing.T) {
-	tokens := [][32]byte{}
-	for _, tok := range []string{"first-token", "second-token"} {
-		s, _ := matchToken(nil, tok)
-		tokens = append(tokens, s)
-	}
+	tokens := hashTokens([]config.APIToken{{Name: "token-1", Token: "first-token"}, {Name: "ci", Token: "second-token"}})
 	tests := []struct {
-		raw  string
-		want bool
+		raw      string
+		want     bool
+		wantName string
 	}{
-		{raw: "first-token", want: true},
-		{raw: " second-token\n", want: true},
+		{raw: "first-token", want: true, wantName: "token-1"},
+		{raw: " second-token\n", want: true, wantName: "ci"},
 		{raw: "second-token-x", want: false},
 		{raw: "", want: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.raw, func(t *testing.T) {
-			if _, got := matchToken(tokens, tt.raw); got != tt.want {
+			tok, got := matchToken(tokens, tt.raw)
+			if got != tt.want {
 				t.Errorf("matchToken(%q) = %v, want %v", tt.raw, got, tt.want)
+			}
+			if tok.name != tt.wantName {
+				t.Errorf("matchToken(%q) names %q, want %q", tt.raw, tok.name, tt.wantName)
 			}
 		})
 	}

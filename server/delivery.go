@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 
 	"github.com/slipwayci/slipway/internal/gitref"
@@ -18,7 +19,7 @@ type deliveryQueue struct {
 }
 
 func (d deliveryQueue) Accept(ctx context.Context, del webhook.Delivery, builds []store.Build) (webhook.Accepted, error) {
-	req := pipeline.Request{Delivery: &store.Delivery{ID: del.ID, Event: del.Event, Outcome: del.Outcome, Reason: del.Reason}}
+	req := pipeline.Request{Delivery: &store.Delivery{ID: del.ID, Event: del.Event, Outcome: del.Outcome, Reason: del.Reason}, StartedBy: "webhook"}
 	for _, b := range builds {
 		req.Triggers = append(req.Triggers, pipeline.Trigger{Kind: b.Trigger, Project: b.Project, Ref: gitref.Parse(b.Ref), Commit: b.Commit})
 	}
@@ -44,7 +45,7 @@ type releaseQueue struct {
 
 func (q releaseQueue) Release(ctx context.Context, r schedules.Release) (store.Build, error) {
 	t := pipeline.Trigger{Kind: store.TriggerSchedule, Project: r.Project, Schedule: r.Schedule, Ref: gitref.Branch(r.Branch), Due: r.Due}
-	res, err := q.builds.Enqueue(ctx, pipeline.Request{Triggers: []pipeline.Trigger{t}, Fired: r.Fired})
+	res, err := q.builds.Enqueue(ctx, pipeline.Request{Triggers: []pipeline.Trigger{t}, Fired: r.Fired, StartedBy: cmp.Or(r.By, "schedule")})
 	if err != nil {
 		return store.Build{}, err
 	}

@@ -3,15 +3,12 @@ package server
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -33,7 +30,8 @@ import (
 // implements it.
 type BuildService interface {
 	Enqueue(ctx context.Context, req pipeline.Request) (pipeline.Queued, error)
-	Cancel(ctx context.Context, id int64) error
+	// Cancel cancels build id; by is who asks (store.Build.CanceledBy).
+	Cancel(ctx context.Context, id int64, by string) error
 	GetBuild(ctx context.Context, id int64) (store.Build, error)
 	ListBuilds(ctx context.Context, f store.Filter) ([]store.Build, error)
 	// ReadLog returns at most max bytes of build id's log from offset on.
@@ -74,7 +72,7 @@ type HandlerDeps struct {
 type handler struct {
 	HandlerDeps
 	cfg      *config.Config
-	tokens   [][32]byte
+	tokens   []apiToken
 	readAuth bool
 }
 
@@ -85,9 +83,7 @@ func NewHandler(d HandlerDeps) (http.Handler, error) {
 	}
 	cfg := d.Config
 	h := &handler{HandlerDeps: d, cfg: cfg, readAuth: cfg.DashboardAuth == "token"}
-	for _, t := range cfg.APITokens {
-		h.tokens = append(h.tokens, sha256.Sum256([]byte(t.Value())))
-	}
+	h.tokens = hashTokens(cfg.APITokens)
 	hook, err := githubHook(d, cfg)
 	if err != nil {
 		return nil, err
@@ -135,33 +131,19 @@ func githubHook(d HandlerDeps, cfg *config.Config) (http.Handler, error) {
 // answer; a push not checked in time builds.
 const pathsTimeout = 5 * time.Second
 
-// authorized reports whether r carries one of the API tokens, compared in
-// constant time. With no tokens configured nothing is authorized.
-func (h *handler) authorized(r *http.Request) bool {
-	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || raw == "" || len(h.tokens) == 0 {
-		return false
-	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(raw)))
-	match := 0
-	for _, t := range h.tokens {
-		match |= subtle.ConstantTimeCompare(sum[:], t[:])
-	}
-	return match == 1
-}
-
 func (h *handler) write(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if len(h.tokens) == 0 {
 			writeError(w, http.StatusForbidden, "API writes are disabled: set api_tokens_file to a file with one token per line")
 			return
 		}
-		if !h.authorized(r) {
+		tok, ok := h.bearer(r)
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="slipway"`)
 			writeError(w, http.StatusUnauthorized, "a valid API token is required: Authorization: Bearer <token from api_tokens_file>")
 			return
 		}
-		next(w, r)
+		next(w, r.WithContext(withCaller(r.Context(), tok.name)))
 	}
 }
 
@@ -199,14 +181,14 @@ func (h *handler) createBuild(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t := pipeline.Trigger{Kind: store.TriggerManual, Project: p.Name, Ref: plumbing.ReferenceName(ref), Commit: req.Commit}
-	q, err := h.Builds.Enqueue(r.Context(), pipeline.Request{Triggers: []pipeline.Trigger{t}})
+	q, err := h.Builds.Enqueue(r.Context(), pipeline.Request{Triggers: []pipeline.Trigger{t}, StartedBy: callerOf(r.Context())})
 	b := q.First()
 	if err != nil {
 		h.Logger.Error().Err(err).Str("project", p.Name).Msg("queue manual build")
 		writeError(w, http.StatusInternalServerError, "could not queue the build")
 		return
 	}
-	h.Logger.Info().Int64("build", b.ID).Str("project", p.Name).Str("ref", ref).Msg("manual build queued")
+	h.Logger.Info().Int64("build", b.ID).Str("project", p.Name).Str("ref", ref).Str("by", b.StartedBy).Msg("manual build queued")
 	writeJSON(w, http.StatusAccepted, result(b))
 }
 
@@ -224,7 +206,7 @@ func (h *handler) runSchedule(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "schedules are not running")
 		return
 	}
-	b, err := h.Scheduler.RunNow(r.Context(), r.PathValue("name"), r.PathValue("schedule"))
+	b, err := h.Scheduler.RunNow(r.Context(), r.PathValue("name"), r.PathValue("schedule"), callerOf(r.Context()))
 	if errors.Is(err, schedules.ErrUnknownSchedule) {
 		writeError(w, http.StatusNotFound, err.Error())
 		return
@@ -290,14 +272,14 @@ func (h *handler) cancelBuild(w http.ResponseWriter, r *http.Request) {
 	if !ok || !readBody(w, r, &struct{}{}, "no body") {
 		return
 	}
-	err := h.Builds.Cancel(r.Context(), b.ID)
+	err := h.Builds.Cancel(r.Context(), b.ID, callerOf(r.Context()))
 	switch {
 	case errors.Is(err, pipeline.ErrNotCancelable):
 		writeError(w, http.StatusConflict, err.Error())
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, "could not cancel the build")
 	default:
-		h.Logger.Info().Int64("build", b.ID).Msg("build cancel requested")
+		h.Logger.Info().Int64("build", b.ID).Str("by", callerOf(r.Context())).Msg("build cancel requested")
 		writeJSON(w, http.StatusAccepted, map[string]any{"id": b.ID, "cancel": "requested"})
 	}
 }

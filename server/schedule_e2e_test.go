@@ -132,6 +132,9 @@ func TestScheduleFiresAndCatchesUpOnce(t *testing.T) {
 	if fired.Trigger != store.TriggerSchedule || fired.DueAt == nil || fired.Ref != "refs/heads/main" || fired.Commit != w.Head {
 		t.Fatalf("the fired release is %s due %v, want a schedule build of main at %s with a due time", describe(fired), fired.DueAt, w.Head)
 	}
+	if fired.StartedBy != "schedule" {
+		t.Errorf("the fired release was started by %q, want schedule", fired.StartedBy)
+	}
 	dated := "nightly-" + fired.DueAt.UTC().Format("20060102")
 	if !slices.Contains(fired.Tags, dated) || !slices.Contains(fired.Tags, "nightly") {
 		t.Errorf("release tags = %v, want %s and nightly", fired.Tags, dated)

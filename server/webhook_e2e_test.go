@@ -71,8 +71,8 @@ func TestRecordedPayloadsBuildExactlyThePush(t *testing.T) {
 	if got := c.builds(); len(got) != 1 {
 		t.Fatalf("%d builds exist after the recorded payloads, want 1: %v", len(got), got)
 	}
-	if b.Trigger != store.TriggerPush || b.Ref != "refs/heads/master" || b.Commit != w.Head {
-		t.Errorf("build is %s, want a push of refs/heads/master at %s", describe(b), w.Head)
+	if b.Trigger != store.TriggerPush || b.Ref != "refs/heads/master" || b.Commit != w.Head || b.StartedBy != "webhook" {
+		t.Errorf("build is %s started by %q, want a push of refs/heads/master at %s started by webhook", describe(b), b.StartedBy, w.Head)
 	}
 	wantTags := []string{"master", "master-" + w.Head[:7], "latest"}
 	if diff := cmp.Diff(wantTags, b.Tags); diff != "" {

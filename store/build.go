@@ -63,6 +63,13 @@ type Build struct {
 	// Platforms are the images of a multi-platform build, one per
 	// platform, in the project's order; Digest is then their index's.
 	Platforms []PlatformImage `json:"platforms,omitempty"`
+	// StartedBy is who queued the build: an API token's name (config
+	// APIToken), "dashboard:<token name>", "webhook", "schedule",
+	// "reconcile", "cli"; "" for builds recorded before it was kept.
+	StartedBy string `json:"started_by"`
+	// CanceledBy is who asked to cancel the build, in StartedBy's terms;
+	// "" when nobody did.
+	CanceledBy string `json:"canceled_by"`
 	// Attempts counts how often a worker started this build (restart
 	// recovery runs a build at most once more).
 	Attempts int `json:"attempts,omitempty"`

@@ -58,7 +58,8 @@ type EnqueueResult struct {
 // buildColumns are the columns scanBuild reads, in its order.
 const buildColumns = `id, project, trigger_kind, ref, commit_sha, schedule, due_at, status,
 	image, digest, build_key, tags, stages, deploys, error,
-	created_at, started_at, finished_at, attempts, no_push, no_deploy, builder, builder_reason, platforms`
+	created_at, started_at, finished_at, attempts, no_push, no_deploy, builder, builder_reason, platforms,
+	started_by, canceled_by`
 
 // scanBuild reads one row of buildColumns.
 func scanBuild(r rowScanner) (Build, error) {
@@ -71,7 +72,8 @@ func scanBuild(r rowScanner) (Build, error) {
 	)
 	err := r.Scan(&b.ID, &b.Project, &b.Trigger, &b.Ref, &b.Commit, &b.Schedule, &dueAt, &b.Status,
 		&b.Image, &b.Digest, &b.BuildKey, &tags, &stages, &deploys, &b.Error,
-		&created, &started, &finish, &b.Attempts, &b.NoPush, &b.NoDeploy, &b.Builder, &b.BuilderReason, &platforms)
+		&created, &started, &finish, &b.Attempts, &b.NoPush, &b.NoDeploy, &b.Builder, &b.BuilderReason, &platforms,
+		&b.StartedBy, &b.CanceledBy)
 	if err != nil {
 		return Build{}, err
 	}
@@ -186,15 +188,16 @@ func insertBuildAs(ctx context.Context, tx querier, b Build, keepID bool) (int64
 	args := []any{b.Project, b.Trigger, b.Ref, b.Commit, b.Schedule, nullNanos(b.DueAt), b.Status,
 		b.Image, b.Digest, b.BuildKey, tags, stages, deploys, b.Error,
 		nanos(b.CreatedAt), nullNanos(b.StartedAt), nullNanos(b.FinishedAt), b.Attempts, b.NoPush, b.NoDeploy,
-		b.Builder, b.BuilderReason, platforms}
+		b.Builder, b.BuilderReason, platforms, b.StartedBy, b.CanceledBy}
 	if keepID {
 		cols, marks, args = `id, `, `?, `, append([]any{b.ID}, args...)
 	}
 	var id int64
 	err = tx.queryRow(ctx, `INSERT INTO builds (`+cols+`project, trigger_kind, ref, commit_sha, schedule, due_at, status,
 		image, digest, build_key, tags, stages, deploys, error,
-		created_at, started_at, finished_at, attempts, no_push, no_deploy, builder, builder_reason, platforms)
-		VALUES (`+marks+`?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, args...).Scan(&id)
+		created_at, started_at, finished_at, attempts, no_push, no_deploy, builder, builder_reason, platforms,
+		started_by, canceled_by)
+		VALUES (`+marks+`?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, args...).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("insert build: %w", err)
 	}
@@ -255,7 +258,7 @@ func (s *Store) enqueue(ctx context.Context, tx querier, b Build, opts EnqueueOp
 	now := s.now().UTC()
 	b.Status = StatusQueued
 	b.CreatedAt = now
-	b.StartedAt, b.FinishedAt, b.Attempts = nil, nil, 0
+	b.StartedAt, b.FinishedAt, b.Attempts, b.CanceledBy = nil, nil, 0, ""
 	id, err := insertBuild(ctx, tx, b)
 	if err != nil {
 		return EnqueueResult{}, err
@@ -531,14 +534,7 @@ func (s *Store) SetStatus(ctx context.Context, id int64, from []Status, to Statu
 			changed = true
 			return s.notifyIfFinished(ctx, tx, to)
 		}
-		var exists int
-		if err := tx.queryRow(ctx, `SELECT count(*) FROM builds WHERE id = ?`, id).Scan(&exists); err != nil {
-			return err
-		}
-		if exists == 0 {
-			return fmt.Errorf("build %d: %w", id, ErrNotFound)
-		}
-		return nil
+		return buildExists(ctx, tx, id)
 	})
 	if err != nil {
 		return false, fmt.Errorf("set status of build %d to %s: %w", id, to, err)
@@ -547,6 +543,36 @@ func (s *Store) SetStatus(ctx context.Context, id int64, from []Status, to Statu
 		s.queue.fire()
 	}
 	return changed, nil
+}
+
+// RecordCancel notes by as who asked to cancel build id (Build.CanceledBy),
+// unless the build has ended or someone asked before: the first asker is
+// kept. ErrNotFound when the build does not exist.
+func (s *Store) RecordCancel(ctx context.Context, id int64, by string) error {
+	err := s.write(ctx, func(tx querier) error {
+		n, err := tx.exec(ctx, `UPDATE builds SET canceled_by = ? WHERE id = ? AND canceled_by = '' AND status IN (?, ?)`,
+			by, id, StatusQueued, StatusRunning)
+		if err != nil || n > 0 {
+			return err
+		}
+		return buildExists(ctx, tx, id)
+	})
+	if err != nil {
+		return fmt.Errorf("record cancel of build %d: %w", id, err)
+	}
+	return nil
+}
+
+// buildExists returns ErrNotFound when there is no build id.
+func buildExists(ctx context.Context, tx querier, id int64) error {
+	var exists int
+	if err := tx.queryRow(ctx, `SELECT count(*) FROM builds WHERE id = ?`, id).Scan(&exists); err != nil {
+		return err
+	}
+	if exists == 0 {
+		return fmt.Errorf("build %d: %w", id, ErrNotFound)
+	}
+	return nil
 }
 
 // GetBuild returns build id; ErrNotFound when there is none.

@@ -80,12 +80,8 @@ func (s *Store) Heartbeat(ctx context.Context, id int64, replica string) error {
 		if err != nil || n > 0 {
 			return err
 		}
-		var exists int
-		if err := tx.queryRow(ctx, `SELECT count(*) FROM builds WHERE id = ?`, id).Scan(&exists); err != nil {
+		if err := buildExists(ctx, tx, id); err != nil {
 			return err
-		}
-		if exists == 0 {
-			return fmt.Errorf("build %d: %w", id, ErrNotFound)
 		}
 		return fmt.Errorf("build %d of %s: %w", id, replica, ErrLeaseLost)
 	})
