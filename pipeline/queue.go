@@ -167,7 +167,7 @@ func (q *Queue) Run(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-time.After(q.opts.Grace):
-		log.Warn().Dur("grace", q.opts.Grace).Msg("builds still running after the grace period: canceling them; they run again at the next start")
+		log.Warn().Int64("grace_ms", q.opts.Grace.Milliseconds()).Msg("builds still running after the grace period: canceling them; they run again at the next start")
 		cancelRuns(ErrShutdown)
 		<-done
 	}

@@ -140,7 +140,7 @@ func (r *Runner) Run(ctx context.Context, b *store.Build, log *Log, record Recor
 	if b.Error != "" {
 		log.Printf("slipway: error: %s", b.Error)
 	}
-	zl.Info().Str("commit", b.Commit).Str("status", string(b.Status)).Str("digest", b.Digest).Dur("duration", finished.Sub(started)).Msg("build finished")
+	zl.Info().Str("commit", b.Commit).Str("status", string(b.Status)).Str("digest", b.Digest).Int64("duration_ms", finished.Sub(started).Milliseconds()).Msg("build finished")
 	record(context.WithoutCancel(ctx), *b)
 	if r.notify != nil {
 		r.notify(context.WithoutCancel(ctx), *b, log)

@@ -62,3 +62,29 @@ func SecretArgsInRun(ctx context.Context, cfg *config.Config, p *config.Project)
 	}
 	return uses, nil
 }
+
+// SecretArgWarnings is what `slipway validate` warns about: for every
+// project with secret_build_args, each arg whose value a RUN step would
+// record in the pushed image's history (SecretArgsInRun), or why its
+// Dockerfile could not be checked. Each warning is one line naming the
+// config file and key path; none fails validation.
+func SecretArgWarnings(ctx context.Context, cfg *config.Config) []string {
+	var out []string
+	for i := range cfg.Projects {
+		p := &cfg.Projects[i]
+		if len(p.SecretBuildArgs) == 0 {
+			continue
+		}
+		key := fmt.Sprintf("projects[%d].secret_build_args", i)
+		uses, err := SecretArgsInRun(ctx, cfg, p)
+		if err != nil {
+			out = append(out, fmt.Sprintf("%s: warning: %s: cannot check the Dockerfile for RUN steps that record these args in the image history: %v", cfg.Path, key, err))
+			continue
+		}
+		for _, u := range uses {
+			out = append(out, fmt.Sprintf("%s: warning: %s.%s: %s of %s, so the value is in the pushed image's history (docker history --no-trunc shows it): declare the ARG only in a builder stage the image does not build FROM, and COPY --from that stage what it made",
+				cfg.Path, key, u.Name, u, path.Join(p.Context, p.Dockerfile)))
+		}
+	}
+	return out
+}

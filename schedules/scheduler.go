@@ -349,7 +349,7 @@ func (s *Scheduler) fireDue(ctx context.Context, e *entry, st *state, now time.T
 		}
 		st.next, st.retryAt = due, now.Add(delay)
 		s.log.Error().Err(err).Str("project", e.project).Str("schedule", e.name).
-			Time("due", due.In(e.loc)).Dur("retry_in", delay).Msg("schedule fire failed")
+			Time("due", due.In(e.loc)).Int64("retry_in_ms", delay.Milliseconds()).Msg("schedule fire failed")
 		return
 	}
 	s.log.Info().Str("project", e.project).Str("schedule", e.name).Time("due", due.In(e.loc)).

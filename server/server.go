@@ -33,6 +33,8 @@ type Options struct {
 	Grace time.Duration
 	// Ready is called once the server listens, with its address.
 	Ready func(addr net.Addr)
+	// Version is the slipway version, logged in the start-up line.
+	Version string
 }
 
 // Run serves slipway until ctx ends: it opens the store and the engine
@@ -103,7 +105,7 @@ func Run(ctx context.Context, cfg *config.Config, logger zerolog.Logger, opts Op
 	// Requests are not canceled by ctx (a delivery being recorded
 	// finishes), but followed logs end when the shutdown starts.
 	srv.RegisterOnShutdown(func() { close(stopping) })
-	logger.Info().Str("listen", ln.Addr().String()).Int("projects", len(cfg.Projects)).Int("concurrency", cfg.BuildSlots()).Strs("builders", svc.Builders().Names()).Msg("slipway serving")
+	logger.Info().Str("version", opts.Version).Str("listen", ln.Addr().String()).Int("projects", len(cfg.Projects)).Int("concurrency", cfg.BuildSlots()).Strs("builders", svc.Builders().Names()).Msg("slipway serving")
 	for _, p := range cfg.Projects {
 		logger.Info().Str("project", p.Name).Str("image", p.Image).Strs("branches", p.Branches).Msg("project loaded")
 	}

@@ -1,36 +1,34 @@
 package main
 
 import (
-	"context"
-	"flag"
 	"fmt"
-	"io"
+
+	"github.com/spf13/cobra"
 
 	"github.com/slipwayci/slipway/store"
 )
 
-// cmdMigrate copies a SQLite data_dir into an empty PostgreSQL database
+// migrateCommand copies a SQLite data_dir into an empty PostgreSQL database
 // (store.Migrate) and prints what it copied.
-func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	from := fs.String("from", "", "sqlite:PATH: the data_dir (or its slipway.db) to copy; stop slipway first")
-	to := fs.String("to", "", "postgres://USER[:PASSWORD]@HOST:PORT/DB: an empty database (PGPASSWORD works too)")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
+func migrateCommand(s streams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "migrate --from sqlite:DATA_DIR --to postgres://USER@HOST/DB",
+		Short: "Copy a SQLite data_dir into an empty PostgreSQL database (stop slipway first)",
+		Args:  noArgs,
 	}
-	if len(pos) > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
+	from := cmd.Flags().String("from", "", "sqlite:PATH: the data_dir (or its slipway.db) to copy; stop slipway first")
+	to := cmd.Flags().String("to", "", "postgres://USER[:PASSWORD]@HOST:PORT/DB: an empty database (PGPASSWORD works too)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if *from == "" || *to == "" {
+			return usageError{"migrate needs --from sqlite:PATH and --to postgres://…"}
+		}
+		c, err := store.Migrate(cmd.Context(), *from, *to)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(s.out, "copied %d builds, %d deliveries, %d schedule marks and %d build logs (%d bytes) to %s\n",
+			c.Builds, c.Deliveries, c.ScheduleMarks, c.Logs, c.LogBytes, store.RedactURL(*to))
+		return nil
 	}
-	if *from == "" || *to == "" {
-		return usageError{"migrate needs --from sqlite:PATH and --to postgres://…"}
-	}
-	c, err := store.Migrate(ctx, *from, *to)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "copied %d builds, %d deliveries, %d schedule marks and %d build logs (%d bytes) to %s\n",
-		c.Builds, c.Deliveries, c.ScheduleMarks, c.Logs, c.LogBytes, store.RedactURL(*to))
-	return nil
+	return cmd
 }
