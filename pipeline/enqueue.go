@@ -146,8 +146,12 @@ func (q *Queue) enqueueEach(ctx context.Context, builds []store.Build, opts stor
 	return out, nil
 }
 
-// queued notifies of the builds queued and superseded and wakes a worker.
+// queued notifies of the builds queued and superseded and wakes a worker
+// when a build was queued (a delivery that queued nothing must not cost a
+// claim: its transaction would wait for the writer with the deliveries'
+// own).
 func (q *Queue) queued(ctx context.Context, results []store.EnqueueResult) {
+	wake := false
 	for _, r := range results {
 		for _, id := range r.Superseded {
 			if b, err := q.svc.store.GetBuild(ctx, id); err == nil {
@@ -156,9 +160,12 @@ func (q *Queue) queued(ctx context.Context, results []store.EnqueueResult) {
 		}
 		if r.Created && r.Build.Status == store.StatusQueued {
 			q.notify(ctx, r.Build)
+			wake = true
 		}
 	}
-	q.wakeUp()
+	if wake {
+		q.wakeUp()
+	}
 }
 
 // wakeUp wakes an idle worker, if any.

@@ -27,7 +27,8 @@ import (
 
 // BenchmarkWebhookAck measures how fast a running slipway acknowledges
 // signed GitHub deliveries on loopback: latency p50/p99 and deliveries/s,
-// with one sender and with 8 concurrent senders. The deliveries are recorded
+// with 1, 8 and 32 concurrent senders (the deliveries of concurrent senders
+// share group commits). The deliveries are recorded
 // but build nothing (pings, and pushes of a repository no project tracks),
 // so the figures are the webhook path alone: body read, HMAC check, parse,
 // decision and the durable record. Afterwards every delivery answered 2xx
@@ -37,11 +38,12 @@ import (
 //
 //	go test -run '^$' -bench WebhookAck -benchtime 2000x ./server
 func BenchmarkWebhookAck(b *testing.B) {
-	for _, senders := range []int{1, 8} {
+	senderCounts := []int{1, 8, 32}
+	for _, senders := range senderCounts {
 		b.Run(fmt.Sprintf("sqlite/senders=%d", senders), func(b *testing.B) { benchmarkWebhookAck(b, senders, "", 1) })
 	}
 	for _, replicas := range []int{1, 3} {
-		for _, senders := range []int{1, 8} {
+		for _, senders := range senderCounts {
 			b.Run(fmt.Sprintf("postgres/replicas=%d/senders=%d", replicas, senders), func(b *testing.B) {
 				database := testenv.StartPostgresForTest(b, testenv.PostgresOptions{Durable: true}).NewDatabase(b)
 				benchmarkWebhookAck(b, senders, database, replicas)

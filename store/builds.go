@@ -215,8 +215,12 @@ func insertBuildAs(ctx context.Context, tx querier, b Build, keepID bool) (int64
 // opts.Supersede, the queued push, tag and manual builds of the same project
 // and ref are marked superseded (FinishedAt now, Error naming the new build)
 // in the same transaction; superseded lists their IDs.
+//
+// Concurrent Enqueue and RecordDeliveryAndEnqueue calls share one
+// transaction (group commit): Enqueue returns once the one holding b
+// committed.
 func (s *Store) Enqueue(ctx context.Context, b Build, opts EnqueueOptions) (got Build, created bool, superseded []int64, err error) {
-	err = s.write(ctx, func(tx querier) error {
+	err = s.writeGroup(ctx, []string{refKey(b.Project, b.Ref)}, func(ctx context.Context, tx querier) error {
 		r, err := s.enqueue(ctx, tx, b, opts)
 		got, created, superseded = r.Build, r.Created, r.Superseded
 		return err

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 )
 
@@ -73,24 +71,24 @@ func (s *Store) insertDelivery(ctx context.Context, tx querier, d Delivery) (see
 // The delivery is inserted first: of replicas receiving the same delivery
 // at once, one records and enqueues, the others wait for it and find it
 // seen.
+//
+// Concurrent calls (and Enqueue calls) share one transaction and one
+// fsync (group commit, see writeGroup): each returns once the transaction
+// holding its own delivery committed, and one call's failure fails no
+// other.
 func (s *Store) RecordDeliveryAndEnqueue(ctx context.Context, d Delivery, builds []Build, opts EnqueueOptions) (seen bool, results []EnqueueResult, err error) {
-	err = s.write(ctx, func(tx querier) error {
+	// Branches locked in one order (writeGroup sorts them): two deliveries
+	// of the same branches cannot deadlock.
+	d.BuildIDs = nil // replaced by those of results
+	refs := make([]string, 0, len(builds))
+	for _, b := range builds {
+		refs = append(refs, refKey(b.Project, b.Ref))
+	}
+	err = s.writeGroup(ctx, refs, func(ctx context.Context, tx querier) error {
 		results = nil
+		var err error
 		if seen, err = s.insertDelivery(ctx, tx, d); err != nil || seen {
 			return err
-		}
-		// Branches locked in one order: two deliveries of the same
-		// branches cannot deadlock.
-		refs := make([]string, 0, len(builds))
-		for _, b := range builds {
-			refs = append(refs, refKey(b.Project, b.Ref))
-		}
-		slices.Sort(refs)
-		for _, r := range slices.Compact(refs) {
-			project, ref, _ := strings.Cut(r, "\n")
-			if err := s.db.lockRef(ctx, tx, project, ref); err != nil {
-				return fmt.Errorf("lock %s %s: %w", project, ref, err)
-			}
 		}
 		results = make([]EnqueueResult, 0, len(builds))
 		buildIDs := make([]int64, 0, len(builds))
@@ -101,6 +99,9 @@ func (s *Store) RecordDeliveryAndEnqueue(ctx context.Context, d Delivery, builds
 			}
 			results = append(results, r)
 			buildIDs = append(buildIDs, r.Build.ID)
+		}
+		if len(buildIDs) == 0 {
+			return nil
 		}
 		ids, err := jsonList(buildIDs)
 		if err != nil {

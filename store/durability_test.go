@@ -41,17 +41,26 @@ func TestHelperEnqueueProcess(t *testing.T) {
 	os.Exit(3)
 }
 
-func TestEnqueueSurvivesKill(t *testing.T) {
-	dir := t.TempDir()
-	ctx := t.Context()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperEnqueueProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), helperEnv+"="+dir)
+// helperProcess is this test binary running one TestHelper…Process test
+// as a child, on a data directory of its own.
+type helperProcess struct {
+	cmd    *exec.Cmd
+	stdout io.Reader
+	killed bool
+}
+
+// startHelper runs test (a TestHelper…Process) as a child with env=dir
+// set; the child is killed at the end of the test if it still runs.
+func startHelper(t *testing.T, test, env, dir string) *helperProcess {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env+"="+dir)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatalf("stdin: %v", err)
 	}
-	defer stdin.Close()
+	t.Cleanup(func() { stdin.Close() })
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatalf("stdout: %v", err)
@@ -59,16 +68,41 @@ func TestEnqueueSurvivesKill(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start helper: %v", err)
 	}
-	killed := false
+	h := &helperProcess{cmd: cmd, stdout: stdout}
 	t.Cleanup(func() {
-		if !killed {
+		if !h.killed {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 		}
 	})
+	return h
+}
 
-	var id int64
-	sc := bufio.NewScanner(stdout)
+// kill9 sends SIGKILL to the child (no Close, no checkpoint) and checks
+// that the signal ended it.
+func (h *helperProcess) kill9(t *testing.T) {
+	t.Helper()
+	if err := h.cmd.Process.Kill(); err != nil {
+		t.Fatalf("kill helper: %v", err)
+	}
+	h.killed = true
+	err := h.cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ProcessState.Exited() {
+		t.Fatalf("helper ended with %v, want killed by a signal", err)
+	}
+}
+
+func TestEnqueueSurvivesKill(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	h := startHelper(t, "TestHelperEnqueueProcess", helperEnv, dir)
+
+	var (
+		id  int64
+		err error
+	)
+	sc := bufio.NewScanner(h.stdout)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), "ID="); ok {
 			if id, err = strconv.ParseInt(v, 10, 64); err != nil {
@@ -81,15 +115,7 @@ func TestEnqueueSurvivesKill(t *testing.T) {
 		t.Fatalf("helper exited without printing an ID (scan error %v)", sc.Err())
 	}
 	// SIGKILL right after Enqueue returned: no Close, no checkpoint.
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatalf("kill helper: %v", err)
-	}
-	killed = true
-	err = cmd.Wait()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ProcessState.Exited() {
-		t.Fatalf("helper ended with %v, want killed by a signal", err)
-	}
+	h.kill9(t)
 
 	s, err := Open(ctx, dir)
 	if err != nil {

@@ -100,6 +100,9 @@ type Store struct {
 	now     func() time.Time
 	// queue fires when the queue may have changed (see QueueSignal).
 	queue *signal
+	// group batches the enqueues of concurrent callers into shared
+	// transactions (writeGroup).
+	group groupCommitter
 	// stopListen ends the PostgreSQL listener and lease keeper; bg waits
 	// for them.
 	stopListen context.CancelFunc

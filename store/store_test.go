@@ -102,6 +102,7 @@ var behaviours = []struct {
 	{"LastBuildAndFindPushed", testLastBuildAndFindPushed},
 	{"RecordDelivery", testRecordDelivery},
 	{"RecordDeliveryAndEnqueue", testRecordDeliveryAndEnqueue},
+	{"GroupCommit", testGroupCommit},
 	{"ScheduleMarks", testScheduleMarks},
 	{"Insert", testInsert},
 	{"LogPath", testLogPath},
