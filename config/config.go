@@ -296,6 +296,9 @@ type Project struct {
 	// include all of these (e.g. {disk: ssd}, {arch: arm64}). Default:
 	// none, any builder.
 	BuilderLabels map[string]string `yaml:"builder_labels"`
+	// BaseImages watches the images the project is built FROM (the bases
+	// its builds record). Default: not watched.
+	BaseImages BaseImages `yaml:"base_images"`
 
 	// BuildRules are Docker Hub's build rules: with any, a push builds only
 	// when a rule with autobuild matches its branch or tag (instead of
@@ -361,6 +364,19 @@ type PullRequests struct {
 // WantsGitDir reports whether the build context holds a .git: GitDir, true
 // when unset.
 func (p *Project) WantsGitDir() bool { return p.GitDir == nil || *p.GitDir }
+
+// BaseImages is a project's base image watch (base_images:).
+type BaseImages struct {
+	// Watch rebuilds the default branch's newest built commit when an
+	// image its build recorded as a base gets a new digest in its
+	// registry. Default false.
+	Watch bool `yaml:"watch"`
+	// Interval is how often each base is checked with a registry HEAD
+	// request (jittered by up to a tenth; a base several projects share is
+	// checked at the shortest of their intervals, once). Default 6h; at
+	// least 1s.
+	Interval Duration `yaml:"interval"`
+}
 
 // BuildRule is one of Docker Hub's build rules. It has the fields and keys
 // of hub.BuildRule (the pipeline converts it with hub.BuildRule(r)); its

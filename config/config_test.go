@@ -95,6 +95,7 @@ func TestLoadMinimalAppliesDefaults(t *testing.T) {
 			Context:       ".",
 			Dockerfile:    "Dockerfile",
 			Image:         "docker.io/acme/web",
+			BaseImages:    BaseImages{Interval: Duration(6 * time.Hour)},
 		}},
 		Path: path,
 	}
@@ -213,7 +214,8 @@ func TestLoadFull(t *testing.T) {
 		Projects: []Project{{
 			Name: "multi", Repo: "https://github.com/acme/multi.git", Image: "docker.io/acme/multi",
 			DefaultBranch: "main", Branches: []string{"main"}, Context: ".", Dockerfile: "Dockerfile",
-			Platforms: []string{"linux/amd64", "linux/arm64"},
+			Platforms:  []string{"linux/amd64", "linux/arm64"},
+			BaseImages: BaseImages{Interval: Duration(6 * time.Hour)},
 		}, {
 			Name:            "web",
 			Repo:            "git@github.com:acme/web.git",
@@ -240,7 +242,7 @@ func TestLoadFull(t *testing.T) {
 			Deploy: []DeployBinding{
 				{
 					Target: "production", Stack: "web", Services: []string{"web_app", "web_worker"},
-					On: []string{"branch:trunk", "schedule:weekly"}, Timeout: Duration(2 * time.Minute), Rollback: &no, StableFor: Duration(20 * time.Second),
+					On: []string{"branch:trunk", "schedule:weekly", "base_image"}, Timeout: Duration(2 * time.Minute), Rollback: &no, StableFor: Duration(20 * time.Second),
 					Probe: &Probe{URL: "http://web_app:8080/healthz", Status: 204, Timeout: Duration(7 * time.Second)},
 				},
 				{Target: "production", Stack: "web2", ComposeFiles: []string{"a.yml", "b.yml"}, Prune: true, On: []string{"tag:v*"}},
@@ -249,6 +251,7 @@ func TestLoadFull(t *testing.T) {
 			GitToken:      "git-token-from-file",
 			GitTokenFile:  secret("git_token"),
 			BuilderLabels: map[string]string{"disk": "ssd"},
+			BaseImages:    BaseImages{Watch: true, Interval: Duration(2 * time.Hour)},
 			BuildRules: []BuildRule{
 				{SourceType: "branch", Source: "trunk", DockerTag: "{sourceref},latest"},
 				{SourceType: "tag", Source: "/^v([0-9.]+)$/", DockerTag: `release-{\1}`, Context: "/docker", Dockerfile: "Dockerfile.hub", Autobuild: &no, BuildCache: &no},

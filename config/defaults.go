@@ -31,6 +31,7 @@ const (
 	defaultScheduleCatchUp = true
 	defaultAutotestTimeout = Duration(10 * time.Minute)
 	defaultHookTimeout     = Duration(10 * time.Minute)
+	defaultBaseInterval    = Duration(6 * time.Hour)
 )
 
 // ApplyDefaults sets every unset (zero) value to its default. It is the
@@ -96,6 +97,9 @@ func (c *Config) ApplyDefaults() {
 			if p.Test != nil {
 				p.AutotestTimeout = p.Test.Timeout
 			}
+		}
+		if p.BaseImages.Interval == 0 {
+			p.BaseImages.Interval = defaultBaseInterval
 		}
 		if p.Hooks && p.HookTimeout == 0 {
 			p.HookTimeout = defaultHookTimeout

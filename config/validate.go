@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/robfig/cron/v3"
@@ -501,6 +502,9 @@ func (v *checker) project(p string, pr *Project, c *Config) {
 	if pr.HookTimeout < 0 {
 		v.add(p+".hook_timeout", "must be greater than 0")
 	}
+	if pr.BaseImages.Interval < Duration(time.Second) {
+		v.add(p+".base_images.interval", "must be at least 1s (default 6h)")
+	}
 	if pr.Test != nil {
 		if len(pr.Test.Command) == 0 && len(pr.Test.Entrypoint) == 0 {
 			v.add(p+".test.command", `required when test is given: the arguments after the image's ENTRYPOINT, as in docker run IMAGE ARGS, e.g. ["-selftest"] (or set test.entrypoint to the program to run)`)
@@ -688,6 +692,10 @@ func (v *checker) schedule(p string, s Schedule) {
 
 var deployKinds = []string{"branch", "tag", "schedule", "manual"}
 
+// DeployOnBaseImage is the deploy binding trigger of base image rebuilds
+// (on: ["base_image"]); it takes no pattern.
+const DeployOnBaseImage = "base_image"
+
 func (v *checker) deploy(p string, d DeployBinding, c *Config, schedules map[string]int) {
 	if d.Target == "" {
 		v.add(p+".target", "required: the name of an entry of deploy_targets")
@@ -703,6 +711,9 @@ func (v *checker) deploy(p string, d DeployBinding, c *Config, schedules map[str
 	}
 	for i, on := range d.On {
 		key := fmt.Sprintf("%s.on[%d]", p, i)
+		if on == DeployOnBaseImage {
+			continue
+		}
 		kind, pattern, ok := strings.Cut(on, ":")
 		valid := false
 		for _, k := range deployKinds {

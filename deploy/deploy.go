@@ -137,7 +137,9 @@ func sameImage(a, b string) bool {
 //   - "tag:P" matches tag builds of refs/tags/T with T matching P;
 //   - "schedule:P" matches schedule builds of a schedule whose name matches P;
 //   - "manual:P" matches manual builds whose branch or tag name matches P,
-//     and "manual" alone any manual build.
+//     and "manual" alone any manual build;
+//   - "base_image" alone matches the rebuilds on a new base image digest
+//     (trigger base_image), which no other entry matches.
 //
 // A manual build also deploys as its ref would when pushed: a manual build
 // of refs/heads/main matches "branch:main", one of refs/tags/v1.0.0 matches
@@ -155,6 +157,10 @@ func Matches(on []string, trigger, refOrSchedule string) bool {
 }
 
 func matchOne(entry, trigger, ref string) bool {
+	if entry == "base_image" {
+		// A rebuild on a new base image digest deploys only where asked.
+		return trigger == "base_image"
+	}
 	kind, pattern, hasPattern := strings.Cut(entry, ":")
 	if !hasPattern {
 		if kind != "manual" {

@@ -58,9 +58,10 @@ var errFiredOne = errors.New("a fired release queues exactly one schedule build"
 // queue (webhook, API, schedules, run-now, the requeue after a late
 // push). A build with a commit is not queued again while a build of the
 // same project, ref and commit is queued, running or succeeded (the
-// existing one is returned); a push, tag or manual build supersedes the
-// queued builds of its project and ref, a release and a requeue supersede
-// nothing. A worker wakes and the notifier hears of every queued and
+// existing one is returned; for a base image rebuild only a queued
+// rebuild); a push, tag or manual build supersedes the queued builds of
+// its project and ref, a release, a requeue and a base image rebuild
+// supersede nothing. A worker wakes and the notifier hears of every queued and
 // superseded build.
 func (q *Queue) Enqueue(ctx context.Context, req Request) (Queued, error) {
 	builds := make([]store.Build, len(req.Triggers))
@@ -112,6 +113,11 @@ func enqueueOptions(ts []Trigger) (store.EnqueueOptions, error) {
 	var opts store.EnqueueOptions
 	for i, t := range ts {
 		o := store.EnqueueOptions{Dedup: t.Commit != "", Supersede: t.Kind != store.TriggerSchedule && !t.Late}
+		if t.Kind == store.TriggerBaseImage {
+			// A base image rebuild builds a commit that succeeded before
+			// again, and leaves the builds of newer pushes alone.
+			o.Supersede, o.Rebuild = false, true
+		}
 		if i > 0 && o != opts {
 			return opts, errors.New("the builds of one request differ in deduplication or superseding: queue them apart")
 		}

@@ -23,13 +23,9 @@ func (r *run) withSourceDateEpoch() (map[string]string, error) {
 	if _, set := r.secrets[sourceDateEpoch]; set {
 		return r.args, nil
 	}
-	root, err := filepath.EvalSymlinks(r.co.Dir)
+	file, err := r.dockerfilePath()
 	if err != nil {
-		return nil, fmt.Errorf("resolve the checkout: %w", err)
-	}
-	file, err := resolveIn(root, path.Join(r.plan.Context, r.plan.Dockerfile))
-	if err != nil {
-		return nil, fmt.Errorf("dockerfile %s: %w", r.plan.Dockerfile, err)
+		return nil, err
 	}
 	declared, err := declaredArgs(file)
 	if err != nil || !declared[sourceDateEpoch] {
@@ -43,4 +39,18 @@ func (r *run) withSourceDateEpoch() (map[string]string, error) {
 	}
 	args[sourceDateEpoch] = strconv.FormatInt(r.co.Time.Unix(), 10)
 	return args, nil
+}
+
+// dockerfilePath is the plan's Dockerfile in the checkout, symlinks
+// resolved and confined to it.
+func (r *run) dockerfilePath() (string, error) {
+	root, err := filepath.EvalSymlinks(r.co.Dir)
+	if err != nil {
+		return "", fmt.Errorf("resolve the checkout: %w", err)
+	}
+	file, err := resolveIn(root, path.Join(r.plan.Context, r.plan.Dockerfile))
+	if err != nil {
+		return "", fmt.Errorf("dockerfile %s: %w", r.plan.Dockerfile, err)
+	}
+	return file, nil
 }

@@ -50,6 +50,9 @@ type Trigger struct {
 	// Late marks the requeue of a newer commit after a late push of an
 	// older one: it supersedes nothing.
 	Late bool
+	// Reason says why the build runs (the build result's reason); ""
+	// means the trigger's kind ("push", "schedule weekly").
+	Reason string
 }
 
 // BuildPlan is what a build will do, worked out from the config and its
@@ -159,12 +162,24 @@ func newBuild(cfg *config.Config, t Trigger, now time.Time) (store.Build, error)
 		return store.Build{}, err
 	}
 	b := store.Build{Project: p.Name, Trigger: t.Kind, Ref: t.Ref.String(), Commit: t.Commit, Schedule: t.Schedule,
-		Image: p.Image, NoPush: t.NoPush, NoDeploy: t.NoDeploy}
+		Image: p.Image, NoPush: t.NoPush, NoDeploy: t.NoDeploy, Reason: reasonOf(t)}
 	if t.Schedule != "" {
 		due := t.Due
 		b.DueAt = &due
 	}
 	return b, nil
+}
+
+// reasonOf is the build result's reason of t: its Reason, else its kind
+// and, for a release, the schedule.
+func reasonOf(t Trigger) string {
+	switch {
+	case t.Reason != "":
+		return t.Reason
+	case t.Schedule != "":
+		return t.Kind + " " + t.Schedule
+	}
+	return t.Kind
 }
 
 // event sets the event the tag rules see.

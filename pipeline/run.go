@@ -171,6 +171,7 @@ func stagesFor(p *config.Project) multiStage {
 	return append(ms,
 		reuseStage{},
 		named{StagePush, retagStage{}},
+		basesStage{},
 		// A re-tag needs no engine; a build takes a builder from here on.
 		placeStage{},
 		hygieneStage{},

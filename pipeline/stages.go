@@ -243,7 +243,7 @@ func (r *run) buildOn(ctx context.Context, b *builder.Builder, platform string, 
 		Labels:     r.labels(),
 		Tags:       r.plan.Refs(),
 		NoCache:    r.plan.Rebuild || r.plan.NoCache,
-		Pull:       r.plan.Rebuild,
+		Pull:       r.plan.Rebuild || r.pullBases(ctx, b),
 		Platform:   platform,
 	}, log)
 }

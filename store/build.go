@@ -28,6 +28,11 @@ const (
 	// TriggerReconcile is a branch head found by reconcile (a push missed
 	// while no replica was up); it builds as a push would.
 	TriggerReconcile = "reconcile"
+	// TriggerBaseImage rebuilds a branch's newest built commit because an
+	// image it is built FROM got a new digest (base_images:, POST
+	// /hooks/registry, or an upstream project's push); it pulls its bases
+	// and pushes the branch's tags.
+	TriggerBaseImage = "base_image"
 )
 
 // Build is one build's record and the build result of DESIGN.md: its JSON
@@ -70,6 +75,15 @@ type Build struct {
 	// CanceledBy is who asked to cancel the build, in StartedBy's terms;
 	// "" when nobody did.
 	CanceledBy string `json:"canceled_by"`
+	// Reason says why the build ran, for people: "push", "manual",
+	// "schedule weekly", or for a base image rebuild "base_image REF
+	// sha256:old… → sha256:new…" (one such clause per changed base, joined
+	// with "; "). "" for builds recorded before reasons existed.
+	Reason string `json:"reason"`
+	// Bases are the images the build's Dockerfile builds FROM (the stages
+	// that reach the target), each with the digest the build used; none
+	// until the build has read its Dockerfile.
+	Bases []BaseImage `json:"bases,omitempty"`
 	// Attempts counts how often a worker started this build (restart
 	// recovery runs a build at most once more).
 	Attempts int `json:"attempts,omitempty"`
@@ -92,6 +106,20 @@ type PlatformImage struct {
 	Digest string `json:"digest"`
 	// Builder is the builder that built and tested it.
 	Builder string `json:"builder"`
+}
+
+// BaseImage is an image a build was built FROM.
+type BaseImage struct {
+	// Ref is the image reference as the Dockerfile names it once its
+	// build args are substituted, in the docker CLI's short form
+	// ("debian:bookworm", "127.0.0.1:5000/base:1").
+	Ref string `json:"ref"`
+	// Digest is the manifest (or index) digest the registry served for Ref
+	// when the build ran, "sha256:<64 hex>"; "" when it could not be read.
+	Digest string `json:"digest"`
+	// Platform is the FROM's --platform when it gives one ("" = the
+	// build's own platform).
+	Platform string `json:"platform,omitempty"`
 }
 
 // Stage is one stage of a build.

@@ -39,9 +39,14 @@ type EnqueueOptions struct {
 	// returned (created false).
 	Dedup bool
 	// Supersede: the queued builds of the same project and ref whose
-	// trigger is push, tag or manual (never schedule builds) become
-	// superseded, in the same transaction as the insert.
+	// trigger is push, tag, manual, reconcile or base_image (never
+	// schedule builds) become superseded, in the same transaction as the
+	// insert.
 	Supersede bool
+	// Rebuild narrows Dedup to builds that build the commit again: only a
+	// queued build of the same project, ref, commit and trigger counts
+	// (a base image rebuild of a commit that succeeded before).
+	Rebuild bool
 }
 
 // EnqueueResult is the outcome of one build of RecordDeliveryAndEnqueue,
@@ -59,7 +64,7 @@ type EnqueueResult struct {
 const buildColumns = `id, project, trigger_kind, ref, commit_sha, schedule, due_at, status,
 	image, digest, build_key, tags, stages, deploys, error,
 	created_at, started_at, finished_at, attempts, no_push, no_deploy, builder, builder_reason, platforms,
-	started_by, canceled_by`
+	started_by, canceled_by, reason, bases`
 
 // scanBuild reads one row of buildColumns.
 func scanBuild(r rowScanner) (Build, error) {
@@ -68,12 +73,12 @@ func scanBuild(r rowScanner) (Build, error) {
 		dueAt, started, finish sql.NullInt64
 		created                int64
 		tags, stages, deploys  string
-		platforms              string
+		platforms, bases       string
 	)
 	err := r.Scan(&b.ID, &b.Project, &b.Trigger, &b.Ref, &b.Commit, &b.Schedule, &dueAt, &b.Status,
 		&b.Image, &b.Digest, &b.BuildKey, &tags, &stages, &deploys, &b.Error,
 		&created, &started, &finish, &b.Attempts, &b.NoPush, &b.NoDeploy, &b.Builder, &b.BuilderReason, &platforms,
-		&b.StartedBy, &b.CanceledBy)
+		&b.StartedBy, &b.CanceledBy, &b.Reason, &bases)
 	if err != nil {
 		return Build{}, err
 	}
@@ -96,6 +101,9 @@ func scanBuild(r rowScanner) (Build, error) {
 	if err := json.Unmarshal([]byte(platforms), &b.Platforms); err != nil {
 		return Build{}, fmt.Errorf("build %d platforms: %w", b.ID, err)
 	}
+	if err := json.Unmarshal([]byte(bases), &b.Bases); err != nil {
+		return Build{}, fmt.Errorf("build %d bases: %w", b.ID, err)
+	}
 	normalizeBuild(&b)
 	return b, nil
 }
@@ -113,6 +121,9 @@ func normalizeBuild(b *Build) {
 	}
 	if len(b.Platforms) == 0 {
 		b.Platforms = nil
+	}
+	if len(b.Bases) == 0 {
+		b.Bases = nil
 	}
 	for i := range b.Stages {
 		if t := b.Stages[i].StartedAt; t != nil {
@@ -151,7 +162,7 @@ func buildLists(b Build) (tags, stages, deploys string, err error) {
 // validTrigger reports whether t is one of the Trigger constants.
 func validTrigger(t string) bool {
 	switch t {
-	case TriggerPush, TriggerTag, TriggerSchedule, TriggerManual, TriggerReconcile:
+	case TriggerPush, TriggerTag, TriggerSchedule, TriggerManual, TriggerReconcile, TriggerBaseImage:
 		return true
 	}
 	return false
@@ -184,11 +195,15 @@ func insertBuildAs(ctx context.Context, tx querier, b Build, keepID bool) (int64
 	if err != nil {
 		return 0, fmt.Errorf("encode platforms: %w", err)
 	}
+	bases, err := jsonList(b.Bases)
+	if err != nil {
+		return 0, fmt.Errorf("encode bases: %w", err)
+	}
 	cols, marks := ``, ``
 	args := []any{b.Project, b.Trigger, b.Ref, b.Commit, b.Schedule, nullNanos(b.DueAt), b.Status,
 		b.Image, b.Digest, b.BuildKey, tags, stages, deploys, b.Error,
 		nanos(b.CreatedAt), nullNanos(b.StartedAt), nullNanos(b.FinishedAt), b.Attempts, b.NoPush, b.NoDeploy,
-		b.Builder, b.BuilderReason, platforms, b.StartedBy, b.CanceledBy}
+		b.Builder, b.BuilderReason, platforms, b.StartedBy, b.CanceledBy, b.Reason, bases}
 	if keepID {
 		cols, marks, args = `id, `, `?, `, append([]any{b.ID}, args...)
 	}
@@ -196,8 +211,8 @@ func insertBuildAs(ctx context.Context, tx querier, b Build, keepID bool) (int64
 	err = tx.queryRow(ctx, `INSERT INTO builds (`+cols+`project, trigger_kind, ref, commit_sha, schedule, due_at, status,
 		image, digest, build_key, tags, stages, deploys, error,
 		created_at, started_at, finished_at, attempts, no_push, no_deploy, builder, builder_reason, platforms,
-		started_by, canceled_by)
-		VALUES (`+marks+`?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, args...).Scan(&id)
+		started_by, canceled_by, reason, bases)
+		VALUES (`+marks+`?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, args...).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("insert build: %w", err)
 	}
@@ -248,10 +263,15 @@ func (s *Store) enqueue(ctx context.Context, tx querier, b Build, opts EnqueueOp
 		return EnqueueResult{}, fmt.Errorf("lock %s %s: %w", b.Project, b.Ref, err)
 	}
 	if opts.Dedup && b.Commit != "" {
-		existing, err := scanBuild(tx.queryRow(ctx, `SELECT `+buildColumns+` FROM builds
+		query, args := `SELECT `+buildColumns+` FROM builds
 			WHERE project = ? AND ref = ? AND commit_sha = ? AND status IN (?, ?, ?)
-			ORDER BY id DESC LIMIT 1`,
-			b.Project, b.Ref, b.Commit, StatusQueued, StatusRunning, StatusSucceeded))
+			ORDER BY id DESC LIMIT 1`, []any{b.Project, b.Ref, b.Commit, StatusQueued, StatusRunning, StatusSucceeded}
+		if opts.Rebuild {
+			query, args = `SELECT `+buildColumns+` FROM builds
+			WHERE project = ? AND ref = ? AND commit_sha = ? AND status = ? AND trigger_kind = ?
+			ORDER BY id DESC LIMIT 1`, []any{b.Project, b.Ref, b.Commit, StatusQueued, b.Trigger}
+		}
+		existing, err := scanBuild(tx.queryRow(ctx, query, args...))
 		switch {
 		case err == nil:
 			return EnqueueResult{Build: existing, Created: false, Superseded: []int64{}}, nil
@@ -270,10 +290,10 @@ func (s *Store) enqueue(ctx context.Context, tx querier, b Build, opts EnqueueOp
 	superseded := []int64{}
 	if opts.Supersede {
 		rows, err := tx.query(ctx, `UPDATE builds SET status = ?, finished_at = ?, error = ?
-			WHERE project = ? AND ref = ? AND status = ? AND trigger_kind IN (?, ?, ?, ?) AND id != ?
+			WHERE project = ? AND ref = ? AND status = ? AND trigger_kind IN (?, ?, ?, ?, ?) AND id != ?
 			RETURNING id`,
 			StatusSuperseded, nanos(now), fmt.Sprintf("superseded by build %d", id),
-			b.Project, b.Ref, StatusQueued, TriggerPush, TriggerTag, TriggerManual, TriggerReconcile, id)
+			b.Project, b.Ref, StatusQueued, TriggerPush, TriggerTag, TriggerManual, TriggerReconcile, TriggerBaseImage, id)
 		if err != nil {
 			return EnqueueResult{}, fmt.Errorf("supersede: %w", err)
 		}
@@ -451,9 +471,9 @@ func idsNotIn(col string, ids []int64) (string, []any) {
 }
 
 // UpdateBuild writes b's status, commit, image, digest, build key, tags,
-// stages, deploys, error, started and finished times, attempts and builder
-// to the build with b's ID. Project, trigger, ref, schedule and CreatedAt never
-// change. ErrNotFound when no build has b's ID. Only the replica that
+// stages, deploys, error, started and finished times, attempts, builder,
+// platforms and bases to the build with b's ID. Project, trigger, ref,
+// schedule, reason and CreatedAt never change. ErrNotFound when no build has b's ID. Only the replica that
 // claimed a build (or anyone, for a build no replica claimed: queued, or
 // inserted by `slipway build`) writes it: a replica whose build was taken
 // over by another after its lease expired gets ErrLeaseLost and changes
@@ -467,13 +487,17 @@ func (s *Store) UpdateBuild(ctx context.Context, b Build) error {
 	if err != nil {
 		return fmt.Errorf("update build %d: encode platforms: %w", b.ID, err)
 	}
+	bases, err := jsonList(b.Bases)
+	if err != nil {
+		return fmt.Errorf("update build %d: encode bases: %w", b.ID, err)
+	}
 	err = s.write(ctx, func(tx querier) error {
 		n, err := tx.exec(ctx, `UPDATE builds SET status = ?, commit_sha = ?, image = ?, digest = ?, build_key = ?,
 			tags = ?, stages = ?, deploys = ?, error = ?, started_at = ?, finished_at = ?, attempts = ?,
-			builder = ?, builder_reason = ?, platforms = ?
+			builder = ?, builder_reason = ?, platforms = ?, bases = ?
 			WHERE id = ? AND (claimed_by = '' OR claimed_by = ?)`,
 			b.Status, b.Commit, b.Image, b.Digest, b.BuildKey, tags, stages, deploys, b.Error,
-			nullNanos(b.StartedAt), nullNanos(b.FinishedAt), b.Attempts, b.Builder, b.BuilderReason, platforms, b.ID, s.replica)
+			nullNanos(b.StartedAt), nullNanos(b.FinishedAt), b.Attempts, b.Builder, b.BuilderReason, platforms, bases, b.ID, s.replica)
 		if err != nil {
 			return err
 		}

@@ -114,6 +114,7 @@ var behaviours = []struct {
 	{"Key", testKey},
 	{"Deployments", testDeployments},
 	{"Notifications", testNotifications},
+	{"BaseImages", testBaseImages},
 }
 
 // TestBackends runs every behaviour on every backend:
