@@ -41,17 +41,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return runWithInput(ctx, args, strings.NewReader(""), stdout, stderr)
 }
 
-// io is what the commands read and write.
+// streams is what the commands read and write, and their environment.
 type streams struct {
 	in          io.Reader
 	out, errOut io.Writer
+	getenv      func(string) string
 }
 
 // runWithInput executes one command line reading stdin and returns the
 // process exit code: 0 on success, 1 when the command failed, 2 for a
 // usage error (unknown command or flag, wrong arguments).
 func runWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	root := newRoot(streams{in: stdin, out: stdout, errOut: stderr})
+	return execute(ctx, args, streams{in: stdin, out: stdout, errOut: stderr, getenv: os.Getenv})
+}
+
+// execute runs the command line args with s and returns the exit code.
+func execute(ctx context.Context, args []string, s streams) int {
+	stderr := s.errOut
+	root := newRoot(s)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
 	var ue usageError
@@ -102,7 +109,10 @@ commands check a config, run one build here, or talk to a running server.
 	root.SetErr(s.errOut)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err.Error()} })
 	root.SetHelpCommand(helpCommand())
-	root.AddGroup(&cobra.Group{ID: "local", Title: "Commands that run here:"})
+	root.AddGroup(
+		&cobra.Group{ID: "local", Title: "Commands that run here:"},
+		&cobra.Group{ID: "client", Title: "Commands for a running server (--server or $SLIPWAY_SERVER, --token-file or $SLIPWAY_TOKEN):"},
+	)
 	root.SetHelpCommandGroupID("local")
 	root.SetCompletionCommandGroupID("local")
 	for _, c := range []*cobra.Command{
@@ -110,6 +120,10 @@ commands check a config, run one build here, or talk to a running server.
 		importHubCommand(s), migrateCommand(s), probeCommand(s), versionCommand(s),
 	} {
 		c.GroupID = "local"
+		root.AddCommand(c)
+	}
+	for _, c := range clientCommands(s) {
+		c.GroupID = "client"
 		root.AddCommand(c)
 	}
 	// Each Use line shows the command's flags itself.
