@@ -27,7 +27,7 @@ func TestHelpAndExitCodes(t *testing.T) {
 			"version     Print the version", "migrate     Copy", "import-hub  Translate", "deploy      Roll", "completion"}},
 		{name: "--help", args: []string{"--help"}, wantStdout: []string{"Usage:", "$SLIPWAY_CONFIG"}},
 		{name: "no command", args: nil, wantCode: 2, wantStderr: []string{"Usage:"}},
-		{name: "typo", args: []string{"buidl", "--config", "x.yaml", "web"}, wantCode: 2, wantStderr: []string{`unknown command "buidl"; did you mean build?`}},
+		{name: "typo", args: []string{"buidl", "--config", "x.yaml", "web"}, wantCode: 2, wantStderr: []string{`unknown command "buidl"; did you mean build or builds?`}},
 		{name: "typo of validate", args: []string{"valdate"}, wantCode: 2, wantStderr: []string{"did you mean validate?"}},
 		{name: "help of a typo", args: []string{"help", "biuld"}, wantCode: 2, wantStderr: []string{`unknown help topic "biuld"; did you mean build?`}},
 		{name: "unknown flag", args: []string{"build", "--nope", "web"}, wantCode: 2, wantStderr: []string{"slipway build: unknown flag: --nope", "slipway build --help"}},
