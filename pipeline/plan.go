@@ -53,6 +53,8 @@ type Trigger struct {
 	// Reason says why the build runs (the build result's reason); ""
 	// means the trigger's kind ("push", "schedule weekly").
 	Reason string
+	// Untrusted marks a pull request from a fork: see BuildPlan.Untrusted.
+	Untrusted bool
 }
 
 // BuildPlan is what a build will do, worked out from the config and its
@@ -91,6 +93,9 @@ type BuildPlan struct {
 	// variables become build args, and with Hooks its hooks run; with
 	// Autotest its autotests run in the test stage.
 	Hub, Hooks, Autotest bool
+	// Untrusted marks a pull request from a fork: built without secrets,
+	// ssh, secret build args or hooks.
+	Untrusted bool
 }
 
 // RuleMatch is what a project's build rules make of one build.
@@ -120,7 +125,7 @@ func Plan(cfg *config.Config, t Trigger, now time.Time) (BuildPlan, error) {
 		return BuildPlan{}, err
 	}
 	pl := BuildPlan{Project: p, Trigger: t, Context: p.Context, Dockerfile: p.Dockerfile,
-		Hub: hubProject(p), Hooks: p.Hooks, Autotest: p.Autotest}
+		Hub: hubProject(p), Hooks: p.Hooks && !t.Untrusted, Autotest: p.Autotest, Untrusted: t.Untrusted}
 	pl.event(now)
 	if err := pl.tags(); err != nil {
 		return BuildPlan{}, err
@@ -128,6 +133,10 @@ func Plan(cfg *config.Config, t Trigger, now time.Time) (BuildPlan, error) {
 	q := *p
 	q.Context, q.Dockerfile = pl.Context, pl.Dockerfile
 	pl.BuildKey = BuildKey(&q, t.Ref)
+	if t.Untrusted {
+		// Never re-tagged for a trusted build of the same commit.
+		pl.BuildKey += untrustedKey
+	}
 	return pl, nil
 }
 
@@ -155,6 +164,9 @@ func resolve(cfg *config.Config, t Trigger, now time.Time) (*config.Project, Tri
 	return p, t, nil
 }
 
+// untrustedKey marks the BuildKey of an untrusted build.
+const untrustedKey = "+untrusted"
+
 // newBuild is the record of a build of t, queued or run at once.
 func newBuild(cfg *config.Config, t Trigger, now time.Time) (store.Build, error) {
 	p, t, err := resolve(cfg, t, now)
@@ -162,7 +174,12 @@ func newBuild(cfg *config.Config, t Trigger, now time.Time) (store.Build, error)
 		return store.Build{}, err
 	}
 	b := store.Build{Project: p.Name, Trigger: t.Kind, Ref: t.Ref.String(), Commit: t.Commit, Schedule: t.Schedule,
-		Image: p.Image, NoPush: t.NoPush, NoDeploy: t.NoDeploy, Reason: reasonOf(t)}
+		Image: p.Image, NoPush: t.NoPush, NoDeploy: t.NoDeploy, Reason: reasonOf(t), Untrusted: t.Untrusted}
+	if t.Kind == store.TriggerPullRequest {
+		// A pull request's image is pushed only as pr-N, with push: true,
+		// and never deployed.
+		b.NoPush, b.NoDeploy = b.NoPush || !p.PullRequests.Push, true
+	}
 	if t.Schedule != "" {
 		due := t.Due
 		b.DueAt = &due
@@ -171,13 +188,17 @@ func newBuild(cfg *config.Config, t Trigger, now time.Time) (store.Build, error)
 }
 
 // reasonOf is the build result's reason of t: its Reason, else its kind
-// and, for a release, the schedule.
+// and, for a release, the schedule, for a pull request its number
+// ("pull_request #12").
 func reasonOf(t Trigger) string {
+	n, pull := gitref.PullNumber(t.Ref)
 	switch {
 	case t.Reason != "":
 		return t.Reason
 	case t.Schedule != "":
 		return t.Kind + " " + t.Schedule
+	case t.Kind == store.TriggerPullRequest && pull:
+		return fmt.Sprintf("%s #%d", t.Kind, n)
 	}
 	return t.Kind
 }
@@ -209,6 +230,13 @@ func (pl *BuildPlan) event(now time.Time) {
 // Dockerfile, only the first rule's group is built.
 func (pl *BuildPlan) tags() error {
 	p, ev := pl.Project, pl.Event
+	if n, ok := gitref.PullNumber(pl.Trigger.Ref); ok && pl.Trigger.Kind == store.TriggerPullRequest {
+		// Never latest or a branch tag: only pr-N (pushed with
+		// pull_requests.push).
+		pl.Tags = []registry.Tag{{Name: fmt.Sprintf("pr-%d", n), Moving: true}}
+		pl.DockerTag = pl.Tags[0].Name
+		return nil
+	}
 	if len(p.BuildRules) == 0 || ev.Kind != registry.KindBranch && ev.Kind != registry.KindTag {
 		tags, err := registry.Tags(ev, p.Tags)
 		if err != nil {

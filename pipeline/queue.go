@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -395,3 +396,27 @@ func (q *Queue) observeDepth(ctx context.Context) {
 // Logger returns the service's logger, for callers that log at the
 // boundary.
 func (s *Service) Logger() zerolog.Logger { return s.logger }
+
+// CancelRef cancels the queued and running builds of ref of project (a
+// closed pull request's) as Cancel does (by is who asks), and returns their
+// IDs. A build that ended meanwhile is left as it is.
+func (q *Queue) CancelRef(ctx context.Context, project, ref, by string) ([]int64, error) {
+	var ids []int64
+	for _, st := range []store.Status{store.StatusQueued, store.StatusRunning} {
+		builds, err := q.svc.store.ListBuilds(ctx, store.Filter{Project: project, Ref: ref, Status: st, Limit: store.MaxLimit})
+		if err != nil {
+			return ids, fmt.Errorf("cancel builds of %s: %w", ref, err)
+		}
+		for _, b := range builds {
+			err := q.Cancel(ctx, b.ID, by)
+			switch {
+			case err == nil:
+				ids = append(ids, b.ID)
+			case !errors.Is(err, ErrNotCancelable):
+				return ids, err
+			}
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}

@@ -185,9 +185,21 @@ func (r *run) exec(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if r.b.Untrusted {
+		p = untrusted(p)
+	}
 	r.p, r.b.Image = p, p.Image
 	defer r.end()
 	return stagesFor(p).Exec(ctx, r)
+}
+
+// untrusted is p as an untrusted build (a pull request from a fork) sees
+// it: a copy without secret build args, secret build environment and
+// hooks, so that no stage can hand them to the fork's code.
+func untrusted(p *config.Project) *config.Project {
+	q := *p
+	q.SecretBuildArgs, q.SecretBuildEnv, q.Hooks = nil, nil, false
+	return &q
 }
 
 // finalStatus maps the error that ended a build to its status, naming the
@@ -283,7 +295,7 @@ func firstLine(s string) string {
 // triggerOf is the trigger of a build record.
 func triggerOf(b store.Build) Trigger {
 	t := Trigger{Kind: b.Trigger, Project: b.Project, Ref: gitref.Parse(b.Ref), Commit: b.Commit,
-		Schedule: b.Schedule, NoPush: b.NoPush, NoDeploy: b.NoDeploy}
+		Schedule: b.Schedule, NoPush: b.NoPush, NoDeploy: b.NoDeploy, Untrusted: b.Untrusted}
 	if b.DueAt != nil {
 		t.Due = *b.DueAt
 	}

@@ -21,7 +21,7 @@ type deliveryQueue struct {
 func (d deliveryQueue) Accept(ctx context.Context, del webhook.Delivery, builds []store.Build) (webhook.Accepted, error) {
 	req := pipeline.Request{Delivery: &store.Delivery{ID: del.ID, Event: del.Event, Outcome: del.Outcome, Reason: del.Reason}, StartedBy: "webhook"}
 	for _, b := range builds {
-		req.Triggers = append(req.Triggers, pipeline.Trigger{Kind: b.Trigger, Project: b.Project, Ref: gitref.Parse(b.Ref), Commit: b.Commit})
+		req.Triggers = append(req.Triggers, pipeline.Trigger{Kind: b.Trigger, Project: b.Project, Ref: gitref.Parse(b.Ref), Commit: b.Commit, Untrusted: b.Untrusted})
 	}
 	q, err := d.builds.Enqueue(ctx, req)
 	if err != nil {
@@ -36,6 +36,20 @@ func (d deliveryQueue) Accept(ctx context.Context, del webhook.Delivery, builds 
 		}
 	}
 	return acc, nil
+}
+
+// refCanceler is the build queue's ability to cancel the builds of a ref.
+type refCanceler interface {
+	CancelRef(ctx context.Context, project, ref, by string) ([]int64, error)
+}
+
+// CancelRef cancels a closed pull request's builds (webhook.Canceler).
+func (d deliveryQueue) CancelRef(ctx context.Context, project, ref string) ([]int64, error) {
+	c, ok := d.builds.(refCanceler)
+	if !ok {
+		return nil, nil
+	}
+	return c.CancelRef(ctx, project, ref, "webhook")
 }
 
 // releaseQueue hands the scheduler's releases to the build queue.

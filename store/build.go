@@ -33,6 +33,9 @@ const (
 	// /hooks/registry, or an upstream project's push); it pulls its bases
 	// and pushes the branch's tags.
 	TriggerBaseImage = "base_image"
+	// TriggerPullRequest is a pull request's head (refs/pull/N/head),
+	// opened, pushed to or reopened.
+	TriggerPullRequest = "pull_request"
 )
 
 // Build is one build's record and the build result of DESIGN.md: its JSON
@@ -84,6 +87,9 @@ type Build struct {
 	// that reach the target), each with the digest the build used; none
 	// until the build has read its Dockerfile.
 	Bases []BaseImage `json:"bases,omitempty"`
+	// Untrusted marks a pull request from a fork (projects[].pull_requests.
+	// forks): built without secrets, ssh, secret build args or hooks.
+	Untrusted bool `json:"untrusted,omitempty"`
 	// Attempts counts how often a worker started this build (restart
 	// recovery runs a build at most once more).
 	Attempts int `json:"attempts,omitempty"`

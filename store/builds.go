@@ -64,7 +64,7 @@ type EnqueueResult struct {
 const buildColumns = `id, project, trigger_kind, ref, commit_sha, schedule, due_at, status,
 	image, digest, build_key, tags, stages, deploys, error,
 	created_at, started_at, finished_at, attempts, no_push, no_deploy, builder, builder_reason, platforms,
-	started_by, canceled_by, reason, bases`
+	started_by, canceled_by, reason, bases, untrusted`
 
 // scanBuild reads one row of buildColumns.
 func scanBuild(r rowScanner) (Build, error) {
@@ -78,7 +78,7 @@ func scanBuild(r rowScanner) (Build, error) {
 	err := r.Scan(&b.ID, &b.Project, &b.Trigger, &b.Ref, &b.Commit, &b.Schedule, &dueAt, &b.Status,
 		&b.Image, &b.Digest, &b.BuildKey, &tags, &stages, &deploys, &b.Error,
 		&created, &started, &finish, &b.Attempts, &b.NoPush, &b.NoDeploy, &b.Builder, &b.BuilderReason, &platforms,
-		&b.StartedBy, &b.CanceledBy, &b.Reason, &bases)
+		&b.StartedBy, &b.CanceledBy, &b.Reason, &bases, &b.Untrusted)
 	if err != nil {
 		return Build{}, err
 	}
@@ -162,7 +162,7 @@ func buildLists(b Build) (tags, stages, deploys string, err error) {
 // validTrigger reports whether t is one of the Trigger constants.
 func validTrigger(t string) bool {
 	switch t {
-	case TriggerPush, TriggerTag, TriggerSchedule, TriggerManual, TriggerReconcile, TriggerBaseImage:
+	case TriggerPush, TriggerTag, TriggerSchedule, TriggerManual, TriggerReconcile, TriggerBaseImage, TriggerPullRequest:
 		return true
 	}
 	return false
@@ -203,7 +203,7 @@ func insertBuildAs(ctx context.Context, tx querier, b Build, keepID bool) (int64
 	args := []any{b.Project, b.Trigger, b.Ref, b.Commit, b.Schedule, nullNanos(b.DueAt), b.Status,
 		b.Image, b.Digest, b.BuildKey, tags, stages, deploys, b.Error,
 		nanos(b.CreatedAt), nullNanos(b.StartedAt), nullNanos(b.FinishedAt), b.Attempts, b.NoPush, b.NoDeploy,
-		b.Builder, b.BuilderReason, platforms, b.StartedBy, b.CanceledBy, b.Reason, bases}
+		b.Builder, b.BuilderReason, platforms, b.StartedBy, b.CanceledBy, b.Reason, bases, b.Untrusted}
 	if keepID {
 		cols, marks, args = `id, `, `?, `, append([]any{b.ID}, args...)
 	}
@@ -211,8 +211,8 @@ func insertBuildAs(ctx context.Context, tx querier, b Build, keepID bool) (int64
 	err = tx.queryRow(ctx, `INSERT INTO builds (`+cols+`project, trigger_kind, ref, commit_sha, schedule, due_at, status,
 		image, digest, build_key, tags, stages, deploys, error,
 		created_at, started_at, finished_at, attempts, no_push, no_deploy, builder, builder_reason, platforms,
-		started_by, canceled_by, reason, bases)
-		VALUES (`+marks+`?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, args...).Scan(&id)
+		started_by, canceled_by, reason, bases, untrusted)
+		VALUES (`+marks+`?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, args...).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("insert build: %w", err)
 	}
@@ -290,10 +290,10 @@ func (s *Store) enqueue(ctx context.Context, tx querier, b Build, opts EnqueueOp
 	superseded := []int64{}
 	if opts.Supersede {
 		rows, err := tx.query(ctx, `UPDATE builds SET status = ?, finished_at = ?, error = ?
-			WHERE project = ? AND ref = ? AND status = ? AND trigger_kind IN (?, ?, ?, ?, ?) AND id != ?
+			WHERE project = ? AND ref = ? AND status = ? AND trigger_kind IN (?, ?, ?, ?, ?, ?) AND id != ?
 			RETURNING id`,
 			StatusSuperseded, nanos(now), fmt.Sprintf("superseded by build %d", id),
-			b.Project, b.Ref, StatusQueued, TriggerPush, TriggerTag, TriggerManual, TriggerReconcile, TriggerBaseImage, id)
+			b.Project, b.Ref, StatusQueued, TriggerPush, TriggerTag, TriggerManual, TriggerReconcile, TriggerBaseImage, TriggerPullRequest, id)
 		if err != nil {
 			return EnqueueResult{}, fmt.Errorf("supersede: %w", err)
 		}

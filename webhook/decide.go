@@ -29,20 +29,26 @@ import (
 type Trigger struct {
 	// Project is the configured project's name.
 	Project string
-	// Trigger is store.TriggerPush for a branch push or store.TriggerTag
-	// for a tag push.
+	// Trigger is store.TriggerPush for a branch push, store.TriggerTag
+	// for a tag push, store.TriggerPullRequest for a pull request.
 	Trigger string
-	// Ref is the full ref pushed: refs/heads/B or refs/tags/T.
+	// Ref is the full ref pushed: refs/heads/B or refs/tags/T; for a pull
+	// request refs/pull/N/head.
 	Ref string
 	// Commit is the 40-hex (lower-case) commit to build: the push's
 	// `after`. For a tag push it is head_commit.id when that is a commit,
 	// because `after` names the tag object of an annotated tag, which is
 	// not a commit.
 	Commit string
-	// Message is the head commit's message (may be empty).
+	// Message is the head commit's message (may be empty); a pull
+	// request's title.
 	Message string
-	// Pusher is the name of whoever pushed (may be empty).
+	// Pusher is the name of whoever pushed (may be empty); for a pull
+	// request, who sent the event.
 	Pusher string
+	// Untrusted marks a pull request from a fork (projects[].pull_requests.
+	// forks): built without secrets, ssh, secret build args or hooks.
+	Untrusted bool
 	// Before is a branch push's `before` (all zeros for a new branch) and
 	// Forced its `forced`: what a path filter compares Commit with. Unset
 	// for a tag push.
@@ -52,16 +58,26 @@ type Trigger struct {
 
 // Decision is what a delivery asks for: the builds to queue, the reason it
 // builds nothing, or why it is malformed. Exactly one of Triggers, Ignored
-// and Invalid is set.
+// and Invalid is set; Cancels comes with Ignored.
 type Decision struct {
 	// Triggers holds one Trigger per matching project, in config order.
 	Triggers []Trigger
+	// Cancels are the refs whose queued and running builds the delivery
+	// ends: a closed pull request's, per project building pull requests.
+	Cancels []Cancel
 	// Ignored is why nothing builds; "" when Triggers is non-empty.
 	Ignored string
 	// Invalid is why the payload cannot be acted on (a pushed ref git
 	// refuses as a ref name): Handler answers 400 with it and queues
 	// nothing.
 	Invalid string
+}
+
+// Cancel names the builds a delivery ends: the queued and running builds
+// of Ref of Project.
+type Cancel struct {
+	Project string
+	Ref     string
 }
 
 // Reasons Decide gives for events that never build.
@@ -101,6 +117,10 @@ func Decide(projects []config.Project, event string, payload any) Decision {
 		if p != nil {
 			return decidePush(projects, p)
 		}
+	case *github.PullRequestEvent:
+		if p != nil {
+			return decidePullRequest(projects, p)
+		}
 	case *github.PingEvent:
 		if p != nil {
 			return ignore(ReasonPing)
@@ -130,7 +150,7 @@ func decidePush(projects []config.Project, p *github.PushEvent) Decision {
 	if repo == nil || fullName == "" {
 		return ignore("push names no repository")
 	}
-	matched := matchProjects(projects, repo)
+	matched := matchProjects(projects, fullName, repo.GetCloneURL(), repo.GetSSHURL(), repo.GetHTMLURL())
 	if len(matched) == 0 {
 		return ignore(fmt.Sprintf("no project is configured for repository %s", fullName))
 	}
@@ -225,11 +245,11 @@ func decidePush(projects []config.Project, p *github.PushEvent) Decision {
 	return d
 }
 
-// matchProjects returns the indexes of the projects that track repo.
-func matchProjects(projects []config.Project, repo *github.PushEventRepository) []int {
-	fullName := repo.GetFullName()
+// matchProjects returns the indexes of the projects that track the
+// repository named fullName with the given URLs.
+func matchProjects(projects []config.Project, fullName string, repoURLs ...string) []int {
 	var urls []string
-	for _, u := range []string{repo.GetCloneURL(), repo.GetSSHURL(), repo.GetHTMLURL()} {
+	for _, u := range repoURLs {
 		if n := normalizeRepoURL(u); n != "" {
 			urls = append(urls, n)
 		}

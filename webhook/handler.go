@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -88,6 +89,14 @@ type Accepted struct {
 // Accept assigns ID and CreatedAt. Accept must be safe for concurrent use.
 type Queue interface {
 	Accept(ctx context.Context, d Delivery, builds []store.Build) (Accepted, error)
+}
+
+// Canceler is the optional ability of a Queue to cancel builds: the
+// queued and running builds of ref of project (a closed pull request's).
+// It returns the IDs of the builds it canceled. A Queue without it cancels
+// nothing. It must be safe for concurrent use.
+type Canceler interface {
+	CancelRef(ctx context.Context, project, ref string) ([]int64, error)
 }
 
 // Metrics counts deliveries by outcome (the Outcome* constants). It is
@@ -310,6 +319,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	decision, notes := h.filterPaths(r.Context(), decision)
+	if len(decision.Cancels) > 0 {
+		reason, err := h.cancel(r.Context(), decision.Cancels)
+		if err != nil {
+			l.err = err
+			h.fail(w, &l, http.StatusInternalServerError, OutcomeError, "could not cancel the builds; GitHub may redeliver it")
+			return
+		}
+		decision.Ignored += reason
+	}
 	builds := h.builds(decision.Triggers)
 	d := Delivery{ID: delivery, Event: event, Outcome: OutcomeQueued, Reason: decision.Ignored}
 	if len(builds) == 0 {
@@ -348,6 +366,32 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.answer(w, &l, status, outcome, resp)
 }
 
+// cancel ends the builds of cancels and says which in the reason's
+// tail (": canceled build 4", ": no build to cancel").
+func (h *Handler) cancel(ctx context.Context, cancels []Cancel) (string, error) {
+	c, ok := h.queue.(Canceler)
+	if !ok {
+		return "", nil
+	}
+	var ids []string
+	for _, cn := range cancels {
+		got, err := c.CancelRef(ctx, cn.Project, cn.Ref)
+		if err != nil {
+			return "", fmt.Errorf("cancel the builds of %s of project %s: %w", cn.Ref, cn.Project, err)
+		}
+		for _, id := range got {
+			ids = append(ids, strconv.FormatInt(id, 10))
+		}
+	}
+	switch len(ids) {
+	case 0:
+		return ": no build to cancel", nil
+	case 1:
+		return ": canceled build " + ids[0], nil
+	}
+	return ": canceled builds " + strings.Join(ids, ", "), nil
+}
+
 // jsonPayload returns the JSON of a delivery body: the body itself, or its
 // `payload` field when GitHub sends it form-encoded.
 func jsonPayload(contentType string, body []byte) ([]byte, error) {
@@ -380,8 +424,9 @@ func (h *Handler) builds(triggers []Trigger) []store.Build {
 			Project: t.Project,
 			Trigger: t.Trigger,
 			Ref:     t.Ref,
-			Commit:  t.Commit,
-			Status:  store.StatusQueued,
+			Commit:    t.Commit,
+			Status:    store.StatusQueued,
+			Untrusted: t.Untrusted,
 		}
 		for i := range h.projects {
 			if h.projects[i].Name == t.Project {

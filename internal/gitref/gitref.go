@@ -5,6 +5,7 @@
 package gitref
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -13,6 +14,8 @@ import (
 const (
 	branchPrefix = "refs/heads/"
 	tagPrefix    = "refs/tags/"
+	pullPrefix   = "refs/pull/"
+	pullSuffix   = "/head"
 )
 
 // Parse returns ref in full: a full ref ("refs/...") as it is, any other
@@ -30,6 +33,31 @@ func Branch(name string) plumbing.ReferenceName { return plumbing.ReferenceName(
 
 // Tag is the full ref of git tag name.
 func Tag(name string) plumbing.ReferenceName { return plumbing.ReferenceName(tagPrefix + name) }
+
+// Pull is the ref GitHub keeps of pull request n's head commit
+// (refs/pull/n/head), fetchable from the base repository even when the
+// head is in a fork.
+func Pull(n int) plumbing.ReferenceName {
+	return plumbing.ReferenceName(pullPrefix + strconv.Itoa(n) + pullSuffix)
+}
+
+// PullNumber returns the pull request of ref and whether ref is a pull
+// request's head ("refs/pull/12/head" gives 12, true).
+func PullNumber[R ~string](ref R) (int, bool) {
+	s, ok := strings.CutPrefix(string(ref), pullPrefix)
+	if !ok {
+		return 0, false
+	}
+	s, ok = strings.CutSuffix(s, pullSuffix)
+	if !ok || s == "" || s[0] == '0' || len(s) > 9 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 || strconv.Itoa(n) != s {
+		return 0, false
+	}
+	return n, true
+}
 
 // BranchName returns the branch of ref and whether ref is a branch
 // ("refs/heads/main" gives "main", true).

@@ -49,3 +49,30 @@ func TestParseAndShort(t *testing.T) {
 		})
 	}
 }
+
+func TestPull(t *testing.T) {
+	if got, want := Pull(12), plumbing.ReferenceName("refs/pull/12/head"); got != want {
+		t.Errorf("Pull(12) = %q, want %q", got, want)
+	}
+	for _, tt := range []struct {
+		ref  string
+		n    int
+		pull bool
+	}{
+		{"refs/pull/12/head", 12, true},
+		{"refs/pull/1/head", 1, true},
+		{"refs/pull/12/merge", 0, false},
+		{"refs/pull/0/head", 0, false},
+		{"refs/pull/012/head", 0, false},
+		{"refs/pull/-1/head", 0, false},
+		{"refs/pull//head", 0, false},
+		{"refs/pull/1x/head", 0, false},
+		{"refs/pull/9999999999/head", 0, false},
+		{"refs/heads/pull/1/head", 0, false},
+	} {
+		n, ok := PullNumber(tt.ref)
+		if n != tt.n || ok != tt.pull {
+			t.Errorf("PullNumber(%q) = %d, %v; want %d, %v", tt.ref, n, ok, tt.n, tt.pull)
+		}
+	}
+}

@@ -1,0 +1,74 @@
+package pipeline
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/registry"
+	"github.com/slipwayci/slipway/store"
+)
+
+// TestPlanPullRequest: a pull request's build is tagged pr-N only (pushed
+// only with pull_requests.push), never deployed, and an untrusted one runs
+// no hooks and is never re-tagged for a trusted build.
+func TestPlanPullRequest(t *testing.T) {
+	now := time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
+	const commit = "0123456789abcdef0123456789abcdef01234567"
+	cfg := &config.Config{Projects: []config.Project{
+		{Name: "web", DefaultBranch: "main", Context: ".", Dockerfile: "Dockerfile", Image: "r.example/web",
+			Hooks: true, PullRequests: config.PullRequests{Enabled: true, Forks: true},
+			Tags: []config.TagRule{{Type: registry.RuleRaw, Value: "stable"}}},
+		{Name: "pushed", DefaultBranch: "main", Context: ".", Dockerfile: "Dockerfile", Image: "r.example/pushed",
+			PullRequests: config.PullRequests{Enabled: true, Push: true},
+			BuildRules:   []config.BuildRule{{SourceType: "branch", Source: "main", DockerTag: "latest"}}},
+	}}
+	for _, tc := range []struct {
+		name                 string
+		t                    Trigger
+		wantTags             []string
+		wantNoPush, wantHook bool
+	}{
+		{"not pushed by default", Trigger{Kind: store.TriggerPullRequest, Project: "web", Ref: "refs/pull/12/head", Commit: commit},
+			[]string{"pr-12"}, true, true},
+		{"untrusted: no hooks", Trigger{Kind: store.TriggerPullRequest, Project: "web", Ref: "refs/pull/12/head", Commit: commit, Untrusted: true},
+			[]string{"pr-12"}, true, false},
+		{"push: true, whatever the build rules", Trigger{Kind: store.TriggerPullRequest, Project: "pushed", Ref: "refs/pull/3/head", Commit: commit},
+			[]string{"pr-3"}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plan, err := Plan(cfg, tc.t, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.wantTags, plan.TagNames()); diff != "" {
+				t.Errorf("tags (-want +got):\n%s", diff)
+			}
+			if plan.Hooks != tc.wantHook || plan.Untrusted != tc.t.Untrusted {
+				t.Errorf("hooks %v untrusted %v, want %v %v", plan.Hooks, plan.Untrusted, tc.wantHook, tc.t.Untrusted)
+			}
+			b, err := newBuild(cfg, tc.t, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := "pull_request #" + strings.TrimSuffix(strings.TrimPrefix(string(tc.t.Ref), "refs/pull/"), "/head"); b.Reason != want {
+				t.Errorf("reason %q, want %q", b.Reason, want)
+			}
+			if b.NoPush != tc.wantNoPush || !b.NoDeploy || b.Untrusted != tc.t.Untrusted {
+				t.Errorf("record no_push %v no_deploy %v untrusted %v, want %v true %v", b.NoPush, b.NoDeploy, b.Untrusted, tc.wantNoPush, tc.t.Untrusted)
+			}
+			if got := triggerOf(b); got.Untrusted != tc.t.Untrusted {
+				t.Errorf("triggerOf(record).Untrusted = %v, want %v", got.Untrusted, tc.t.Untrusted)
+			}
+		})
+	}
+
+	trusted, _ := Plan(cfg, Trigger{Kind: store.TriggerPullRequest, Project: "web", Ref: "refs/pull/12/head", Commit: commit}, now)
+	untrusted, _ := Plan(cfg, Trigger{Kind: store.TriggerPullRequest, Project: "web", Ref: "refs/pull/12/head", Commit: commit, Untrusted: true}, now)
+	if trusted.BuildKey == untrusted.BuildKey {
+		t.Errorf("an untrusted build has the build key of a trusted one (%s): its image could be re-tagged for a trusted build", trusted.BuildKey)
+	}
+}
