@@ -421,9 +421,9 @@ func (h *Handler) builds(triggers []Trigger) []store.Build {
 	builds := make([]store.Build, 0, len(triggers))
 	for _, t := range triggers {
 		b := store.Build{
-			Project: t.Project,
-			Trigger: t.Trigger,
-			Ref:     t.Ref,
+			Project:   t.Project,
+			Trigger:   t.Trigger,
+			Ref:       t.Ref,
 			Commit:    t.Commit,
 			Status:    store.StatusQueued,
 			Untrusted: t.Untrusted,
