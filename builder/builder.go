@@ -129,6 +129,26 @@ type BuildOptions struct {
 	// --platform`; "" is the engine's own. BuildKit then sets TARGETOS,
 	// TARGETARCH and TARGETPLATFORM.
 	Platform string
+	// Secrets are BuildKit secret mounts, value by id, served to the
+	// engine through the build session only (RUN
+	// --mount=type=secret,id=ID): they reach no layer, history entry or
+	// label, and the build log and errors show them as "***". The classic
+	// builder fails with ErrNeedsBuildKit.
+	Secrets map[string]string
+	// SSHAgent is the socket of an SSH agent forwarded to RUN
+	// --mount=type=ssh steps (id "default"); "" forwards none. The classic
+	// builder fails with ErrNeedsBuildKit.
+	SSHAgent string
+	// CacheFrom are images whose layers BuildKit may reuse, as `docker
+	// build --cache-from`; pulled with Auth's credentials. The classic
+	// builder ignores them (and says so in the log).
+	CacheFrom []string
+	// InlineCache writes BuildKit's cache metadata into the image
+	// (BUILDKIT_INLINE_CACHE=1), for later builds' CacheFrom.
+	InlineCache bool
+	// Auth gives BuildKit registry credentials (base images, CacheFrom);
+	// nil: anonymous pulls.
+	Auth AuthFunc
 }
 
 // Image is a built image.
@@ -217,7 +237,10 @@ func (b *Builder) Build(ctx context.Context, opts BuildOptions, log io.Writer) (
 	if opts.Context == nil {
 		return Image{}, errors.New("no build context")
 	}
-	secrets := secretValues(opts.SecretArgs)
+	if what := needsBuildKit(opts); len(what) > 0 && !useBuildKit {
+		return Image{}, fmt.Errorf("%s: %w, but this build uses the classic builder: set builder to auto or buildkit, with an engine that has BuildKit (Docker 18.09 or newer on Linux)", strings.Join(what, ", "), ErrNeedsBuildKit)
+	}
+	secrets := secretValues(opts.SecretArgs, opts.Secrets)
 	args := make(map[string]*string, len(opts.BuildArgs)+len(opts.SecretArgs))
 	for k, v := range opts.BuildArgs {
 		args[k] = &v
@@ -253,11 +276,20 @@ func (b *Builder) Build(ctx context.Context, opts BuildOptions, log io.Writer) (
 	if useBuildKit {
 		bo.Version = build.BuilderBuildKit
 		bo.BuildID = rand.Text()
-		stop, err := b.startSession(reqCtx, &bo)
+		withCache(&bo, opts)
+		as, err := attachables(opts)
+		if err != nil {
+			return Image{}, err
+		}
+		stop, err := b.startSession(reqCtx, &bo, as)
 		if err != nil {
 			return Image{}, err
 		}
 		defer stop()
+	} else if len(opts.CacheFrom) > 0 || opts.InlineCache {
+		if err := lw.line("cache: the classic builder neither reads nor writes a registry cache; building with the engine's own cache only"); err != nil {
+			return Image{}, err
+		}
 	}
 
 	id, err := b.run(reqCtx, opts.Context, bo, lw)
@@ -279,10 +311,13 @@ func (b *Builder) Build(ctx context.Context, opts BuildOptions, log io.Writer) (
 // startSession opens the BuildKit session that newer engines require for
 // every BuildKit build (and 20.10 accepts) over the engine's /session
 // endpoint. stop closes it and waits for it to end.
-func (b *Builder) startSession(ctx context.Context, bo *build.ImageBuildOptions) (stop func(), err error) {
+func (b *Builder) startSession(ctx context.Context, bo *build.ImageBuildOptions, as []session.Attachable) (stop func(), err error) {
 	sess, err := session.NewSession(ctx, rand.Text())
 	if err != nil {
 		return nil, fmt.Errorf("buildkit session: %w", err)
+	}
+	for _, a := range as {
+		sess.Allow(a)
 	}
 	sessCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -300,6 +335,20 @@ func (b *Builder) startSession(ctx context.Context, bo *build.ImageBuildOptions)
 		sess.Close()
 		<-done
 	}, nil
+}
+
+// inlineCacheArg is the build arg by which BuildKit writes its cache
+// metadata into the image's config.
+const inlineCacheArg = "BUILDKIT_INLINE_CACHE"
+
+// withCache sets the registry cache of a BuildKit build: the images to
+// import, and the inline export unless the build args set it already.
+func withCache(bo *build.ImageBuildOptions, opts BuildOptions) {
+	bo.CacheFrom = opts.CacheFrom
+	if _, set := bo.BuildArgs[inlineCacheArg]; opts.InlineCache && !set {
+		one := "1"
+		bo.BuildArgs[inlineCacheArg] = &one
+	}
 }
 
 // cancelBuild asks the engine to stop the BuildKit build id; closing the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -18,8 +19,20 @@ import (
 // longer output (a progress bar without newlines) is written in pieces.
 const maxLine = 64 << 10
 
-// secretValues returns the values to redact (see redact.Values).
-func secretValues(args map[string]string) []string { return redact.Values(args) }
+// secretValues returns the values to redact (see redact.Values) of the
+// given maps of secrets.
+func secretValues(sets ...map[string]string) []string {
+	all := map[string]string{}
+	i := 0
+	for _, set := range sets {
+		for _, v := range set {
+			// Keyed by position: two sets may share a name.
+			all[strconv.Itoa(i)] = v
+			i++
+		}
+	}
+	return redact.Values(all)
+}
 
 // logWriter writes whole, redacted lines to the build log. The first write
 // error sticks: every later line returns it.

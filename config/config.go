@@ -299,6 +299,18 @@ type Project struct {
 	// BaseImages watches the images the project is built FROM (the bases
 	// its builds record). Default: not watched.
 	BaseImages BaseImages `yaml:"base_images"`
+	// Secrets are BuildKit secret mounts (RUN --mount=type=secret,id=ID),
+	// each read from a file or an environment variable of the slipway
+	// process when a build starts. Their values reach the build only
+	// through the BuildKit session: never a layer, the image history, a
+	// label, the build log or an answer. Needs BuildKit. Default: none.
+	Secrets []BuildSecret `yaml:"secrets"`
+	// SSH forwards the SSH agent at $SSH_AUTH_SOCK of the slipway process
+	// to RUN --mount=type=ssh steps (id "default"). Needs BuildKit.
+	// Default false.
+	SSH bool `yaml:"ssh"`
+	// Cache is the registry build cache of BuildKit builds. Default: none.
+	Cache BuildCache `yaml:"cache"`
 
 	// BuildRules are Docker Hub's build rules: with any, a push builds only
 	// when a rule with autobuild matches its branch or tag (instead of

@@ -252,6 +252,9 @@ func TestLoadFull(t *testing.T) {
 			GitTokenFile:  secret("git_token"),
 			BuilderLabels: map[string]string{"disk": "ssd"},
 			BaseImages:    BaseImages{Watch: true, Interval: Duration(2 * time.Hour)},
+			Secrets:       []BuildSecret{{ID: "npmrc", File: secret("npmrc")}, {ID: "token", Env: "NPM_TOKEN"}},
+			SSH:           true,
+			Cache:         BuildCache{From: []string{"docker.io/acme/web:buildcache"}, Inline: true},
 			BuildRules: []BuildRule{
 				{SourceType: "branch", Source: "trunk", DockerTag: "{sourceref},latest"},
 				{SourceType: "tag", Source: "/^v([0-9.]+)$/", DockerTag: `release-{\1}`, Context: "/docker", Dockerfile: "Dockerfile.hub", Autobuild: &no, BuildCache: &no},

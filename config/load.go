@@ -563,6 +563,9 @@ func (c *Config) resolvePaths(dir string) {
 	for i := range c.Projects {
 		abs(&c.Projects[i].GitSSHKeyFile)
 		abs(&c.Projects[i].GitTokenFile)
+		for j := range c.Projects[i].Secrets {
+			abs(&c.Projects[i].Secrets[j].File)
+		}
 	}
 }
 
@@ -585,6 +588,9 @@ func (l *loader) readFiles(c *Config) {
 		base := fmt.Sprintf("projects[%d].", i)
 		l.readSecret(&p.GitToken, p.GitTokenFile, base+"git_token")
 		l.checkReadable(p.GitSSHKeyFile, base+"git_ssh_key_file")
+		for j, s := range p.Secrets {
+			l.checkReadable(s.File, fmt.Sprintf("%ssecrets[%d].file", base, j))
+		}
 	}
 	checkTLS := func(t TLS, base string) {
 		l.checkReadable(t.CAFile, base+"ca_file")

@@ -496,6 +496,7 @@ func (v *checker) project(p string, pr *Project, c *Config) {
 	}
 	v.image(p+".image", pr.Image)
 	v.buildEnv(p, pr)
+	v.buildKit(p, pr, c)
 	if pr.AutotestTimeout < 0 {
 		v.add(p+".autotest_timeout", "must be greater than 0")
 	}

@@ -5,8 +5,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -20,7 +18,6 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/go-connections/nat"
 	"github.com/moby/patternmatcher"
@@ -295,53 +292,7 @@ type rootFS func(tw *tar.Writer) error
 // instructions changes; it is removed when the test ends.
 func importImage(t *testing.T, docker *client.Client, prefix string, fs rootFS, changes []string) string {
 	t.Helper()
-	ref := testenv.Name(t, prefix) + ":import"
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		tw := tar.NewWriter(pw)
-		err := fs(tw)
-		if err == nil {
-			err = tw.Close()
-		}
-		pw.CloseWithError(err)
-		done <- err
-	}()
-	rc, err := docker.ImageImport(t.Context(), image.ImportSource{Source: pr, SourceName: "-"}, ref, image.ImportOptions{Changes: changes})
-	if err == nil {
-		err = jsonStreamError(rc)
-		rc.Close()
-	}
-	pr.CloseWithError(errors.New("import ended"))
-	if werr := <-done; werr != nil && err == nil {
-		err = werr
-	}
-	if err != nil {
-		t.Fatalf("docker import %s: %v", ref, err)
-	}
-	t.Cleanup(func() {
-		docker.ImageRemove(context.Background(), ref, image.RemoveOptions{Force: true, PruneChildren: true})
-	})
-	return ref
-}
-
-// jsonStreamError reads an engine progress stream to its end and returns
-// the error it reports, if any.
-func jsonStreamError(r io.Reader) error {
-	dec := json.NewDecoder(r)
-	for {
-		var msg struct {
-			Error string `json:"error"`
-		}
-		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		if msg.Error != "" {
-			return errors.New(msg.Error)
-		}
-	}
+	return testenv.ImportImage(t, docker, prefix, fs, changes)
 }
 
 // goRootFS is the stand-in for golang:1.26: busybox as /bin/sh and the

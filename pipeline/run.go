@@ -77,8 +77,10 @@ type run struct {
 	// args and secrets are the build args; buildKey and canReuse say
 	// whether an image pushed for the same inputs may be re-tagged.
 	args, secrets map[string]string
-	buildKey      string
-	canReuse      bool
+	// bk are the secret mounts and SSH agent of the build.
+	bk       buildKitInputs
+	buildKey string
+	canReuse bool
 	// prev is the earlier build whose image is re-tagged; nil builds.
 	prev *store.Build
 	img  builder.Image

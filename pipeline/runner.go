@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -33,6 +34,8 @@ type Runner struct {
 	engine  builder.GCClient
 	docker  HubClient
 	now     func() time.Time
+	// lookupEnv reads the environment: secrets' env, SSH_AUTH_SOCK.
+	lookupEnv func(string) (string, bool)
 	// queue takes the requeue after a late push; nil outside a Queue.
 	queue enqueuer
 	// pool places builds on builders; nil runs them on builder, pusher,
@@ -79,6 +82,9 @@ type RunnerDeps struct {
 	// final record), to queue its notifications; it must not block.
 	Notify func(ctx context.Context, b store.Build, log *Log)
 	Now    func() time.Time
+	// LookupEnv reads slipway's environment when a build starts (secrets
+	// with env:, SSH_AUTH_SOCK). Default os.LookupEnv.
+	LookupEnv func(string) (string, bool)
 }
 
 // NewRunner returns a Runner of the given collaborators.
@@ -86,8 +92,11 @@ func NewRunner(d RunnerDeps) *Runner {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if d.LookupEnv == nil {
+		d.LookupEnv = os.LookupEnv
+	}
 	return &Runner{cfg: d.Config, sources: d.Sources, builder: d.Builder, pusher: d.Pusher, keys: d.Keys,
-		history: d.History, engine: d.Engine, docker: d.Docker, pool: d.Pool, notify: d.Notify, now: d.Now}
+		history: d.History, engine: d.Engine, docker: d.Docker, pool: d.Pool, notify: d.Notify, now: d.Now, lookupEnv: d.LookupEnv}
 }
 
 // Recorder saves a build record after each change; the store implements it.

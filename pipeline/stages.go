@@ -141,7 +141,7 @@ func (planStage) Exec(ctx context.Context, r *run) error {
 	r.args, r.secrets = projectArgs(r.p)
 	r.buildKey, r.canReuse = plan.BuildKey, !plan.NoCache
 	logPlan(plan, r.log)
-	return nil
+	return r.prepareBuildKit()
 }
 
 // reuseStage finds an image pushed for the same commit and inputs, for a
@@ -237,7 +237,7 @@ func (r *run) buildOn(ctx context.Context, b *builder.Builder, platform string, 
 	if err != nil {
 		return builder.Image{}, err
 	}
-	return b.Build(ctx, builder.BuildOptions{
+	opts := builder.BuildOptions{
 		Context:    tarball,
 		Dockerfile: dockerfile,
 		Target:     r.p.Target,
@@ -248,7 +248,9 @@ func (r *run) buildOn(ctx context.Context, b *builder.Builder, platform string, 
 		NoCache:    r.plan.Rebuild || r.plan.NoCache,
 		Pull:       r.plan.Rebuild || r.pullBases(ctx, b),
 		Platform:   platform,
-	}, log)
+	}
+	r.buildKitOptions(&opts)
+	return b.Build(ctx, opts, log)
 }
 
 // built records the image the build stage made.

@@ -61,6 +61,17 @@ func Name(t testing.TB, prefix string) string {
 	return strings.Trim(prefix+"-"+strings.Trim(n, "-"), "-") + "-" + hex.EncodeToString(b)
 }
 
+// RandomHex returns 24 random hex digits, for values a test must not find
+// where they do not belong (secrets) or must find only from this run.
+func RandomHex(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
 // StaticBinary compiles the Go program src (a main package's source) with
 // CGO_ENABLED=0 and returns the binary's path, for FROM scratch images.
 func StaticBinary(t testing.TB, src string) string {

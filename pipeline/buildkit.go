@@ -1,0 +1,158 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/slipwayci/slipway/builder"
+	"github.com/slipwayci/slipway/config"
+)
+
+// maxSecretSize is the largest secret value BuildKit accepts (its
+// secretsprovider.MaxSecretSize).
+const maxSecretSize = 500 << 10
+
+// sshAuthSock is the environment variable naming the SSH agent's socket.
+const sshAuthSock = "SSH_AUTH_SOCK"
+
+// buildKitInputs are what a build hands BuildKit besides the context: the
+// values of the project's secret mounts, read when the build starts, and
+// the SSH agent's socket.
+type buildKitInputs struct {
+	secrets  map[string]string
+	sshAgent string
+}
+
+// readBuildKitInputs reads the secrets and finds the SSH agent of project
+// p, looking environment variables up with lookupEnv. Errors name the
+// key and what to do, never a value.
+func readBuildKitInputs(p *config.Project, lookupEnv func(string) (string, bool)) (buildKitInputs, error) {
+	var in buildKitInputs
+	for i, s := range p.Secrets {
+		v, err := readSecret(s, lookupEnv)
+		if err != nil {
+			return buildKitInputs{}, fmt.Errorf("secrets[%d] (id %s): %w", i, s.ID, err)
+		}
+		if in.secrets == nil {
+			in.secrets = make(map[string]string, len(p.Secrets))
+		}
+		in.secrets[s.ID] = v
+	}
+	if p.SSH {
+		sock, _ := lookupEnv(sshAuthSock)
+		if sock == "" {
+			return buildKitInputs{}, fmt.Errorf("ssh: true needs an SSH agent, but %s is not set in slipway's environment: start ssh-agent, add the key with ssh-add, and start slipway with %s set (or remove ssh: true)", sshAuthSock, sshAuthSock)
+		}
+		in.sshAgent = sock
+	}
+	return in, nil
+}
+
+// readSecret reads one secret's value from its file or environment
+// variable.
+func readSecret(s config.BuildSecret, lookupEnv func(string) (string, bool)) (string, error) {
+	if s.Env != "" {
+		v, ok := lookupEnv(s.Env)
+		if !ok {
+			return "", fmt.Errorf("environment variable %s is not set in slipway's environment: set it before starting slipway, or use file:", s.Env)
+		}
+		return v, nil
+	}
+	f, err := os.Open(s.File)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return "", fmt.Errorf("read %s: %w", s.File, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretSize+1))
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", s.File, err)
+	}
+	if len(b) > maxSecretSize {
+		return "", fmt.Errorf("%s is larger than BuildKit's limit of %d KiB for a secret", s.File, maxSecretSize>>10)
+	}
+	return string(b), nil
+}
+
+// withheld names what an untrusted build does not get of project p (its
+// secrets, ssh, secret build args and secret build env), for the build log;
+// "" when p has none of them.
+func withheld(p *config.Project) string {
+	var parts []string
+	if len(p.Secrets) > 0 {
+		ids := make([]string, len(p.Secrets))
+		for i, s := range p.Secrets {
+			ids[i] = s.ID
+		}
+		parts = append(parts, "secrets "+strings.Join(ids, ", "))
+	}
+	if p.SSH {
+		parts = append(parts, "ssh")
+	}
+	if names := sortedNames(p.SecretBuildArgs); len(names) > 0 {
+		parts = append(parts, "secret build args "+strings.Join(names, ", "))
+	}
+	if names := sortedNames(p.SecretBuildEnv); len(names) > 0 {
+		parts = append(parts, "secret build env "+strings.Join(names, ", "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// prepareBuildKit reads the build's secrets and SSH agent after planning.
+// An untrusted build gets none of them, nor secret build args, and its log
+// says what was withheld.
+func (r *run) prepareBuildKit() error {
+	if r.plan.Untrusted {
+		if what := withheld(r.p); what != "" {
+			r.log.Printf("untrusted build (a pull request from a fork): withheld %s", what)
+		}
+		return nil
+	}
+	in, err := readBuildKitInputs(r.p, r.lookupEnv)
+	if err != nil {
+		return err
+	}
+	r.bk = in
+	return nil
+}
+
+// buildKitOptions sets the BuildKit inputs of the build on opts: secret
+// mounts, SSH agent, registry cache and credentials. Secret build args are
+// dropped for an untrusted build.
+func (r *run) buildKitOptions(opts *builder.BuildOptions) {
+	opts.Secrets, opts.SSHAgent = r.bk.secrets, r.bk.sshAgent
+	opts.CacheFrom, opts.InlineCache = r.p.Cache.From, r.p.Cache.Inline
+	opts.Auth = r.buildKitAuth
+	if r.plan.Untrusted {
+		opts.SecretArgs = nil
+	}
+}
+
+// buildKitAuth gives BuildKit the credentials of host from the keychain
+// that pushes (registries[], then the docker config).
+func (r *run) buildKitAuth(host string) (username, secret string, err error) {
+	c, _, err := r.keys.Lookup(host)
+	if err != nil {
+		return "", "", err
+	}
+	if c.IdentityToken != "" {
+		return "", c.IdentityToken, nil
+	}
+	return c.Username, c.Password, nil
+}
