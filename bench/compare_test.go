@@ -38,15 +38,16 @@ func defaultDockerCLI() string {
 	return "docker"
 }
 
-// compare runs one warm-up round and *rounds timed rounds of slipway and
-// ref, alternating which runs first, and prints the medians and their
-// ratio. Each function gets the round's number (0 is the warm-up) and
-// returns the time of the work it was asked to time (setup outside it is
-// its own business).
-func compare(b *testing.B, name string, slipway, ref func(round int) time.Duration) {
+// compare runs one warm-up round and n timed rounds of slipway and ref,
+// alternating which runs first, and prints the medians and their ratio.
+// Each function gets the round's number (0 is the warm-up) and returns the
+// time of the work it was asked to time (setup outside it is its own
+// business). Comparisons of single stages, which take well under a second,
+// run 3 × -rounds rounds: the load of the shared machine swings them most.
+func compare(b *testing.B, name string, n int, slipway, ref func(round int) time.Duration) {
 	b.Helper()
 	var s, r []time.Duration
-	for i := 0; i <= *rounds; i++ {
+	for i := 0; i <= n; i++ {
 		var ds, dr time.Duration
 		if i%2 == 0 {
 			ds, dr = slipway(i), ref(i)

@@ -176,7 +176,7 @@ func BenchmarkComparePipeline(b *testing.B) {
 	}
 	f := newPipelineFixture(b, files, helloBinary(b), false)
 	b.ResetTimer()
-	compare(b, "pipeline, small fixture", func(i int) time.Duration { return f.slipway(b, i) }, func(i int) time.Duration { return f.cli(b, i) })
+	compare(b, "pipeline, small fixture", *rounds, func(i int) time.Duration { return f.slipway(b, i) }, func(i int) time.Duration { return f.cli(b, i) })
 }
 
 // debianBase is the local image the Debian fixture builds FROM: a minbase
@@ -219,5 +219,5 @@ func BenchmarkComparePipelineDebian(b *testing.B) {
 	}
 	f := newPipelineFixture(b, files, helloBinary(b), true)
 	b.ResetTimer()
-	compare(b, "pipeline, Debian fixture, BuildKit, next commit", func(i int) time.Duration { return f.slipway(b, i) }, func(i int) time.Duration { return f.cli(b, i) })
+	compare(b, "pipeline, Debian fixture, BuildKit, next commit", *rounds, func(i int) time.Duration { return f.slipway(b, i) }, func(i int) time.Duration { return f.cli(b, i) })
 }

@@ -37,7 +37,7 @@ func BenchmarkCompareTest(b *testing.B) {
 	b.Cleanup(func() { removeLocal(img) })
 	bld := builder.New(cli, builder.ModeAuto)
 	b.ResetTimer()
-	compare(b, "test", func(int) time.Duration {
+	compare(b, "test", 3**rounds, func(int) time.Duration {
 		return timed(b, "slipway test", func() error {
 			return bld.Test(ctx, builder.TestOptions{Image: img, Command: []string{"-selftest"}, Timeout: time.Minute}, io.Discard)
 		})
@@ -69,7 +69,7 @@ func BenchmarkComparePush(b *testing.B) {
 		return ref
 	}
 	b.ResetTimer()
-	compare(b, "push, 3 tags vs 1", func(round int) time.Duration {
+	compare(b, "push, 3 tags vs 1", 3**rounds, func(round int) time.Duration {
 		img := image(slipRepo, round)
 		sha := fmt.Sprintf("main-%07d", round)
 		tags := []registry.Tag{{Name: sha}, {Name: "main", Moving: true}, {Name: "latest", Moving: true}}

@@ -1,9 +1,11 @@
 // Package registry owns what slipway puts into image registries: the tag
 // rules (pure functions of branch, commit and default branch), the
 // credentials of each registry host (the slipway config's registries[] over
-// the docker CLI's config.json), and the push of a built image through the
-// Docker engine with a read-back of every pushed manifest from the registry
-// (go-containerregistry) to check its digest.
+// the docker CLI's config.json), and the push of a built image: its first
+// tag through the Docker engine (layers and manifest), every further tag as
+// one manifest PUT of the same manifest (go-containerregistry, one
+// authenticated session for them all), each tag's manifest read back from
+// the registry to check its digest.
 //
 // The package sits after builder in the data's way and never calls back up:
 // it does not import pipeline, server, builder, source or store.

@@ -56,12 +56,7 @@ func (p *Pusher) target(ctx context.Context, repo string, log io.Writer) (pushTa
 		return pushTarget{}, err
 	}
 	s := scrubber(creds.secrets())
-	// go-containerregistry's own retries are off: retry decides.
-	opts := []remote.Option{
-		remote.WithContext(ctx), remote.WithAuthFromKeychain(p.keys),
-		remote.WithRetryStatusCodes(), remote.WithRetryPredicate(func(error) bool { return false }),
-	}
-	return pushTarget{repo: r, host: host, hint: hint, s: s, opts: opts, log: &lineWriter{w: log, s: s}}, nil
+	return pushTarget{repo: r, host: host, hint: hint, s: s, opts: p.remoteOptions(ctx), log: &lineWriter{w: log, s: s}}, nil
 }
 
 // wrap adds the credentials hint to a refused login and scrubs secrets.

@@ -118,12 +118,15 @@ func NewPusher(cli Client, keys *Keychain, opts PushOptions) *Pusher {
 //
 // Immutable tags are pushed first, in their order, then moving tags in
 // theirs; a moving tag is pushed only after every immutable tag was pushed
-// and read back. Each tag is tagged locally, pushed, and its manifest read
-// back from the registry with the same credentials: its digest must equal
-// the one the engine reported, and all tags must share one digest
+// and read back. The first tag is tagged locally and pushed by the engine
+// (layers and manifest), and its manifest read back from the registry with
+// the same credentials: its digest must equal the one the engine reported.
+// Every further tag is the same manifest written under that tag (one
+// manifest PUT through go-containerregistry, as Retag does: no layer is
+// looked at again) and read back; all tags must share one digest
 // (ErrDigestMismatch). Transient failures are retried per PushOptions; a
 // refused login fails at once with ErrUnauthorized, naming the host and the
-// config key to fix. The local tags Push created are removed afterwards,
+// config key to fix. The local tag Push created is removed afterwards,
 // whether the push succeeded or not (tags that already named the image are
 // kept); the engine deletes an image whose last name that removes, so a
 // caller that needs the image afterwards keeps a name of its own on it.
@@ -175,30 +178,37 @@ func (p *Pusher) push(ctx context.Context, imageID string, repo reference.Named,
 	defer func() { p.untag(ctx, created, log) }()
 
 	t := tagger{p: p, img: img.ID, host: host, hint: hint, auth: auth, s: s, log: log}
-	var digest string
-	var pushed []Tag
-	for _, tag := range tags {
-		tagged, err := reference.WithTag(repo, tag.Name)
-		if err != nil {
-			return "", partial(pushed, digest, fmt.Errorf("%s:%s: %w", repo, tag.Name, err))
+	first, rest := tags[0], tags[1:]
+	tagged, err := reference.WithTag(repo, first.Name)
+	if err != nil {
+		return "", fmt.Errorf("%s:%s: %w", repo, first.Name, err)
+	}
+	ref := reference.FamiliarString(tagged)
+	if !existing[ref] {
+		if err := p.cli.ImageTag(ctx, img.ID, ref); err != nil {
+			return "", fmt.Errorf("%s: tag image %s locally: %w", ref, img.ID, err)
 		}
-		ref := reference.FamiliarString(tagged)
-		if !existing[ref] {
-			if err := p.cli.ImageTag(ctx, img.ID, ref); err != nil {
-				return "", partial(pushed, digest, fmt.Errorf("%s: tag image %s locally: %w", ref, img.ID, err))
-			}
-			created = append(created, ref)
+		created = append(created, ref)
+	}
+	digest, err := t.pushTag(ctx, tagged)
+	if err != nil {
+		return "", err
+	}
+	pushed := []Tag{first}
+	if len(rest) == 0 {
+		return digest, nil
+	}
+	// The further tags name the manifest the engine just pushed: writing
+	// it under each of them is all a registry needs.
+	r, err := repository(repo.Name(), p.opts.Insecure)
+	if err != nil {
+		return "", partial(pushed, digest, err)
+	}
+	if err := p.putTags(ctx, r, digest, rest, pushed, "push", log); err != nil {
+		if errors.Is(err, ErrUnauthorized) {
+			err = fmt.Errorf("registry %s refused the credentials (%s): %w", host, hint, err)
 		}
-		d, err := t.pushTag(ctx, tagged)
-		if err != nil {
-			return "", partial(pushed, digest, err)
-		}
-		if digest == "" {
-			digest = d
-		} else if d != digest {
-			return "", partial(pushed, digest, fmt.Errorf("%s: digest %s differs from %s of the tags pushed before: %w", ref, d, digest, ErrDigestMismatch))
-		}
-		pushed = append(pushed, tag)
+		return "", err
 	}
 	return digest, nil
 }
@@ -461,14 +471,25 @@ func resolve(ctx context.Context, ref string, keys *Keychain, insecure func(stri
 	}
 	// 5xx answers come back at once: the caller's retries, with their
 	// backoff and log lines, decide about them.
-	desc, err := remote.Head(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(keys), remote.WithRetryStatusCodes())
+	d, err := readDigest(r, "resolve "+ref, remote.WithContext(ctx), remote.WithAuthFromKeychain(keys), remote.WithRetryStatusCodes())
 	if err != nil {
-		err = classify("resolve "+ref, err)
+		return "", redact.Error(err, s...)
+	}
+	return d, nil
+}
+
+// readDigest returns the manifest digest the registry serves for r (a HEAD
+// request): ErrNotFound for a missing tag or repository, ErrUnauthorized for
+// a refused login. Errors are "what: ...".
+func readDigest(r name.Reference, what string, opts ...remote.Option) (string, error) {
+	desc, err := remote.Head(r, opts...)
+	if err != nil {
+		err = classify(what, err)
 		if errors.Is(err, ErrNotFound) {
 			// The registry's own words add nothing to "not found".
-			err = permanent(fmt.Errorf("resolve %s: %w", ref, ErrNotFound))
+			err = permanent(fmt.Errorf("%s: %w", what, ErrNotFound))
 		}
-		return "", redact.Error(err, s...)
+		return "", err
 	}
 	return desc.Digest.String(), nil
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -160,6 +161,8 @@ type faultProxy struct {
 	fakeDigest bool
 	// puts lists the tag of every manifest PUT, in order.
 	puts []string
+	// requests lists every request as "METHOD /path", in order.
+	requests []string
 }
 
 const wrongDigest = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
@@ -190,6 +193,9 @@ func startFaultProxy(t *testing.T, registryHost string, configure func(p *faultP
 		},
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		p.requests = append(p.requests, r.Method+" "+r.URL.Path)
+		p.mu.Unlock()
 		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") {
 			tag := path.Base(r.URL.Path)
 			p.mu.Lock()
@@ -222,6 +228,12 @@ func (p *faultProxy) manifestPuts() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]string(nil), p.puts...)
+}
+
+func (p *faultProxy) requestLog() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.requests...)
 }
 
 // branchTags are the tags of a push to main at a fixed commit.
@@ -283,6 +295,78 @@ func TestPush(t *testing.T) {
 		}
 		if diff := cmp.Diff([]string{"1.2.3", "1.2", "latest", "v1"}, proxy.manifestPuts()); diff != "" {
 			t.Errorf("manifest PUT order mismatch (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("further tags are manifest PUTs: no layer is sent or checked again", func(t *testing.T) {
+		t.Parallel()
+		const user, password = "builder", "tags-Pa55word"
+		reg := testenv.StartRegistry(t, testenv.RegistryOptions{Username: user, Password: password})
+		proxy := startFaultProxy(t, reg.Host, func(*faultProxy) {})
+		id, localName := testImage(t, cli, binary)
+		repoPath := testenv.Name(t, "app")
+		repo := proxy.host + "/" + repoPath
+		keys := NewKeychain(map[string]Credentials{proxy.host: {Username: user, Password: password}}, t.TempDir())
+		var log bytes.Buffer
+		digest, err := NewPusher(cli, keys, PushOptions{}).Push(t.Context(), id, repo, branchTags, &log)
+		if err != nil {
+			t.Fatalf("Push: %v\nlog:\n%s", err, log.String())
+		}
+		for _, tag := range []string{"main-1a2b3c4", "main", "latest"} {
+			got, err := headDigest(t, reg.Host+"/"+repoPath+":"+tag, &authn.Basic{Username: user, Password: password})
+			if err != nil || got != digest {
+				t.Errorf("registry digest of %s = %q, %v; want %s", tag, got, err, digest)
+			}
+		}
+		if diff := cmp.Diff([]string{"main-1a2b3c4", "main", "latest"}, proxy.manifestPuts()); diff != "" {
+			t.Errorf("manifest PUT order mismatch (-want +got):\n%s", diff)
+		}
+		reqs := proxy.requestLog()
+		first := slices.Index(reqs, "PUT /v2/"+repoPath+"/manifests/main-1a2b3c4")
+		if first < 0 || !slices.ContainsFunc(reqs[:first], func(r string) bool { return strings.Contains(r, "/blobs/") }) {
+			t.Fatalf("the engine did not push the layers before the first tag's manifest: %q", reqs)
+		}
+		var again []string
+		for _, r := range reqs[first:] {
+			if strings.Contains(r, "/blobs/") {
+				again = append(again, r)
+			}
+		}
+		if len(again) > 0 {
+			t.Errorf("layer requests after the first tag's manifest: %q", again)
+		}
+		if diff := cmp.Diff([]string{localName}, localTags(t, cli, id)); diff != "" {
+			t.Errorf("local tags after push mismatch (-want +got):\n%s", diff)
+		}
+		assertNoSecret(t, user, password, log.String())
+	})
+
+	t.Run("a failed immutable tag written by manifest PUT stops the moving tags", func(t *testing.T) {
+		t.Parallel()
+		reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
+		proxy := startFaultProxy(t, reg.Host, func(p *faultProxy) { p.rejectTag = "1.2" })
+		id, _ := testImage(t, cli, binary)
+		repoPath := testenv.Name(t, "app")
+		tags := []Tag{{Name: "latest", Moving: true}, {Name: "1.2.3"}, {Name: "1.2"}, {Name: "1", Moving: true}}
+		_, err := NewPusher(cli, nil, noRetryWait).Push(t.Context(), id, proxy.host+"/"+repoPath, tags, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), ":1.2:") {
+			t.Fatalf("Push error = %v, want one about tag 1.2", err)
+		}
+		t.Logf("error: %v", err)
+		pushed, digest := PushedTags(err)
+		if diff := cmp.Diff([]Tag{{Name: "1.2.3"}}, pushed); diff != "" {
+			t.Errorf("PushedTags mismatch (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]string{"1.2.3", "1.2"}, proxy.manifestPuts()); diff != "" {
+			t.Errorf("manifest PUTs mismatch (-want +got):\n%s", diff)
+		}
+		if got, err := Resolve(t.Context(), reg.Host+"/"+repoPath+":1.2.3", nil); err != nil || got != digest {
+			t.Errorf("registry digest of 1.2.3 = %q, %v; want the reported %q", got, err, digest)
+		}
+		for _, tag := range []string{"latest", "1"} {
+			if _, err := Resolve(t.Context(), reg.Host+"/"+repoPath+":"+tag, nil); !errors.Is(err, ErrNotFound) {
+				t.Errorf("Resolve(%s) error = %v, want ErrNotFound", tag, err)
+			}
 		}
 	})
 

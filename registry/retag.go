@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/distribution/reference"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/slipwayci/slipway/internal/redact"
 )
@@ -66,15 +69,54 @@ func (p *Pusher) Retag(ctx context.Context, repo, digest string, tags []Tag, log
 }
 
 func (p *Pusher) retag(ctx context.Context, repo name.Repository, digest string, tags []Tag, log *lineWriter) error {
-	// go-containerregistry's own retries are off: retry decides, with the
-	// Pusher's backoff and a log line per retry.
-	opts := []remote.Option{
+	return p.putTags(ctx, repo, digest, tags, nil, "retag", log)
+}
+
+// remoteOptions are the go-containerregistry options of the Pusher's
+// registry calls. go-containerregistry's own retries are off: retry
+// decides, with the Pusher's backoff and a log line per retry.
+func (p *Pusher) remoteOptions(ctx context.Context) []remote.Option {
+	return []remote.Option{
 		remote.WithContext(ctx), remote.WithAuthFromKeychain(p.keys),
 		remote.WithRetryStatusCodes(), remote.WithRetryPredicate(func(error) bool { return false }),
 	}
+}
+
+// session authenticates to repo's registry once, for pushing (the ping and,
+// for a token registry, the token exchange), and returns remote options
+// whose calls all reuse that: go-containerregistry otherwise pings and
+// authenticates again before every call. The options neither retry nor
+// wrap the transport further.
+func (p *Pusher) session(ctx context.Context, repo name.Repository) ([]remote.Option, error) {
+	auth, err := authn.Resolve(ctx, p.keys, repo)
+	if err != nil {
+		return nil, permanent(fmt.Errorf("credentials of %s: %w", repo.RegistryStr(), err))
+	}
+	rt, err := transport.NewWithContext(ctx, repo.Registry, auth, remote.DefaultTransport, []string{repo.Scope(transport.PushScope)})
+	if err != nil {
+		return nil, classify("authenticate to "+repo.RegistryStr(), err)
+	}
+	return append(p.remoteOptions(ctx), remote.WithTransport(rt)), nil
+}
+
+// putTags writes the manifest repo holds at digest under each of tags, in
+// their order, and reads every tag back to check its digest; a tag is
+// written only after the ones before it were written and checked. pushed
+// are the tags of the same digest pushed before (for the PartialError of a
+// failure); what names the operation in log lines and errors ("push",
+// "retag"). All calls share one authenticated session.
+func (p *Pusher) putTags(ctx context.Context, repo name.Repository, digest string, tags, pushed []Tag, what string, log *lineWriter) error {
+	var opts []remote.Option
 	src := repo.Digest(digest)
 	var desc *remote.Descriptor
-	err := p.retry(ctx, "retag", log, func() error {
+	err := p.retry(ctx, what, log, func() error {
+		if opts == nil {
+			o, err := p.session(ctx, repo)
+			if err != nil {
+				return err
+			}
+			opts = o
+		}
 		d, err := remote.Get(src, opts...)
 		if err != nil {
 			return classify("read "+src.String(), err)
@@ -83,16 +125,16 @@ func (p *Pusher) retag(ctx context.Context, repo name.Repository, digest string,
 		return nil
 	})
 	if err != nil {
-		return err
+		return partial(pushed, digest, err)
 	}
-	var pushed []Tag
+	pushed = slices.Clip(pushed)
 	for _, tag := range tags {
 		ref := repo.Tag(tag.Name)
-		err := p.retry(ctx, "retag "+ref.String(), log, func() error {
+		err := p.retry(ctx, what+" "+ref.String(), log, func() error {
 			if err := remote.Tag(ref, desc, opts...); err != nil {
 				return classify("write", err)
 			}
-			got, err := resolve(ctx, ref.String(), p.keys, p.opts.Insecure)
+			got, err := readDigest(ref, "resolve "+ref.String(), opts...)
 			switch {
 			case errors.Is(err, ErrNotFound):
 				// Eventually consistent storage may not serve a manifest
@@ -108,7 +150,7 @@ func (p *Pusher) retag(ctx context.Context, repo name.Repository, digest string,
 		if err != nil {
 			return partial(pushed, digest, err)
 		}
-		log.printf("retag %s: digest %s checked in the registry", ref, digest)
+		log.printf("%s %s: digest %s checked in the registry", what, ref, digest)
 		pushed = append(pushed, tag)
 	}
 	return nil
