@@ -63,6 +63,15 @@ func TestBuildPushesTaggedTestedImage(t *testing.T) {
 	if !strings.Contains(stderr, "selftest: ok") {
 		t.Errorf("the test command's output is not in the build log on stderr:\n%s", stderr)
 	}
+	// Off a terminal: one push line per tag (no layers), and after the
+	// last stage one summary line.
+	if strings.Contains(stderr, ": layer ") || strings.Count(stderr, "checked in the registry") != len(wantTags) {
+		t.Errorf("push output is not one line per tag (%d tags):\n%s", len(wantTags), stderr)
+	}
+	if tail := stderr[strings.LastIndex(stderr, "<== push succeeded"):]; strings.Count(tail, "\n") != 2 ||
+		!strings.Contains(tail, fmt.Sprintf("\nslipway build: build %d succeeded in ", b.ID)) {
+		t.Errorf("after the push stage, want exactly one summary line; stderr ends:\n%s", tail)
+	}
 	for _, tag := range wantTags {
 		if got := w.Digest(tag); got != b.Digest {
 			t.Errorf("registry %s:%s = %q, want the result's digest %q", w.Image, tag, got, b.Digest)

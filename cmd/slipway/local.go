@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
 	"github.com/slipwayci/slipway/deploy/probe"
@@ -55,29 +57,34 @@ func buildCommand(s streams) *cobra.Command {
 	noPush := cmd.Flags().Bool("no-push", false, "build and test, push nothing")
 	noDeploy := cmd.Flags().Bool("no-deploy", false, "push, but deploy nothing")
 	asJSON := cmd.Flags().Bool("json", false, "print the build result as JSON on stdout")
+	show := addProgressFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
+		display, err := show.display(s)
+		if err != nil {
+			return err
+		}
+		defer display.Close()
 		svc, err := openService(cmd.Context(), *cfgFlag, s.errOut)
 		if err != nil {
 			return err
 		}
 		defer svc.Close()
-		start := time.Now()
 		b, buildErr := svc.BuildNow(cmd.Context(), pipeline.BuildRequest{
 			Project: pos[0], Ref: *ref, Commit: *commit, NoPush: *noPush, NoDeploy: *noDeploy,
-		}, progress.New(s.errOut, start))
+		}, display)
+		display.Close()
 		if *asJSON {
 			if err := printBuild(s.out, b); err != nil {
 				return err
 			}
 		}
-		if buildErr != nil {
-			if b.ID != 0 {
-				fmt.Fprintf(s.errOut, "slipway build: build %d %s: %v\n", b.ID, b.Status, buildErr)
-				return errQuiet
-			}
+		if buildErr != nil && b.ID == 0 {
 			return buildErr
 		}
-		fmt.Fprintf(s.errOut, "slipway build: build %d succeeded in %s: %s %v %s\n", b.ID, time.Since(start).Round(time.Millisecond), b.Image, b.Tags, b.Digest)
+		fmt.Fprintln(s.errOut, progress.Summary(b, buildErr, display.Elapsed()))
+		if buildErr != nil {
+			return errQuiet
+		}
 		return nil
 	}
 	return cmd
@@ -93,16 +100,23 @@ func deployCommand(s streams) *cobra.Command {
 	tag := cmd.Flags().String("tag", "", "image tag in the registry to roll out (required)")
 	target := cmd.Flags().String("target", "", "only this deploy target (default: every binding of the project)")
 	asJSON := cmd.Flags().Bool("json", false, "print the result as JSON on stdout")
+	show := addProgressFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, pos []string) error {
 		if *tag == "" {
 			return usageError{"deploy takes one PROJECT and --tag TAG"}
 		}
+		display, err := show.display(s)
+		if err != nil {
+			return err
+		}
+		defer display.Close()
 		svc, err := openService(cmd.Context(), *cfgFlag, s.errOut)
 		if err != nil {
 			return err
 		}
 		defer svc.Close()
-		b, err := svc.Redeploy(cmd.Context(), pos[0], *tag, *target, progress.New(s.errOut, time.Now()))
+		b, err := svc.Redeploy(cmd.Context(), pos[0], *tag, *target, display)
+		display.Close()
 		if *asJSON {
 			if jerr := printBuild(s.out, b); jerr != nil {
 				return jerr
@@ -172,6 +186,35 @@ func probeCommand(s streams) *cobra.Command {
 	}
 }
 
+// progressFlags are --progress and --verbose of build and deploy.
+type progressFlags struct {
+	mode    string
+	verbose bool
+}
+
+func addProgressFlags(cmd *cobra.Command) *progressFlags {
+	f := &progressFlags{}
+	cmd.Flags().StringVar(&f.mode, "progress", "auto", "progress display: tty (a live line with the running stage), plain (a heartbeat line after 30s of silence), auto (tty on a terminal)")
+	cmd.Flags().BoolVar(&f.verbose, "verbose", false, "show every push line (each layer), not one per tag")
+	return f
+}
+
+// display starts the build log's display on s.errOut.
+func (f *progressFlags) display(s streams) (*progress.Display, error) {
+	o := progress.Options{Verbose: f.verbose}
+	switch f.mode {
+	case "auto":
+		file, ok := s.errOut.(*os.File)
+		o.TTY = ok && isatty.IsTerminal(file.Fd())
+	case "tty":
+		o.TTY = true
+	case "plain":
+	default:
+		return nil, usageError{fmt.Sprintf("--progress %q: want auto, tty or plain", f.mode)}
+	}
+	return progress.New(s.errOut, o), nil
+}
+
 // openService opens the pipeline of the config for a build or deploy run
 // here, logging to w.
 func openService(ctx context.Context, cfgFlag string, w io.Writer) (*pipeline.Service, error) {
@@ -179,7 +222,8 @@ func openService(ctx context.Context, cfgFlag string, w io.Writer) (*pipeline.Se
 	if err != nil {
 		return nil, err
 	}
-	logger, err := logging.New(w, logging.Options{})
+	// Warnings only: the build's own log is the progress shown.
+	logger, err := logging.New(w, logging.Options{Level: "warn"})
 	if err != nil {
 		return nil, err
 	}
