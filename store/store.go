@@ -359,6 +359,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("create schema_migrations: %w", err)
 		}
+		if err := s.copyBeforeMigrating(ctx, ms); err != nil {
+			return err
+		}
 		latest := ms[len(ms)-1].version
 		for _, m := range ms {
 			err := write(ctx, func(tx querier) error {

@@ -117,7 +117,7 @@ commands check a config, run one build here, or talk to a running server.
 	root.SetCompletionCommandGroupID("local")
 	for _, c := range []*cobra.Command{
 		serveCommand(s), buildCommand(s), deployCommand(s), validateCommand(s), tagsCommand(s),
-		importHubCommand(s), migrateCommand(s), probeCommand(s), versionCommand(s),
+		importHubCommand(s), migrateCommand(s), backupCommand(s), probeCommand(s), versionCommand(s),
 	} {
 		c.GroupID = "local"
 		root.AddCommand(c)
