@@ -44,6 +44,10 @@ type QueueOptions struct {
 	Poll     time.Duration
 	Notifier Notifier
 	Observer Observer
+	// Finished, when set, is told of every build that ended on this
+	// replica, after its final record (the base image watcher hears of
+	// pushes there); it must not block for long.
+	Finished func(ctx context.Context, b store.Build)
 }
 
 // Queue is the durable build queue: builds are rows in the store, so a
@@ -375,6 +379,9 @@ func (q *Queue) finished(ctx context.Context, b store.Build) {
 	q.notify(ctx, b)
 	if q.opts.Observer != nil {
 		q.opts.Observer.BuildFinished(b.Project, b.Status, b.Stages)
+	}
+	if q.opts.Finished != nil {
+		q.opts.Finished(context.WithoutCancel(ctx), b)
 	}
 }
 

@@ -110,6 +110,11 @@ func (s *Service) Close() error {
 // BuildNow).
 func (s *Service) Store() *store.Store { return s.store }
 
+// Keys are the registry credentials of pushes (registries:, then the
+// docker CLI's config), for other registry reads such as base image
+// checks.
+func (s *Service) Keys() *registry.Keychain { return s.runner.keys }
+
 // BuildRequest asks for one build now, outside the queue (`slipway build`).
 type BuildRequest struct {
 	Project string

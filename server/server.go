@@ -16,9 +16,12 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/slipwayci/slipway/basewatch"
 	"github.com/slipwayci/slipway/config"
 	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/registry"
 	"github.com/slipwayci/slipway/schedules"
+	"github.com/slipwayci/slipway/store"
 	"github.com/slipwayci/slipway/webhook"
 )
 
@@ -64,12 +67,23 @@ func Run(ctx context.Context, cfg *config.Config, logger zerolog.Logger, opts Op
 	if err != nil {
 		return err
 	}
+	// The base image watcher hears of each push (upstream chains) and
+	// queues its rebuilds through the queue.
+	var bases *basewatch.Watcher
 	queue := pipeline.NewQueue(svc, pipeline.QueueOptions{
 		Concurrency: cfg.BuildSlots(),
 		Grace:       opts.Grace,
 		Notifier:    statuses,
 		Observer:    metrics,
+		Finished:    func(ctx context.Context, b store.Build) { bases.Pushed(ctx, b) },
 	})
+	bases = basewatch.New(cfg.Projects, basewatch.Options{
+		Store:   svc.Store(),
+		Queue:   queue,
+		Resolve: func(ctx context.Context, ref string) (string, error) { return registry.Resolve(ctx, ref, svc.Keys()) },
+		Logger:  logger,
+	})
+	reg.MustRegister(bases.Collector())
 	stopping := make(chan struct{})
 	sched, err := schedules.New(cfg.Projects, svc.Store(), releaseQueue{builds: queue}, schedules.Options{Logger: logger})
 	if err != nil {
@@ -138,6 +152,9 @@ func Run(ctx context.Context, cfg *config.Config, logger zerolog.Logger, opts Op
 		return queue.Run(gctx)
 	})
 	g.Go(func() error { return sched.Run(gctx) })
+	if bases.Enabled() {
+		g.Go(func() error { return bases.Run(gctx) })
+	}
 	if cfg.ReconcileInterval.On() {
 		g.Go(func() error { queue.RunReconcile(gctx, cfg.ReconcileInterval.D()); return nil })
 	}

@@ -5,23 +5,23 @@ import (
 	"sync"
 )
 
-// Buffer is a bytes.Buffer that one goroutine may write while others read
-// it: the output of a command or server a test runs in the background.
+// Buffer is a bytes.Buffer safe for concurrent use: a log sink that a
+// test reads while the goroutines it started write to it.
 type Buffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu sync.Mutex
+	b  bytes.Buffer
 }
 
 // Write appends p.
-func (b *Buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
 }
 
-// String is everything written so far.
-func (b *Buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+// String returns what was written so far.
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
