@@ -48,6 +48,21 @@ func Load(path string, checks ...Check) (*Config, error) {
 // that came from the environment are shown as the ${VAR} that produced them.
 // A file that cannot be read at all is reported as a plain wrapped error.
 func LoadWithEnv(path string, lookup func(string) (string, bool), checks ...Check) (*Config, error) {
+	return load(path, lookup, false, checks)
+}
+
+// LoadOffline is Load for checking a config away from where it will run
+// (`slipway validate --offline`: a stack's config before `docker stack
+// deploy`, whose /run/secrets/ files exist only in the container): every
+// check of Load except reading the *_file secrets and api_tokens_file and
+// checking that the TLS, SSH key and build secret files are readable. The
+// secrets those files hold are left empty, so the Config returned is for
+// checking only, never for running.
+func LoadOffline(path string, checks ...Check) (*Config, error) {
+	return load(path, os.LookupEnv, true, checks)
+}
+
+func load(path string, lookup func(string) (string, bool), offline bool, checks []Check) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
@@ -60,6 +75,8 @@ func LoadWithEnv(path string, lookup func(string) (string, bool), checks ...Chec
 		lines:  map[string]int{},
 		env:    map[string]string{},
 		bad:    map[string]bool{},
+
+		offline: offline,
 	}
 	c := &Config{Path: path}
 
@@ -136,6 +153,9 @@ type loader struct {
 	// bad holds the paths that failed to decode; validation problems at or
 	// under them would only repeat the decoding problem.
 	bad map[string]bool
+	// offline skips reading and checking the files the config names
+	// (LoadOffline).
+	offline bool
 }
 
 // add reports that the value at path could not be decoded.
@@ -572,6 +592,9 @@ func (c *Config) resolvePaths(dir string) {
 // readFiles reads the *_file secrets and the API tokens, and checks that the
 // other files named are readable.
 func (l *loader) readFiles(c *Config) {
+	if l.offline {
+		return
+	}
 	l.readSecret(&c.GitHub.WebhookSecret, c.GitHub.WebhookSecretFile, "github.webhook_secret")
 	l.readSecret(&c.GitHub.Token, c.GitHub.TokenFile, "github.token")
 	l.readSecret(&c.SessionSecret, c.SessionSecretFile, "session_secret")

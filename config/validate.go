@@ -786,7 +786,7 @@ func (v *checker) notify(ns []Notify) {
 		if u, err := url.Parse(n.URL.Value()); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			v.add(p+".url", "required: the http(s) URL to POST to")
 		}
-		if n.Kind == NotifyWebhook && n.Secret == "" {
+		if n.Kind == NotifyWebhook && n.Secret == "" && n.SecretFile == "" {
 			v.add(p+".secret", "required for kind webhook (or secret_file): it signs each message (X-Slipway-Signature-256)")
 		}
 		for j, e := range n.On {

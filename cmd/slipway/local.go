@@ -11,11 +11,13 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
+	"github.com/slipwayci/slipway/config"
 	"github.com/slipwayci/slipway/deploy/probe"
 	"github.com/slipwayci/slipway/internal/buildinfo"
 	"github.com/slipwayci/slipway/internal/logging"
 	"github.com/slipwayci/slipway/internal/progress"
 	"github.com/slipwayci/slipway/pipeline"
+	"github.com/slipwayci/slipway/registry"
 	"github.com/slipwayci/slipway/server"
 	"github.com/slipwayci/slipway/store"
 )
@@ -133,12 +135,22 @@ func deployCommand(s streams) *cobra.Command {
 
 func validateCommand(s streams) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "validate [--config FILE]",
+		Use:   "validate [--config FILE] [--offline]",
 		Short: "Check a config file: every problem with its file:line and key path",
 		Args:  noArgs,
 	}
 	cfgFlag := configFlag(cmd)
+	offline := cmd.Flags().Bool("offline", false, "check the file alone: read no *_file secret or other file it names, clone nothing (a stack's config before deploy)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if *offline {
+			cfg, err := config.LoadOffline(config.ResolvePath(*cfgFlag), registry.CheckConfig)
+			if err != nil {
+				fmt.Fprintln(s.errOut, err)
+				return errQuiet
+			}
+			fmt.Fprintf(s.out, "%s: ok (%d projects; offline: the files it names and the repositories were not checked)\n", cfg.Path, len(cfg.Projects))
+			return nil
+		}
 		cfg, err := loadConfig(*cfgFlag)
 		if err != nil {
 			fmt.Fprintln(s.errOut, err)

@@ -125,3 +125,58 @@ projects:
 		t.Errorf("validate made data_dir (stat: %v); it must change nothing", err)
 	}
 }
+
+// TestValidateOffline checks a config as deploy/stack.yml delivers it: its
+// secrets under /run/secrets/ exist only in the container, its repository
+// is out of reach. validate refuses it for the missing files; validate
+// --offline accepts it without reading a file or cloning, and still
+// refuses a real mistake.
+func TestValidateOffline(t *testing.T) {
+	t.Parallel()
+	missing := filepath.Join(t.TempDir(), "run", "secrets")
+	body := fmt.Sprintf(`listen: ":8080"
+api_tokens_file: %[1]s/api_tokens
+dashboard_auth: token
+github:
+  webhook_secret_file: %[1]s/github_webhook_secret
+  token_file: %[1]s/github_token
+registries:
+  - {host: docker.io, username: acme, password_file: %[1]s/registry_password}
+docker_tls: {ca_file: %[1]s/ca.pem, cert_file: %[1]s/cert.pem, key_file: %[1]s/key.pem}
+notify:
+  - {name: ops, kind: webhook, url: "https://hooks.example.com/slipway", secret_file: %[1]s/notify_hmac}
+projects:
+  - name: web
+    repo: http://127.0.0.1:1/unreachable.git
+    image: docker.io/acme/web
+    git_ssh_key_file: %[1]s/deploy_key
+    secret_build_args: {NPM_TOKEN: "${NPM_TOKEN}"}
+    secrets:
+      - {id: npmrc, file: %[1]s/npmrc}
+`, missing)
+	cfgPath := writeConfig(t, body)
+	validate := func(args ...string) (int, string, string) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		code := run(t.Context(), append([]string{"validate", "--config", cfgPath}, args...), &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+
+	code, _, stderr := validate()
+	if code != 1 || !strings.Contains(stderr, "cannot read "+missing) {
+		t.Fatalf("validate: exit %d, stderr:\n%s\nwant 1 naming the unreadable files", code, stderr)
+	}
+	code, stdout, stderr := validate("--offline")
+	if code != 0 || stderr != "" || !strings.Contains(stdout, ": ok (1 projects; offline") {
+		t.Fatalf("validate --offline: exit %d\nstdout: %s\nstderr: %s\nwant 0, ok, nothing on stderr (no file read, no clone)", code, stdout, stderr)
+	}
+
+	// A mistake in the file itself is still one.
+	if err := os.WriteFile(cfgPath, []byte(strings.Replace(body, "image: docker.io/acme/web", "image: docker.io/acme/Web", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = validate("--offline")
+	if code != 1 || !strings.Contains(stderr, "projects[0].image") {
+		t.Errorf("validate --offline of a bad image: exit %d, stderr:\n%s\nwant 1 naming projects[0].image", code, stderr)
+	}
+}
