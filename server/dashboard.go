@@ -408,7 +408,7 @@ func (d *dashboard) projects(w http.ResponseWriter, r *http.Request) {
 	page.Nav = "projects"
 	for i := range d.h.cfg.Projects {
 		p := &d.h.cfg.Projects[i]
-		builds, err := d.h.Builds.ListBuilds(r.Context(), store.Filter{Project: p.Name, Limit: projectHistory})
+		builds, err := d.h.Builds.ListBuilds(r.Context(), store.Filter{Project: p.Name, Limit: projectHistory, NewestPerRef: true})
 		if err != nil {
 			d.h.Logger.Error().Err(err).Str("project", p.Name).Msg("dashboard: list builds")
 			d.errorPage(w, http.StatusInternalServerError, "could not list builds")

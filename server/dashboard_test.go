@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -63,11 +64,19 @@ projects:
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := pipeline.Open(t.Context(), cfg, zerolog.Nop())
+	srv, st := serveHandler(t, cfg)
+	return &dashWorld{srv: srv, store: st, cfg: cfg}
+}
+
+// serveHandler serves NewHandler for cfg over its store, with no engine
+// behind it and no worker, until the end of the test.
+func serveHandler(tb testing.TB, cfg *config.Config) (*httptest.Server, *store.Store) {
+	tb.Helper()
+	svc, err := pipeline.Open(context.Background(), cfg, zerolog.Nop())
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { svc.Close() })
+	tb.Cleanup(func() { svc.Close() })
 	reg := prometheus.NewRegistry()
 	h, err := NewHandler(HandlerDeps{
 		Config:   cfg,
@@ -77,11 +86,11 @@ projects:
 		Logger:   zerolog.Nop(),
 	})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &dashWorld{srv: srv, store: svc.Store(), cfg: cfg}
+	tb.Cleanup(srv.Close)
+	return srv, svc.Store()
 }
 
 // add stores a build as given (status, tags, stages...).

@@ -24,6 +24,11 @@ type Filter struct {
 	// BeforeID, when > 0, returns only builds with a smaller ID (the next
 	// page after a list whose last build had this ID).
 	BeforeID int64
+	// NewestPerRef keeps, of the Limit newest builds that match, only the
+	// newest of each project's refs and, for schedule builds, of each of
+	// its schedules (what a project's overview shows), still newest first:
+	// the others are never read whole.
+	NewestPerRef bool
 }
 
 // Filter limits.
@@ -187,36 +192,53 @@ func insertBuild(ctx context.Context, tx querier, b Build) (int64, error) {
 
 // insertBuildAs is insertBuild that keeps b.ID when keepID is set (Copy).
 func insertBuildAs(ctx context.Context, tx querier, b Build, keepID bool) (int64, error) {
-	tags, stages, deploys, err := buildLists(b)
+	args, err := insertBuildArgs(b, keepID)
 	if err != nil {
 		return 0, err
 	}
+	var id int64
+	if err := tx.queryRow(ctx, insertBuildSQL(keepID), args...).Scan(&id); err != nil {
+		return 0, fmt.Errorf("insert build: %w", err)
+	}
+	return id, nil
+}
+
+// insertBuildSQL is the INSERT of one build, returning its ID; with keepID
+// its first argument is the ID.
+func insertBuildSQL(keepID bool) string {
+	cols, marks := ``, ``
+	if keepID {
+		cols, marks = `id, `, `?, `
+	}
+	return `INSERT INTO builds (` + cols + `project, trigger_kind, ref, commit_sha, schedule, due_at, status,
+		image, digest, build_key, tags, stages, deploys, error,
+		created_at, started_at, finished_at, attempts, no_push, no_deploy, builder, builder_reason, platforms,
+		started_by, canceled_by, reason, bases, untrusted)
+		VALUES (` + marks + `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+}
+
+// insertBuildArgs are the arguments of insertBuildSQL for b.
+func insertBuildArgs(b Build, keepID bool) ([]any, error) {
+	tags, stages, deploys, err := buildLists(b)
+	if err != nil {
+		return nil, err
+	}
 	platforms, err := jsonList(b.Platforms)
 	if err != nil {
-		return 0, fmt.Errorf("encode platforms: %w", err)
+		return nil, fmt.Errorf("encode platforms: %w", err)
 	}
 	bases, err := jsonList(b.Bases)
 	if err != nil {
-		return 0, fmt.Errorf("encode bases: %w", err)
+		return nil, fmt.Errorf("encode bases: %w", err)
 	}
-	cols, marks := ``, ``
 	args := []any{b.Project, b.Trigger, b.Ref, b.Commit, b.Schedule, nullNanos(b.DueAt), b.Status,
 		b.Image, b.Digest, b.BuildKey, tags, stages, deploys, b.Error,
 		nanos(b.CreatedAt), nullNanos(b.StartedAt), nullNanos(b.FinishedAt), b.Attempts, b.NoPush, b.NoDeploy,
 		b.Builder, b.BuilderReason, platforms, b.StartedBy, b.CanceledBy, b.Reason, bases, b.Untrusted}
 	if keepID {
-		cols, marks, args = `id, `, `?, `, append([]any{b.ID}, args...)
+		args = append([]any{b.ID}, args...)
 	}
-	var id int64
-	err = tx.queryRow(ctx, `INSERT INTO builds (`+cols+`project, trigger_kind, ref, commit_sha, schedule, due_at, status,
-		image, digest, build_key, tags, stages, deploys, error,
-		created_at, started_at, finished_at, attempts, no_push, no_deploy, builder, builder_reason, platforms,
-		started_by, canceled_by, reason, bases, untrusted)
-		VALUES (`+marks+`?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, args...).Scan(&id)
-	if err != nil {
-		return 0, fmt.Errorf("insert build: %w", err)
-	}
-	return id, nil
+	return args, nil
 }
 
 // Enqueue inserts b as a queued build (Status queued, CreatedAt now,
@@ -610,6 +632,19 @@ func (s *Store) GetBuild(ctx context.Context, id int64) (Build, error) {
 
 // ListBuilds returns the builds that match f, newest (highest ID) first.
 func (s *Store) ListBuilds(ctx context.Context, f Filter) ([]Build, error) {
+	query, args := listQuery(f)
+	bs, err := queryBuilds(ctx, s.db, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list builds: %w", err)
+	}
+	return bs, nil
+}
+
+// listQuery is the query of ListBuilds(f) and its arguments. Every filter
+// reads an index in ID order (builds_project_id, builds_project_status,
+// builds_project_ref, builds_status): a page costs its rows, not the
+// history.
+func listQuery(f Filter) (string, []any) {
 	var (
 		where []string
 		args  []any
@@ -633,17 +668,17 @@ func (s *Store) ListBuilds(ctx context.Context, f Filter) ([]Build, error) {
 	case limit > MaxLimit:
 		limit = MaxLimit
 	}
-	query := `SELECT ` + buildColumns + ` FROM builds`
+	cond := ``
 	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, ` AND `)
+		cond = ` WHERE ` + strings.Join(where, ` AND `)
 	}
-	query += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, limit)
-	bs, err := queryBuilds(ctx, s.db, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list builds: %w", err)
+	if !f.NewestPerRef {
+		return `SELECT ` + buildColumns + ` FROM builds` + cond + ` ORDER BY id DESC LIMIT ?`, append(args, limit)
 	}
-	return bs, nil
+	return `SELECT ` + buildColumns + ` FROM builds WHERE id IN (
+		SELECT max(id) FROM (SELECT id, project, ref, trigger_kind, schedule FROM builds` + cond + ` ORDER BY id DESC LIMIT ?) recent
+		GROUP BY project, trigger_kind = ?, CASE WHEN trigger_kind = ? THEN schedule ELSE ref END)
+		ORDER BY id DESC`, append(args, limit, TriggerSchedule, TriggerSchedule)
 }
 
 // queryBuilds runs a query of buildColumns and reads every row.

@@ -92,6 +92,7 @@ var behaviours = []struct {
 	{"EnqueueRejectsBadBuilds", testEnqueueRejectsBadBuilds},
 	{"ListBuilds", testListBuilds},
 	{"ListBuildsLimits", testListBuildsLimits},
+	{"ListBuildsNewestPerRef", testListBuildsNewestPerRef},
 	{"EnqueueDedup", testEnqueueDedup},
 	{"EnqueueSupersede", testEnqueueSupersede},
 	{"ClaimNext", testClaimNext},
