@@ -59,9 +59,10 @@ var errFiredOne = errors.New("a fired release queues exactly one schedule build"
 // push). A build with a commit is not queued again while a build of the
 // same project, ref and commit is queued, running or succeeded (the
 // existing one is returned; for a base image rebuild only a queued
-// rebuild); a push, tag or manual build supersedes the queued builds of
-// its project and ref, a release, a requeue and a base image rebuild
-// supersede nothing. A worker wakes and the notifier hears of every queued and
+// rebuild), unless it is manual (a person asked for it: Rebuild); a push,
+// tag or manual build supersedes the queued builds of its project and ref,
+// a release, a requeue and a base image rebuild supersede nothing. A worker
+// wakes and the notifier hears of every queued and
 // superseded build.
 func (q *Queue) Enqueue(ctx context.Context, req Request) (Queued, error) {
 	builds := make([]store.Build, len(req.Triggers))
@@ -112,7 +113,9 @@ func startedBy(kind string) string {
 func enqueueOptions(ts []Trigger) (store.EnqueueOptions, error) {
 	var opts store.EnqueueOptions
 	for i, t := range ts {
-		o := store.EnqueueOptions{Dedup: t.Commit != "", Supersede: t.Kind != store.TriggerSchedule && !t.Late}
+		// A manual build is asked for by a person (Rebuild): it builds
+		// even a commit built before.
+		o := store.EnqueueOptions{Dedup: t.Commit != "" && t.Kind != store.TriggerManual, Supersede: t.Kind != store.TriggerSchedule && !t.Late}
 		if t.Kind == store.TriggerBaseImage {
 			// A base image rebuild builds a commit that succeeded before
 			// again, and leaves the builds of newer pushes alone.

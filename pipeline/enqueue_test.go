@@ -106,6 +106,19 @@ func TestEnqueueRules(t *testing.T) {
 	if got, err := st.QueueDepth(ctx); err != nil || got != 1 {
 		t.Errorf("queue depth %d (%v), want 1: the manual build", got, err)
 	}
+
+	// A commit built before: a push of it is a duplicate, a manual build
+	// of it (Rebuild) builds again.
+	if _, err := st.SetStatus(ctx, requeued.Build.ID, nil, store.StatusSucceeded, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := one(push(commitA)); got.Created || got.Build.ID != requeued.Build.ID {
+		t.Errorf("a push of a commit built: %+v, want build %d returned", got, requeued.Build.ID)
+	}
+	rebuild := one(pipeline.Trigger{Kind: store.TriggerManual, Project: "web", Ref: "refs/heads/main", Commit: commitA})
+	if !rebuild.Created || rebuild.Build.Commit != commitA {
+		t.Errorf("a manual build of a commit built: %+v, want a new build of %s", rebuild, commitA)
+	}
 }
 
 // TestEnqueueWithRecords: a delivery and a schedule's mark are written with

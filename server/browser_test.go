@@ -183,6 +183,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	c.held = w
 	b := newBrowser(t, c.base)
 
+	var first store.Build // the first build, of the first commit
 	t.Run("builds list shows a finished build with its tags", func(t *testing.T) {
 		b.t = t
 		code, queued, body := c.createBuild("main", apiToken)
@@ -190,6 +191,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Fatalf("POST build: %d %s", code, body)
 		}
 		done := c.waitFinished(queued.ID, buildTimeout)
+		first = done
 		if done.Status != store.StatusSucceeded {
 			t.Fatalf("build: %s, want succeeded", describe(done))
 		}
@@ -227,7 +229,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		b.open(fmt.Sprintf("/builds/%d", queued.ID))
 		b.do("mark the page", chromedp.Evaluate[chromedp.Void](`window.slipwayMarker = "same page"`))
-		logText := `document.getElementById('log').textContent`
+		// The log's text, without the stage sections' summaries.
+		logText := `Array.from(document.querySelectorAll('#log pre.log-lines'), e => e.textContent).join('')`
 
 		b.waitJS(buildTimeout, "tick 3 in the page's log", logText+`.includes('tick 3\n')`, logText)
 		first := eval[string](b, logText)
@@ -347,4 +350,6 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		b.screenshot("html-branch")
 	})
+
+	sessionSubtests(t, b, c, w, &first)
 }

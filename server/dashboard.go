@@ -61,6 +61,8 @@ type dashboard struct {
 	// process.
 	key []byte
 	now func() time.Time
+	// origin refuses cross-origin browser requests (sameOrigin).
+	origin *http.CrossOriginProtection
 }
 
 // mountDashboard adds the dashboard's routes to mux:
@@ -76,9 +78,10 @@ type dashboard struct {
 //
 // Pages are readable as the API is (dashboard_auth); with "token" a Bearer
 // token or the login cookie is needed. Writes go from the browser to the API
-// with a token the user types in.
+// with the login session and its CSRF token (dashwrite.go), else with a
+// token the user types in.
 func (h *handler) mountDashboard(mux *http.ServeMux) {
-	d := newDashboard(h, time.Now)
+	d := h.dash
 	mux.Handle("GET /static/", d.static)
 	mux.HandleFunc("GET /{$}", d.page(d.projects))
 	mux.HandleFunc("GET /builds", d.page(d.builds))
@@ -94,9 +97,8 @@ func (h *handler) mountDashboard(mux *http.ServeMux) {
 	// The session cookie is SameSite=Strict, but another site's form can
 	// still log a browser out, or in with the attacker's token: every
 	// state-changing dashboard route refuses cross-origin requests.
-	guard := d.sameOrigin()
-	mux.Handle("POST /login", guard.Handler(http.HandlerFunc(d.login)))
-	mux.Handle("POST /logout", guard.Handler(http.HandlerFunc(d.logout)))
+	mux.Handle("POST /login", d.origin.Handler(http.HandlerFunc(d.login)))
+	mux.Handle("POST /logout", d.origin.Handler(http.HandlerFunc(d.logout)))
 }
 
 // sameOrigin refuses cross-origin browser requests (Sec-Fetch-Site, else
@@ -112,7 +114,7 @@ func (d *dashboard) sameOrigin() *http.CrossOriginProtection {
 	}
 	c.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d.h.Logger.Warn().Str("remote", r.RemoteAddr).Str("path", r.URL.Path).Msg("dashboard: cross-origin request refused")
-		d.errorPage(w, http.StatusForbidden, "cross-origin request refused: use the form on this dashboard's own pages")
+		d.errorPage(w, r, http.StatusForbidden, "cross-origin request refused: use the form on this dashboard's own pages")
 	}))
 	return c
 }
@@ -126,8 +128,9 @@ func newDashboard(h *handler, now func() time.Time) *dashboard {
 		rand.Read(key) // never fails (crypto/rand, Go 1.24+)
 	}
 	d := &dashboard{h: h, key: key, now: now, pages: map[string]*template.Template{}}
+	d.origin = d.sameOrigin()
 	funcs := d.funcs()
-	for _, page := range []string{"projects", "builds", "build", "builders", "deployments", "login"} {
+	for _, page := range []string{"projects", "builds", "build", "builders", "deployments", "login", "error"} {
 		d.pages[page] = template.Must(template.New(page).Funcs(funcs).ParseFS(ui, "ui/layout.html", "ui/"+page+".html"))
 	}
 	static, err := fs.Sub(ui, "ui/static")
@@ -156,6 +159,10 @@ func (d *dashboard) funcs() template.FuncMap {
 		"refKind":     refKind,
 		"ms":          func(ms int64) string { return formatDuration(time.Duration(ms) * time.Millisecond) },
 		"took":        func(b store.Build) string { return buildDuration(b, d.now()) },
+		"stageTook":   func(st store.Stage) string { return stageDuration(st, d.now()) },
+		"rfc3339nano": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
+		"clock":       func(t time.Time) string { return t.UTC().Format("15:04:05") },
+		"stopped":     func(s store.Status) bool { return s == store.StatusCanceled || s == store.StatusSuperseded },
 		"icon":        anyStatus(statusIcon),
 		"statusClass": anyStatus(statusClass),
 		"commitURL":   d.commitURL,
@@ -253,15 +260,18 @@ type loginPage struct {
 	basePage
 	Next  string
 	Error string
+	// ReadAuth: reading needs the login (dashboard_auth: token), not only
+	// writing.
+	ReadAuth bool
 }
 
 func (d *dashboard) loginForm(w http.ResponseWriter, r *http.Request) {
 	next := localPath(r.URL.Query().Get("next"))
-	if d.canRead(r) {
+	if _, ok := d.sessionToken(r); ok {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	d.render(w, http.StatusOK, "login", loginPage{basePage: d.base(r, "Log in"), Next: next})
+	d.render(w, http.StatusOK, "login", loginPage{basePage: d.base(r, "Log in"), Next: next, ReadAuth: d.h.readAuth})
 }
 
 // login checks the posted token and sets the session cookie.
@@ -272,14 +282,10 @@ func (d *dashboard) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := localPath(r.PostForm.Get("next"))
-	if !d.h.readAuth {
-		http.Redirect(w, r, next, http.StatusSeeOther)
-		return
-	}
 	tok, ok := matchToken(d.h.tokens, r.PostForm.Get("token"))
 	if !ok {
 		d.h.Logger.Warn().Str("remote", r.RemoteAddr).Msg("dashboard login with a wrong token")
-		page := loginPage{basePage: d.base(r, "Log in"), Next: next, Error: "That token is not one of the API tokens (api_tokens_file)."}
+		page := loginPage{basePage: d.base(r, "Log in"), Next: next, ReadAuth: d.h.readAuth, Error: "That token is not one of the API tokens (api_tokens_file)."}
 		if len(d.h.tokens) == 0 {
 			page.Error = "No API tokens are configured: set api_tokens_file to a file with one token per line."
 		}
@@ -332,15 +338,27 @@ type basePage struct {
 	// Nav is the active top-level section: "projects", "builds" or
 	// "builders".
 	Nav string
-	// TokenAuth shows the sign-out button.
-	TokenAuth bool
+	// User names the token of the browser's login session ("" without
+	// one): the header shows it with a sign-out button.
+	User string
+	// CSRF is the session's CSRF token, for the dashboard's writes
+	// (dashwrite.go); "" without a session.
+	CSRF string
+	// CanLogin shows a log-in link when there is no session: tokens are
+	// configured.
+	CanLogin bool
 	// Now is when the page was made.
 	Now time.Time
 }
 
 func (d *dashboard) base(r *http.Request, title string) basePage {
-	_, bearer := r.Header["Authorization"]
-	return basePage{Title: title, TokenAuth: d.h.readAuth && !bearer, Now: d.now()}
+	p := basePage{Title: title, Now: d.now(), CanLogin: len(d.h.tokens) > 0}
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		if tok, ok := d.validSession(c.Value); ok {
+			p.User, p.CSRF = tok.name, d.csrfToken(c.Value)
+		}
+	}
+	return p
 }
 
 // render executes a page into memory first so a template error becomes a
@@ -362,10 +380,69 @@ func (d *dashboard) render(w http.ResponseWriter, code int, name string, data an
 	w.Write(buf.Bytes())
 }
 
+// errorPage is the dashboard's page of a failed request: the status, a
+// short text and the way back, in the dashboard's look.
+type errorPage struct {
+	basePage
+	Code    int
+	Status  string
+	Message string
+}
+
 // errorPage answers a page request that failed with a short text.
-func (d *dashboard) errorPage(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	http.Error(w, msg, code)
+func (d *dashboard) errorPage(w http.ResponseWriter, r *http.Request, code int, msg string) {
+	d.render(w, code, "error", errorPage{basePage: d.base(r, http.StatusText(code)), Code: code, Status: http.StatusText(code), Message: msg})
+}
+
+// notFound wraps the mux: a GET of a path no route has (and no API or hook
+// path) gets the dashboard's 404 page instead of the mux's plain text. A
+// method a route does not take is still answered 405 by the mux.
+func (d *dashboard) notFound(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead || strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/hooks/") {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		rec := &statusOnly{header: http.Header{}}
+		mux.ServeHTTP(rec, r)
+		if rec.code != http.StatusNotFound {
+			// A redirect (a cleaned path) or a 405: answer as the mux did.
+			for k, v := range rec.header {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.code)
+			w.Write(rec.body.Bytes())
+			return
+		}
+		d.errorPage(w, r, http.StatusNotFound, fmt.Sprintf("There is no page %s here.", r.URL.Path))
+	})
+}
+
+// statusOnly records the answer of a handler that writes little: the mux's
+// own 404, 405 and redirects.
+type statusOnly struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (s *statusOnly) Header() http.Header { return s.header }
+
+func (s *statusOnly) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+}
+
+func (s *statusOnly) Write(p []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.body.Write(p)
 }
 
 // projectsPage is GET /.
@@ -411,7 +488,7 @@ func (d *dashboard) projects(w http.ResponseWriter, r *http.Request) {
 		builds, err := d.h.Builds.ListBuilds(r.Context(), store.Filter{Project: p.Name, Limit: projectHistory, NewestPerRef: true})
 		if err != nil {
 			d.h.Logger.Error().Err(err).Str("project", p.Name).Msg("dashboard: list builds")
-			d.errorPage(w, http.StatusInternalServerError, "could not list builds")
+			d.errorPage(w, r, http.StatusInternalServerError, "could not list builds")
 			return
 		}
 		page.Projects = append(page.Projects, d.projectView(p, builds, d.now()))
@@ -499,7 +576,7 @@ func (d *dashboard) builds(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("before"); s != "" {
 		id, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || id < 1 {
-			d.errorPage(w, http.StatusBadRequest, "before must be a build id")
+			d.errorPage(w, r, http.StatusBadRequest, "before must be a build id")
 			return
 		}
 		f.BeforeID = id
@@ -507,7 +584,7 @@ func (d *dashboard) builds(w http.ResponseWriter, r *http.Request) {
 	builds, err := d.h.Builds.ListBuilds(r.Context(), f)
 	if err != nil {
 		d.h.Logger.Error().Err(err).Msg("dashboard: list builds")
-		d.errorPage(w, http.StatusInternalServerError, "could not list builds")
+		d.errorPage(w, r, http.StatusInternalServerError, "could not list builds")
 		return
 	}
 	page := buildsPage{
@@ -546,17 +623,17 @@ type buildPage struct {
 func (d *dashboard) build(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
-		d.errorPage(w, http.StatusBadRequest, "build id must be a number")
+		d.errorPage(w, r, http.StatusBadRequest, "build id must be a number")
 		return
 	}
 	b, err := d.h.Builds.GetBuild(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
-		d.errorPage(w, http.StatusNotFound, fmt.Sprintf("no build %d", id))
+		d.errorPage(w, r, http.StatusNotFound, fmt.Sprintf("no build %d", id))
 		return
 	}
 	if err != nil {
 		d.h.Logger.Error().Err(err).Int64("build", id).Msg("dashboard: read build")
-		d.errorPage(w, http.StatusInternalServerError, "could not read the build")
+		d.errorPage(w, r, http.StatusInternalServerError, "could not read the build")
 		return
 	}
 	page := buildPage{basePage: d.base(r, fmt.Sprintf("Build %d · %s", b.ID, b.Project)), Build: b, Live: !store.Finished(b.Status)}
@@ -699,6 +776,15 @@ func buildDuration(b store.Build, now time.Time) string {
 	return formatDuration(end.Sub(*b.StartedAt))
 }
 
+// stageDuration is how long a stage ran: so far while it runs (its record
+// has no duration until it ends), else its recorded duration.
+func stageDuration(st store.Stage, now time.Time) string {
+	if st.Status == store.StatusRunning && st.StartedAt != nil {
+		return formatDuration(now.Sub(*st.StartedAt))
+	}
+	return formatDuration(time.Duration(st.DurationMS) * time.Millisecond)
+}
+
 // formatDuration is a short human duration: "850ms", "1.2s", "42s",
 // "3m 05s", "2h 07m".
 func formatDuration(d time.Duration) string {
@@ -771,7 +857,7 @@ func (d *dashboard) deployments(w http.ResponseWriter, r *http.Request) {
 	states, err := d.h.Deployments.Deployments(r.Context())
 	if err != nil {
 		d.h.Logger.Error().Err(err).Msg("dashboard: deployments")
-		d.errorPage(w, http.StatusInternalServerError, "could not read the deployments")
+		d.errorPage(w, r, http.StatusInternalServerError, "could not read the deployments")
 		return
 	}
 	page := deploymentsPage{basePage: d.base(r, "Deployments"), Services: states}

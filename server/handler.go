@@ -73,6 +73,7 @@ type handler struct {
 	HandlerDeps
 	cfg      *config.Config
 	tokens   []apiToken
+	dash     *dashboard
 	readAuth bool
 }
 
@@ -84,6 +85,7 @@ func NewHandler(d HandlerDeps) (http.Handler, error) {
 	cfg := d.Config
 	h := &handler{HandlerDeps: d, cfg: cfg, readAuth: cfg.DashboardAuth == "token"}
 	h.tokens = hashTokens(cfg.APITokens)
+	h.dash = newDashboard(h, time.Now)
 	hook, err := githubHook(d, cfg)
 	if err != nil {
 		return nil, err
@@ -103,7 +105,7 @@ func NewHandler(d HandlerDeps) (http.Handler, error) {
 	h.mountBuilders(mux)
 	h.mountDeployments(mux)
 	h.mountDashboard(mux)
-	return mux, nil
+	return h.dash.notFound(mux), nil
 }
 
 // githubHook is the handler of POST /hooks/github: the webhook handler, or
@@ -137,13 +139,24 @@ func (h *handler) write(next http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusForbidden, "API writes are disabled: set api_tokens_file to a file with one token per line")
 			return
 		}
-		tok, ok := h.bearer(r)
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="slipway"`)
-			writeError(w, http.StatusUnauthorized, "a valid API token is required: Authorization: Bearer <token from api_tokens_file>")
+		if tok, ok := h.bearer(r); ok {
+			next(w, r.WithContext(withCaller(r.Context(), tok.name)))
 			return
 		}
-		next(w, r.WithContext(withCaller(r.Context(), tok.name)))
+		if _, bearer := r.Header["Authorization"]; !bearer {
+			who, err := h.dash.sessionWriter(r)
+			if err == nil {
+				next(w, r.WithContext(withCaller(r.Context(), "dashboard:"+who)))
+				return
+			}
+			if errors.Is(err, errForged) {
+				h.Logger.Warn().Str("remote", r.RemoteAddr).Str("path", r.URL.Path).Msg("dashboard write refused: cross-origin or wrong CSRF token")
+				writeError(w, http.StatusForbidden, err.Error())
+				return
+			}
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="slipway"`)
+		writeError(w, http.StatusUnauthorized, "a valid API token is required: Authorization: Bearer <token from api_tokens_file>")
 	}
 }
 

@@ -1,6 +1,9 @@
 // slipway dashboard: a little vanilla JavaScript on server-rendered pages.
-// Writes (rebuild, cancel) go to the JSON API with an API token that the user
-// types once per tab; it is kept in sessionStorage, never in a cookie.
+// Writes (rebuild, cancel, build ref, run schedule, roll back) go to the JSON
+// API. Logged in, the session authorizes them: the page carries the session's
+// CSRF token (<meta name="csrf-token">), sent as X-CSRF-Token with the
+// cookie. Without a session (dashboard_auth: public) the user types an API
+// token once per tab; it is kept in sessionStorage, never in a cookie.
 "use strict";
 
 (function () {
@@ -62,11 +65,19 @@
     });
   }
 
-  // post sends a write to the API with the token; it returns the decoded
-  // answer or throws an Error carrying the API's error text.
-  async function post(url, body, token) {
+  // sessionCSRF is the login session's CSRF token; "" without a session.
+  function sessionCSRF() {
+    const m = document.querySelector('meta[name="csrf-token"]');
+    return m ? m.content : "";
+  }
+
+  // post sends a write to the API with the session's CSRF token or the API
+  // token; it returns the decoded answer or throws an Error carrying the
+  // API's error text.
+  async function post(url, body, token, csrf) {
     const headers = { "Content-Type": "application/json", "Accept": "application/json" };
-    if (token) { headers["Authorization"] = "Bearer " + token; }
+    if (csrf) { headers["X-CSRF-Token"] = csrf; }
+    else if (token) { headers["Authorization"] = "Bearer " + token; }
     const res = await fetch(url, { method: "POST", headers: headers, body: JSON.stringify(body || {}) });
     let data = null;
     try { data = await res.json(); } catch (e) { data = null; }
@@ -78,31 +89,69 @@
     return data;
   }
 
-  // write runs one API write, asking for a token when none is stored yet.
+  // write runs one API write: with the login session when there is one,
+  // else with the tab's token, asked for when none is stored yet.
   async function write(button, url, body, describe) {
-    let token = storedToken();
-    if (!token) {
-      token = await askToken();
-      if (token === null) { return; }
-      storeToken(token);
+    const csrf = sessionCSRF();
+    let token = "";
+    if (!csrf) {
+      token = storedToken();
+      if (!token) {
+        token = await askToken();
+        if (token === null) { return; }
+        storeToken(token);
+      }
     }
     button.disabled = true;
     try {
-      const data = await post(url, body, token);
+      const data = await post(url, body, token, csrf);
       const msg = describe(data);
       flash(msg.text, "ok", msg.link);
     } catch (err) {
-      if (err.status === 401 || err.status === 403) { storeToken(""); }
+      if (csrf && err.status === 401) {
+        const back = window.location.pathname + window.location.search;
+        flash("Your login has ended.", "error", { href: "/login?next=" + encodeURIComponent(back), text: "Log in again" });
+        return;
+      }
+      if (!csrf && (err.status === 401 || err.status === 403)) { storeToken(""); }
       flash(err.message, "error");
     } finally {
       button.disabled = false;
     }
   }
 
+  // queuedMessage confirms a queued build with a link to it.
+  function queuedMessage(what) {
+    return function (build) {
+      return { text: "Build #" + build.id + " of " + what + " is " + build.status + ".",
+               link: { href: "/builds/" + build.id, text: "Open build #" + build.id } };
+    };
+  }
+
+  // onBuildRef queues the ref (and commit) typed into a "Build ref…" form.
+  function onBuildRef(ev) {
+    const form = ev.target.closest("form.build-ref-form");
+    if (!form) { return; }
+    ev.preventDefault();
+    const project = form.dataset.project;
+    const ref = form.elements.ref.value.trim();
+    const commit = form.elements.commit.value.trim();
+    const body = { ref: ref };
+    if (commit) { body.commit = commit; }
+    write(form.querySelector("button[type=submit]"), "/api/v1/projects/" + encodeURIComponent(project) + "/builds", body,
+      queuedMessage(project + " " + ref + (commit ? " at " + commit.slice(0, 7) : "")));
+  }
+
   // Buttons are found by delegation: the live build page replaces them.
   function onClick(ev) {
-    const b = ev.target.closest("button.rebuild, button.cancel, button.rollback");
+    const b = ev.target.closest("button.rebuild, button.cancel, button.rollback, button.run-schedule");
     if (!b) { return; }
+    if (b.classList.contains("run-schedule")) {
+      const project = b.dataset.project, schedule = b.dataset.schedule;
+      write(b, "/api/v1/projects/" + encodeURIComponent(project) + "/schedules/" + encodeURIComponent(schedule) + "/run", {},
+        queuedMessage(project + " schedule " + schedule));
+      return;
+    }
     if (b.classList.contains("rollback")) {
       const target = b.dataset.target, service = b.dataset.service, build = Number(b.dataset.build);
       flash("Rolling " + service + " back to build #" + build + "…", "ok");
@@ -112,12 +161,13 @@
       return;
     }
     if (b.classList.contains("rebuild")) {
-      const project = b.dataset.project;
-      const ref = b.dataset.ref;
-      write(b, "/api/v1/projects/" + encodeURIComponent(project) + "/builds", { ref: ref }, function (build) {
-        return { text: "Build #" + build.id + " of " + project + " " + ref + " is " + build.status + ".",
-                 link: { href: "/builds/" + build.id, text: "Open build #" + build.id } };
-      });
+      // On a build page Rebuild builds that build's commit again; on the
+      // projects page, the ref's head.
+      const project = b.dataset.project, ref = b.dataset.ref, commit = b.dataset.commit;
+      const body = { ref: ref };
+      if (commit) { body.commit = commit; }
+      write(b, "/api/v1/projects/" + encodeURIComponent(project) + "/builds", body,
+        queuedMessage(project + " " + ref + (commit ? " at " + commit.slice(0, 7) : "")));
       return;
     }
     const id = b.dataset.build;
@@ -148,28 +198,209 @@
     return status === "queued" || status === "running";
   }
 
-  // streamLog appends the build log to the <pre> as it arrives. While the
-  // build runs, the rest of the page is refreshed every few seconds, and
-  // once more when the log ends.
+  // formatDuration mirrors the server's: "850ms", "1.2s", "42s", "3m 05s",
+  // "2h 07m".
+  function formatDuration(ms) {
+    if (!(ms > 0)) { ms = 0; }
+    const pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    if (ms < 1000) { return Math.floor(ms) + "ms"; }
+    if (ms < 10000) { return (Math.floor(ms / 100) / 10).toFixed(1) + "s"; }
+    if (ms < 60000) { return Math.floor(ms / 1000) + "s"; }
+    if (ms < 3600000) { return Math.floor(ms / 60000) + "m " + pad(Math.floor(ms % 60000 / 1000)) + "s"; }
+    return Math.floor(ms / 3600000) + "h " + pad(Math.floor(ms % 3600000 / 60000)) + "m";
+  }
+
+  // clockSkew is the server's clock minus this browser's, from the page's
+  // data-now, so that timers count from the server's start times.
+  let clockSkew = 0;
+
+  // tickElapsed updates every running timer (the running stage, the build's
+  // duration) from its start time.
+  function tickElapsed() {
+    const now = Date.now() + clockSkew;
+    document.querySelectorAll(".elapsed[data-since]").forEach(function (el) {
+      const since = Date.parse(el.dataset.since);
+      if (!isNaN(since)) { el.textContent = formatDuration(now - since); }
+    });
+  }
+
+  // LogView shows a build log grouped by stage: each "==> stage" line of
+  // the log opens a collapsible section (<details>) whose summary shows the
+  // stage's status, start time and duration from the page's stage table;
+  // its "<== stage status in duration" line ends it. Text outside the
+  // stages stays where it came, between them. Text is appended as it arrives, never
+  // parsed as HTML.
+  function LogView(root) {
+    this.root = root;
+    this.pending = "";    // the start of a line that may be a marker
+    this.midLine = false; // a line was started on screen without its end
+    this.sections = [];
+    this.current = null;
+    this.loose = null;
+  }
+
+  // lines is where the next line goes: the open section, else a plain
+  // block after the last section (or before the first).
+  LogView.prototype.lines = function () {
+    if (this.current) { return this.current.pre; }
+    if (!this.loose) {
+      this.loose = document.createElement("pre");
+      this.loose.className = "log-lines log-loose";
+      this.root.append(this.loose);
+    }
+    return this.loose;
+  };
+
+  LogView.prototype.add = function (text) {
+    let i = 0;
+    while (i < text.length) {
+      if (this.midLine) {
+        const nl = text.indexOf("\n", i);
+        const end = nl < 0 ? text.length : nl + 1;
+        this.lines().append(text.slice(i, end));
+        this.midLine = nl < 0;
+        i = end;
+        continue;
+      }
+      const nl = text.indexOf("\n", i);
+      if (nl < 0) {
+        this.pending += text.slice(i);
+        i = text.length;
+        // Only what could still become a marker waits for its line end.
+        if (!isMarkerStart(this.pending)) {
+          this.lines().append(this.pending);
+          this.pending = "";
+          this.midLine = true;
+        }
+        break;
+      }
+      this.line(this.pending + text.slice(i, nl + 1));
+      this.pending = "";
+      i = nl + 1;
+    }
+  };
+
+  // end shows what is left of a log that ended without a newline.
+  LogView.prototype.end = function () {
+    if (this.pending) { this.lines().append(this.pending); this.pending = ""; }
+  };
+
+  function isMarkerStart(s) {
+    return "==> ".startsWith(s.slice(0, 4)) || "<== ".startsWith(s.slice(0, 4));
+  }
+
+  LogView.prototype.line = function (l) {
+    const open = /^==> (\S+)\s*$/.exec(l);
+    if (open) { this.open(open[1]); return; }
+    const close = /^<== (\S+) (\S+) in (.*?)\s*$/.exec(l);
+    if (close && this.current && this.current.name === close[1]) {
+      this.current.ended = { status: close[2], took: close[3] };
+      this.current = null;
+      this.sync();
+      return;
+    }
+    this.lines().append(l);
+  };
+
+  LogView.prototype.open = function (name) {
+    const n = this.sections.filter(function (s) { return s.name === name; }).length;
+    const details = document.createElement("details");
+    details.className = "log-section";
+    details.dataset.stage = name;
+    details.open = true;
+    const summary = document.createElement("summary");
+    const pre = document.createElement("pre");
+    pre.className = "log-lines";
+    details.append(summary, pre);
+    this.root.append(details);
+    const sec = { name: name, nth: n, details: details, summary: summary, pre: pre, ended: null };
+    this.sections.push(sec);
+    this.current = sec;
+    this.loose = null;
+    this.sync();
+  };
+
+  // sync redraws the sections' summaries from the stage table (status,
+  // start time, duration), which the live page refreshes.
+  LogView.prototype.sync = function () {
+    const rows = document.querySelectorAll("tr.stage-row");
+    this.sections.forEach(function (sec) {
+      let row = null, seen = 0;
+      rows.forEach(function (r) {
+        if (r.dataset.stage === sec.name) {
+          if (seen === sec.nth) { row = r; }
+          seen++;
+        }
+      });
+      let status = row ? row.dataset.status : (sec.ended ? sec.ended.status : "running");
+      if (sec.ended && status === "running") { status = sec.ended.status; }
+      const summary = sec.summary;
+      summary.replaceChildren();
+      const badge = document.createElement("span");
+      badge.className = "status st-" + (/^[a-z_]+$/.test(status) ? status : "unknown");
+      badge.textContent = status;
+      const name = document.createElement("span");
+      name.className = "log-stage";
+      name.textContent = sec.name;
+      summary.append(name, " ", badge);
+      if (row && row.dataset.started) {
+        const t = document.createElement("time");
+        t.dateTime = row.dataset.started;
+        t.title = row.dataset.started;
+        t.textContent = new Date(Date.parse(row.dataset.started)).toISOString().slice(11, 19) + " UTC";
+        summary.append(" ", t);
+        const took = document.createElement("span");
+        took.className = "log-took";
+        if (status === "running") {
+          took.classList.add("elapsed");
+          took.dataset.since = row.dataset.started;
+        }
+        took.textContent = row.dataset.duration || "";
+        summary.append(" ", took);
+      } else if (sec.ended) {
+        const took = document.createElement("span");
+        took.className = "log-took";
+        took.textContent = sec.ended.took;
+        summary.append(" ", took);
+      }
+    });
+  };
+
+  // collapseSucceeded folds the sections of stages that succeeded, once
+  // the page shows a finished build: what failed stays open.
+  LogView.prototype.collapseSucceeded = function () {
+    if (this.sections.length < 2) { return; }
+    this.sections.forEach(function (sec) {
+      const badge = sec.summary.querySelector(".status");
+      if (badge && badge.textContent === "succeeded") { sec.details.open = false; }
+    });
+  };
+
+  // streamLog shows the build log as it arrives, grouped by stage. While
+  // the build runs, the rest of the page is refreshed every few seconds,
+  // and once more when the log ends.
   async function streamLog() {
-    const pre = document.getElementById("log");
-    if (!pre || !pre.dataset.src) { return; }
-    const live = pre.dataset.live === "true";
+    const root = document.getElementById("log");
+    if (!root || !root.dataset.src) { return; }
+    const live = root.dataset.live === "true";
+    const view = new LogView(root);
     let timer = null;
     if (live) {
       timer = setInterval(async function () {
-        if (!(await refreshParts()) && timer) { clearInterval(timer); timer = null; }
+        const going = await refreshParts();
+        view.sync();
+        if (!going && timer) { clearInterval(timer); timer = null; }
       }, 3000);
     }
     let res;
     try {
-      res = await fetch(pre.dataset.src, { headers: { "Accept": "text/plain" } });
+      res = await fetch(root.dataset.src, { headers: { "Accept": "text/plain" } });
     } catch (e) {
-      pre.append("\n[could not load the log: " + e.message + "]\n");
+      view.lines().append("\n[could not load the log: " + e.message + "]\n");
       return;
     }
     if (!res.ok || !res.body) {
-      pre.append("[could not load the log: HTTP " + res.status + "]\n");
+      view.lines().append("[could not load the log: HTTP " + res.status + "]\n");
       return;
     }
     const reader = res.body.getReader();
@@ -179,22 +410,28 @@
       try {
         chunk = await reader.read();
       } catch (e) {
-        pre.append("\n[log stream interrupted: " + e.message + "; reload the page to resume]\n");
+        view.end();
+        view.lines().append("\n[log stream interrupted: " + e.message + "; reload the page to resume]\n");
         return;
       }
-      const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40;
+      const atBottom = root.scrollHeight - root.scrollTop - root.clientHeight < 40;
       const text = chunk.done ? decoder.decode() : decoder.decode(chunk.value, { stream: true });
       if (text) {
-        pre.append(text);
-        if (atBottom) { pre.scrollTop = pre.scrollHeight; }
+        view.add(text);
+        if (atBottom) { root.scrollTop = root.scrollHeight; }
       }
       if (chunk.done) { break; }
     }
+    view.end();
     if (live) {
       if (timer) { clearInterval(timer); timer = null; }
       const badge = document.getElementById("log-live");
       if (badge) { badge.textContent = "ended"; }
       await refreshParts();
+      view.sync();
+    } else {
+      view.sync();
+      view.collapseSucceeded();
     }
   }
 
@@ -222,15 +459,15 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     document.addEventListener("click", onClick);
+    document.addEventListener("submit", onBuildRef);
+    const log = document.getElementById("log");
+    if (log && log.dataset.now) {
+      const serverNow = Date.parse(log.dataset.now);
+      if (!isNaN(serverNow)) { clockSkew = serverNow - Date.now(); }
+    }
+    setInterval(tickElapsed, 1000);
     streamLog();
     setInterval(refreshTimes, 30000);
-    const login = document.getElementById("login-form");
-    if (login) {
-      login.addEventListener("submit", function () {
-        const t = login.querySelector("input[name=token]").value.trim();
-        if (t) { storeToken(t); }
-      });
-    }
     document.querySelectorAll(".filters select").forEach(function (s) {
       s.addEventListener("change", function () { s.form.submit(); });
     });
