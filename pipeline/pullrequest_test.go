@@ -72,3 +72,14 @@ func TestPlanPullRequest(t *testing.T) {
 		t.Errorf("an untrusted build has the build key of a trusted one (%s): its image could be re-tagged for a trusted build", trusted.BuildKey)
 	}
 }
+
+// TestBuildKeyNamesSubmodules: a context with its submodules checked out is
+// another build than one with empty submodule directories.
+func TestBuildKeyNamesSubmodules(t *testing.T) {
+	p := &config.Project{Name: "web", Context: ".", Dockerfile: "Dockerfile"}
+	q := *p
+	q.Submodules = true
+	if BuildKey(p, "refs/heads/main") == BuildKey(&q, "refs/heads/main") {
+		t.Error("submodules: true does not change the build key")
+	}
+}

@@ -35,6 +35,9 @@ func BuildKey(p *config.Project, ref plumbing.ReferenceName) string {
 	if p.WantsGitDir() {
 		fmt.Fprintf(h, "git_dir ref=%s\n", ref)
 	}
+	if p.Submodules {
+		fmt.Fprintf(h, "submodules\n")
+	}
 	// An index of platforms is another image than one of the builder's
 	// platform, and than an index of other platforms.
 	if len(p.Platforms) > 0 {

@@ -287,7 +287,8 @@ func secretArgs(p *config.Project) map[string]string {
 
 // sourceRequest is the clone request of project p at ref and commit.
 func sourceRequest(cfg *config.Config, p *config.Project, ref, commit string) source.Request {
-	return source.Request{Project: p.Name, URL: p.Repo, Ref: ref, Commit: commit, Auth: gitAuth(cfg, p), GitDir: p.WantsGitDir()}
+	return source.Request{Project: p.Name, URL: p.Repo, Ref: ref, Commit: commit, Auth: gitAuth(cfg, p), GitDir: p.WantsGitDir(),
+		Submodules: p.Submodules}
 }
 
 // gitAuth returns the credentials of a project's clone: its own token or SSH

@@ -139,6 +139,11 @@ type Request struct {
 	Commit string
 	// Auth are the credentials of URL.
 	Auth Auth
+	// Submodules checks the commit's submodules out into their
+	// directories (recursively), each at the commit the tree pins; see
+	// Cache.writeSubmodules for how their URLs are confined. Default false:
+	// they are empty directories.
+	Submodules bool
 	// GitDir writes a .git of the commit into the work tree, as a clone
 	// has (projects[].git_dir): HEAD on the branch, or detached at a tag
 	// or another ref; only that commit, its tree and an annotated tag's
@@ -307,11 +312,14 @@ func (c *Cache) checkout(ctx context.Context, req Request, projDir string) (*Che
 	if err != nil {
 		err = corrupt(fmt.Errorf("read tree of %s: %w", commit.Hash, err))
 	} else {
-		w := treeWriter{ctx: ctx, s: repo.Storer, opts: c.opts, commit: commit.Hash.String()}
+		w := treeWriter{ctx: ctx, s: repo.Storer, opts: c.opts, commit: commit.Hash.String(), submodules: req.Submodules}
 		if req.GitDir {
 			w.git = &gitDirPlan{objects: []plumbing.Hash{tree.Hash}}
 		}
 		err = w.write(dir, tree, 0, "")
+		if err == nil && req.Submodules {
+			err = c.writeSubmodules(ctx, projDir, req.URL, req.Auth, tree, &w, 0)
+		}
 		if err == nil && req.GitDir {
 			err = c.writeGitDir(ctx, repo, dir, req, commit, ref, local, w.git)
 		}

@@ -28,8 +28,9 @@ const maxSymlinkTarget = 4096
 // cannot write through a symlink it created itself (two entries of one name).
 // Modes are set explicitly (0644, 0755 for executables, 0755 directories) so
 // the build context does not depend on the service's umask. Submodules
-// (gitlink entries) are not fetched: like a clone without --recursive, they
-// become empty directories.
+// (gitlink entries) become empty directories, like a clone without
+// --recursive; with submodules set they are collected in links for
+// Cache.writeSubmodules to fill.
 type treeWriter struct {
 	ctx    context.Context
 	s      storer.EncodedObjectStorer
@@ -40,6 +41,12 @@ type treeWriter struct {
 	// git, when not nil, collects the objects and index entries of the
 	// checkout's .git (Request.GitDir).
 	git *gitDirPlan
+	// submodules collects the gitlinks met into links (Request.Submodules);
+	// prefix is the slash path of the submodule the tree is of ("" for the
+	// repository's own).
+	submodules bool
+	prefix     string
+	links      []gitlink
 }
 
 // write writes tree t into dir; rel is dir's slash path inside the work tree
@@ -99,6 +106,9 @@ func (w *treeWriter) write(dir string, t *object.Tree, depth int, rel string) er
 				return fmt.Errorf("write %s: %w", name, err)
 			}
 			w.git.addEntry(name, e.Hash, filemode.Submodule, 0)
+			if w.submodules {
+				w.links = append(w.links, gitlink{rel: name, dir: p, commit: e.Hash, depth: depth + 1})
+			}
 		default:
 			return fmt.Errorf("checkout of %s: %s has unsupported mode %s", w.commit, name, e.Mode)
 		}
