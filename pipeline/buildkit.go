@@ -102,6 +102,9 @@ func withheld(p *config.Project) string {
 	if names := sortedNames(p.SecretBuildEnv); len(names) > 0 {
 		parts = append(parts, "secret build env "+strings.Join(names, ", "))
 	}
+	if p.Hooks {
+		parts = append(parts, "hooks")
+	}
 	return strings.Join(parts, "; ")
 }
 
@@ -119,7 +122,11 @@ func sortedNames[V any](m map[string]V) []string {
 // says what was withheld.
 func (r *run) prepareBuildKit() error {
 	if r.plan.Untrusted {
-		if what := withheld(r.p); what != "" {
+		p := r.p
+		if r.configured != nil {
+			p = r.configured // what the untrusted copy r.p lacks
+		}
+		if what := withheld(p); what != "" {
 			r.log.Printf("untrusted build (a pull request from a fork): withheld %s", what)
 		}
 		return nil

@@ -68,12 +68,15 @@ func (n named) skip(r *run) bool {
 // stages made so far. Stages run one after another, so it needs no lock.
 type run struct {
 	*Runner
-	b      *store.Build
-	p      *config.Project
-	log    *Log
-	record Recorder
-	co     *source.Checkout
-	plan   BuildPlan
+	b *store.Build
+	p *config.Project
+	// configured is the project as configured when p is the copy an
+	// untrusted build sees (see untrusted); nil otherwise.
+	configured *config.Project
+	log        *Log
+	record     Recorder
+	co         *source.Checkout
+	plan       BuildPlan
 	// args and secrets are the build args; buildKey and canReuse say
 	// whether an image pushed for the same inputs may be re-tagged.
 	args, secrets map[string]string

@@ -195,7 +195,7 @@ func (r *run) exec(ctx context.Context) error {
 		return err
 	}
 	if r.b.Untrusted {
-		p = untrusted(p)
+		r.configured, p = p, untrusted(p)
 	}
 	r.p, r.b.Image = p, p.Image
 	defer r.end()
@@ -203,11 +203,11 @@ func (r *run) exec(ctx context.Context) error {
 }
 
 // untrusted is p as an untrusted build (a pull request from a fork) sees
-// it: a copy without secret build args, secret build environment and
-// hooks, so that no stage can hand them to the fork's code.
+// it: a copy without secrets, ssh, secret build args, secret build
+// environment and hooks, so that no stage can hand them to the fork's code.
 func untrusted(p *config.Project) *config.Project {
 	q := *p
-	q.SecretBuildArgs, q.SecretBuildEnv, q.Hooks = nil, nil, false
+	q.Secrets, q.SSH, q.SecretBuildArgs, q.SecretBuildEnv, q.Hooks = nil, false, nil, nil, false
 	return &q
 }
 

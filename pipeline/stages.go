@@ -135,9 +135,6 @@ func (planStage) Exec(ctx context.Context, r *run) error {
 		return fmt.Errorf("no tags for %s: the project's tags: rules that apply render nothing (check projects[].tags)", plan.Event)
 	}
 	r.plan = plan
-	if plan.Untrusted {
-		r.log.Printf("slipway: untrusted build of a pull request from a fork: secret build args, secret build env and hooks are withheld")
-	}
 	r.args, r.secrets = projectArgs(r.p)
 	r.buildKey, r.canReuse = plan.BuildKey, !plan.NoCache
 	logPlan(plan, r.log)

@@ -104,7 +104,7 @@ func TestPullRequestBuilds(t *testing.T) {
 		t.Fatalf("fork with forks: build %s untrusted %v; want a succeeded untrusted build of %s", describe(b), b.Untrusted, forkHead)
 	}
 	_, log := c.get(fmt.Sprintf("/api/v1/builds/%d/log", b.ID))
-	if !strings.Contains(string(log), "secret build args, secret build env and hooks are withheld") {
+	if !strings.Contains(string(log), "untrusted build (a pull request from a fork): withheld secret build args PR_SECRET") {
 		t.Errorf("the untrusted build's log does not say its secrets were withheld:\n%s", log)
 	}
 	if strings.Contains(string(log), secret) {
