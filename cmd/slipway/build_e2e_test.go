@@ -105,9 +105,19 @@ func TestBuildPushesTaggedTestedImage(t *testing.T) {
 
 	// A second commit builds after an incremental fetch and moves the tags.
 	second := w.Repo.Commit(t, "main", map[string]string{"ctx/kept.txt": "kept, v2\n"}, "second commit")
-	code, b2, stderr := build(t, w)
+	// As on a terminal: the live line names each stage as it runs, and
+	// is erased before the summary.
+	code, b2, stderr := build(t, w, "--progress", "tty")
 	if code != 0 {
 		t.Fatalf("second build exited %d:\n%s", code, stderr)
+	}
+	for _, stage := range []string{"source", "build", "test", "push"} {
+		if !strings.Contains(stderr, "\r\x1b[K=> "+stage+" ") {
+			t.Errorf("--progress tty: no live line for stage %s:\n%q", stage, stderr)
+		}
+	}
+	if !strings.Contains(stderr, "\r\x1b[Kslipway build: build ") {
+		t.Errorf("--progress tty: the live line is not erased before the summary:\n%q", stderr[max(0, len(stderr)-300):])
 	}
 	if !strings.Contains(stderr, "fetched refs/heads/main at "+second) {
 		t.Errorf("second build did not fetch incrementally (want a 'fetched' line for %s):\n%s", second, stderr)

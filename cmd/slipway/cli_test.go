@@ -29,6 +29,8 @@ func TestHelpAndExitCodes(t *testing.T) {
 		{name: "no command", args: nil, wantCode: 2, wantStderr: []string{"Usage:"}},
 		{name: "typo", args: []string{"buidl", "--config", "x.yaml", "web"}, wantCode: 2, wantStderr: []string{`unknown command "buidl"; did you mean build or builds?`}},
 		{name: "typo of validate", args: []string{"valdate"}, wantCode: 2, wantStderr: []string{"did you mean validate?"}},
+		{name: "typo of a subcommand", args: []string{"builds", "lss"}, wantCode: 2, wantStderr: []string{`slipway builds: unknown command "lss"; did you mean ls?`}},
+		{name: "typo of schedule run", args: []string{"schedule", "rnu", "web", "weekly"}, wantCode: 2, wantStderr: []string{"did you mean run?"}},
 		{name: "help of a typo", args: []string{"help", "biuld"}, wantCode: 2, wantStderr: []string{`unknown help topic "biuld"; did you mean build?`}},
 		{name: "unknown flag", args: []string{"build", "--nope", "web"}, wantCode: 2, wantStderr: []string{"slipway build: unknown flag: --nope", "slipway build --help"}},
 		{name: "missing argument", args: []string{"build"}, wantCode: 2, wantStderr: []string{"slipway build: build takes exactly one PROJECT"}},

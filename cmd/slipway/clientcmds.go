@@ -86,7 +86,9 @@ func buildsCommand(s streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "builds [ls] [--project NAME] [--status STATUS] [--limit N]",
 		Short: "List a server's builds, newest first",
-		Args:  noArgs,
+		Args:  subcommandArgs,
+
+		SuggestionsMinimumDistance: 2,
 	}
 	srv := addServerFlags(cmd)
 	out := addOutputFlags(cmd)
