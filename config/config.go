@@ -58,6 +58,9 @@ type Config struct {
 	// reconcile build for a head no build knows (a push missed while no
 	// replica was up). Default 10m; "off" (or 0) turns reconcile off.
 	ReconcileInterval Interval `yaml:"reconcile_interval"`
+	// RegistryHooks authenticates the push notifications of registries
+	// (POST /hooks/registry). Default: none, the route answers 404.
+	RegistryHooks RegistryHooks `yaml:"registry_hooks"`
 	// BuildTimeout bounds one whole build. Default 30m.
 	BuildTimeout Duration `yaml:"build_timeout"`
 	// LogLimit caps the stored build log in bytes; the head and the tail are
@@ -376,6 +379,26 @@ type PullRequests struct {
 // WantsGitDir reports whether the build context holds a .git: GitDir, true
 // when unset.
 func (p *Project) WantsGitDir() bool { return p.GitDir == nil || *p.GitDir }
+
+// RegistryHooks are the credentials a registry's push notification must
+// carry (registry_hooks:): a token or an HMAC key, or both (either one then
+// admits a notification).
+type RegistryHooks struct {
+	// Token is compared with "Authorization: Bearer TOKEN" (a CNCF
+	// distribution registry's notification endpoint headers) or the
+	// ?token= query parameter (Docker Hub webhooks, which cannot set
+	// headers). Or TokenFile, not both. Default "".
+	Token     Secret `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+	// Secret keys the HMAC-SHA256 of the body, sent as
+	// "X-Slipway-Signature-256: sha256=HEX". Or SecretFile, not both.
+	// Default "".
+	Secret     Secret `yaml:"secret"`
+	SecretFile string `yaml:"secret_file"`
+}
+
+// On reports whether notifications are accepted at all.
+func (h RegistryHooks) On() bool { return h.Token != "" || h.Secret != "" }
 
 // BaseImages is a project's base image watch (base_images:).
 type BaseImages struct {

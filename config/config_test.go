@@ -178,6 +178,8 @@ func TestLoadFull(t *testing.T) {
 			{Name: "arm-1", Host: "ssh://ops@builder-2", Concurrency: 4},
 		},
 		ReconcileInterval: IntervalOff,
+		RegistryHooks: RegistryHooks{Token: "registry-hook-token-from-file", TokenFile: secret("registry_hook_token"),
+			Secret: "registry-hook-hmac-key-from-file", SecretFile: secret("registry_hook_hmac")},
 		BuildTimeout:      Duration(time.Hour),
 		LogLimit:          512 << 20,
 		APITokensFile:     secret("api_tokens"),

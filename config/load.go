@@ -561,6 +561,8 @@ func (c *Config) resolvePaths(dir string) {
 	abs(&c.ProbeExecutable)
 	abs(&c.GitHub.WebhookSecretFile)
 	abs(&c.GitHub.TokenFile)
+	abs(&c.RegistryHooks.TokenFile)
+	abs(&c.RegistryHooks.SecretFile)
 	for i := range c.Registries {
 		abs(&c.Registries[i].PasswordFile)
 	}
@@ -598,6 +600,8 @@ func (l *loader) readFiles(c *Config) {
 	l.readSecret(&c.GitHub.WebhookSecret, c.GitHub.WebhookSecretFile, "github.webhook_secret")
 	l.readSecret(&c.GitHub.Token, c.GitHub.TokenFile, "github.token")
 	l.readSecret(&c.SessionSecret, c.SessionSecretFile, "session_secret")
+	l.readSecret(&c.RegistryHooks.Token, c.RegistryHooks.TokenFile, "registry_hooks.token")
+	l.readSecret(&c.RegistryHooks.Secret, c.RegistryHooks.SecretFile, "registry_hooks.secret")
 	for i := range c.Registries {
 		r := &c.Registries[i]
 		l.readSecret(&r.Password, r.PasswordFile, fmt.Sprintf("registries[%d].password", i))

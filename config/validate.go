@@ -210,6 +210,14 @@ func (v *checker) config(c *Config) {
 		}
 		v.add(key, "the webhook secret is only whitespace, which anyone can guess: set the secret of the GitHub webhook (e.g. from `openssl rand -hex 32`)")
 	}
+	for _, h := range []struct {
+		key string
+		sec Secret
+	}{{"registry_hooks.token", c.RegistryHooks.Token}, {"registry_hooks.secret", c.RegistryHooks.Secret}} {
+		if s := h.sec.Value(); s != "" && len(strings.TrimSpace(s)) < 16 {
+			v.add(h.key, "must be at least 16 characters that are not spaces, which nobody can guess (e.g. from `openssl rand -hex 32`)")
+		}
+	}
 	v.positive("git.fetch_timeout", int64(c.Git.FetchTimeout))
 	v.positive("git.max_files", int64(c.Git.MaxFiles))
 	v.positive("git.max_bytes", int64(c.Git.MaxBytes))

@@ -53,9 +53,12 @@ type HandlerDeps struct {
 	Builders BuilderPool
 	// Deployments serves /api/v1/deployments; nil disables its routes.
 	Deployments DeploymentService
-	Metrics     *Metrics
-	Gatherer    prometheus.Gatherer
-	Logger      zerolog.Logger
+	// Bases takes registry push notifications (POST /hooks/registry);
+	// nil turns the route off.
+	Bases    BaseNotifier
+	Metrics  *Metrics
+	Gatherer prometheus.Gatherer
+	Logger   zerolog.Logger
 	// FollowPoll is how often a followed log is checked for new bytes.
 	// Default 200ms.
 	FollowPoll time.Duration
@@ -104,6 +107,7 @@ func NewHandler(d HandlerDeps) (http.Handler, error) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
 	h.mountBuilders(mux)
 	h.mountDeployments(mux)
+	h.mountRegistryHook(mux)
 	h.mountDashboard(mux)
 	return h.dash.notFound(mux), nil
 }

@@ -93,7 +93,7 @@ func Run(ctx context.Context, cfg *config.Config, logger zerolog.Logger, opts Op
 	if err != nil {
 		return err
 	}
-	h, err := NewHandler(HandlerDeps{Config: cfg, Builds: queue, Scheduler: sched, Builders: svc.Builders(), Deployments: svc, Metrics: metrics, Gatherer: reg, Logger: logger, Stopping: stopping, SessionKey: key})
+	h, err := NewHandler(HandlerDeps{Config: cfg, Builds: queue, Scheduler: sched, Builders: svc.Builders(), Deployments: svc, Bases: bases, Metrics: metrics, Gatherer: reg, Logger: logger, Stopping: stopping, SessionKey: key})
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +26,10 @@ const registryBinary = "/usr/bin/docker-registry"
 type RegistryOptions struct {
 	// Username and Password turn on htpasswd (basic) auth. Default: no auth.
 	Username, Password string
+	// NotifyURL, when set, gets the registry's notification envelopes
+	// (one endpoint, events sent at once), with NotifyHeaders.
+	NotifyURL     string
+	NotifyHeaders map[string]string
 }
 
 // Registry is a distribution v2 registry serving plain HTTP on loopback. The
@@ -64,6 +69,13 @@ func StartRegistry(t testing.TB, opts RegistryOptions) *Registry {
 			t.Fatal(err)
 		}
 		auth = fmt.Sprintf("auth:\n  htpasswd:\n    realm: slipway-test\n    path: %q\n", htpasswd)
+	}
+	if opts.NotifyURL != "" {
+		var hdr strings.Builder
+		for k, v := range opts.NotifyHeaders {
+			fmt.Fprintf(&hdr, "        %s: [%q]\n", k, v)
+		}
+		auth += fmt.Sprintf("notifications:\n  endpoints:\n    - name: slipway\n      url: %q\n      timeout: 2s\n      threshold: 5\n      backoff: 200ms\n      headers:\n%s", opts.NotifyURL, hdr.String())
 	}
 	secret := make([]byte, 16)
 	if _, err := rand.Read(secret); err != nil {
