@@ -95,6 +95,9 @@ type Config struct {
 	// EngineGC bounds the engine's build cache; dangling images of a
 	// project's builds are always removed after its builds.
 	EngineGC EngineGC `yaml:"engine_gc"`
+	// History bounds the stored build history (History). Default: every
+	// build is kept.
+	History History `yaml:"history"`
 	// GitHub configures webhooks and commit statuses.
 	GitHub GitHub `yaml:"github"`
 	// Git bounds every clone and fetch.
@@ -111,6 +114,23 @@ type Config struct {
 	// Path is the file the config was loaded from ("" when built in code).
 	Path string `yaml:"-"`
 }
+
+// History says which finished builds `serve` deletes, with their logs,
+// once an hour (on PostgreSQL one replica at a time). A finished build
+// goes when it is older than KeepDays, or when its project has KeepBuilds
+// newer builds; queued and running builds, and the newest build of each
+// project, always stay. Zero values keep everything.
+type History struct {
+	// KeepDays deletes the finished builds created more than this many
+	// days ago. Default 0: no age limit.
+	KeepDays int `yaml:"keep_days"`
+	// KeepBuilds keeps this many of each project's newest builds and
+	// deletes the finished ones before them. Default 0: no count limit.
+	KeepBuilds int `yaml:"keep_builds"`
+}
+
+// On reports whether h deletes anything.
+func (h History) On() bool { return h.KeepDays > 0 || h.KeepBuilds > 0 }
 
 // GitHub configures the GitHub integration.
 type GitHub struct {

@@ -189,6 +189,7 @@ func TestLoadFull(t *testing.T) {
 		APITokens:         []APIToken{{Name: "token-1", Token: "tok-one"}, {Name: "ci", Token: "tok-two"}},
 		DashboardAuth:     "token",
 		EngineGC:          EngineGC{MaxBuildCache: 2 << 30},
+		History:           History{KeepDays: 90, KeepBuilds: 1000},
 		GitHub: GitHub{
 			WebhookSecret:     "whsec-from-file",
 			WebhookSecretFile: secret("webhook_secret"),
@@ -469,6 +470,10 @@ func TestValidationProblems(t *testing.T) {
 
 		// Top-level values.
 		{"concurrency", top("concurrency: -1\n"), []Problem{{1, "concurrency", "must be at least 1"}}},
+		{"history", top("history:\n  keep_days: -1\n  keep_builds: -2\n"), []Problem{
+			{2, "history.keep_days", "must be 0 (no age limit) or a number of days, not -1"},
+			{3, "history.keep_builds", "must be 0 (no count limit) or a number of builds per project, not -2"},
+		}},
 		{"builder", top("builder: fast\n"), []Problem{{1, "builder", `must be auto, buildkit or classic, not "fast"`}}},
 		{"listen without port", top("listen: \"8080\"\n"), []Problem{{1, "listen", `must be host:port, such as ":8080" or "127.0.0.1:8080"`}}},
 		{"listen port out of range", top("listen: \":99999\"\n"), []Problem{{1, "listen", `must be host:port, such as ":8080" or "127.0.0.1:8080"`}}},

@@ -198,6 +198,12 @@ func (v *checker) config(c *Config) {
 		v.add("reconcile_interval", "must be a positive duration such as \"10m\", or \"off\"")
 	}
 	v.positive("log_limit", int64(c.LogLimit))
+	if c.History.KeepDays < 0 {
+		v.add("history.keep_days", "must be 0 (no age limit) or a number of days, not %d", c.History.KeepDays)
+	}
+	if c.History.KeepBuilds < 0 {
+		v.add("history.keep_builds", "must be 0 (no count limit) or a number of builds per project, not %d", c.History.KeepBuilds)
+	}
 
 	if v.httpURL("github.api_url", c.GitHub.APIURL, `such as "https://api.github.com/"`) && !strings.HasSuffix(c.GitHub.APIURL, "/") {
 		v.add("github.api_url", `must end with "/" (GitHub Enterprise: "https://HOST/api/v3/")`)

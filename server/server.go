@@ -158,6 +158,9 @@ func Run(ctx context.Context, cfg *config.Config, logger zerolog.Logger, opts Op
 	if cfg.ReconcileInterval.On() {
 		g.Go(func() error { queue.RunReconcile(gctx, cfg.ReconcileInterval.D()); return nil })
 	}
+	if cfg.History.On() {
+		g.Go(func() error { runRetention(gctx, svc.Store(), cfg.History, time.Now, logger); return nil })
+	}
 	g.Go(func() error { svc.Notifier().Run(gctx); return nil })
 	err = g.Wait()
 	logger.Info().Msg("slipway stopped")

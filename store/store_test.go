@@ -104,6 +104,8 @@ var behaviours = []struct {
 	{"RecordDelivery", testRecordDelivery},
 	{"RecordDeliveryAndEnqueue", testRecordDeliveryAndEnqueue},
 	{"GroupCommit", testGroupCommit},
+	{"Prune", testPrune},
+	{"PruneLetsWritersIn", testPruneLetsWritersIn},
 	{"ScheduleMarks", testScheduleMarks},
 	{"Insert", testInsert},
 	{"LogPath", testLogPath},
