@@ -103,6 +103,9 @@ type run struct {
 	// deployKind is how the run's deploys are recorded: "" (a build's
 	// deploy stage) or store.DeploymentManual (a redeploy).
 	deployKind string
+	// hygiene is the build's engine cleaning (nil without one); it may
+	// start before the stages end.
+	hygiene *hygiene
 	// cleanups run, last first, when the stages end.
 	cleanups []func()
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -181,14 +182,47 @@ func (retagStage) Exec(ctx context.Context, r *run) error {
 
 // hygieneStage has the engine cleaned after a build: the project's
 // dangling images go, and the build cache is pruned past
-// engine_gc.max_build_cache.
+// engine_gc.max_build_cache. The cleaning starts as soon as the build stage
+// has built and tagged the new image, beside the test and the push (it
+// removes only untagged images, and they use the tagged new one), or when
+// the stages end if they end before that; the build ends after it either
+// way.
 type hygieneStage struct{}
 
 func (hygieneStage) skip(r *run) bool { return r.reused() || r.engine == nil }
 
 func (hygieneStage) Exec(ctx context.Context, r *run) error {
-	r.onEnd(func() { r.clean(ctx) })
+	h := &hygiene{done: make(chan struct{})}
+	r.hygiene = h
+	r.onEnd(func() {
+		h.start(func() { r.clean(ctx) })
+		<-h.done
+	})
 	return nil
+}
+
+// hygiene is the engine cleaning of one build, run once in a goroutine the
+// build awaits when its stages end.
+type hygiene struct {
+	once sync.Once
+	done chan struct{}
+}
+
+// start runs clean in a goroutine unless it was started already.
+func (h *hygiene) start(clean func()) {
+	h.once.Do(func() {
+		go func() {
+			defer close(h.done)
+			clean()
+		}()
+	})
+}
+
+// cleanEarly starts the build's engine hygiene now, when it has one.
+func (r *run) cleanEarly(ctx context.Context) {
+	if r.hygiene != nil {
+		r.hygiene.start(func() { r.clean(ctx) })
+	}
 }
 
 func (r *run) clean(ctx context.Context) { r.cleanOn(ctx, r.engine) }
@@ -219,6 +253,7 @@ func (buildStage) Exec(ctx context.Context, r *run) error {
 		return err
 	}
 	r.built(img)
+	r.cleanEarly(ctx)
 	return nil
 }
 

@@ -342,7 +342,7 @@ func (c *Cache) checkout(ctx context.Context, req Request, projDir string) (*Che
 // openOrInit opens the bare repository in dir, initialising it when there is
 // none (cloned is then true). An unreadable repository is reported corrupt.
 func openOrInit(dir string) (repo *git.Repository, st *filesystem.Storage, cloned bool, err error) {
-	st = filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRUDefault(),
+	st = filesystem.NewStorageWithOptions(idxBufferedFS{osfs.New(dir)}, cache.NewObjectLRUDefault(),
 		filesystem.Options{LargeObjectThreshold: largeObject})
 	repo, err = git.Open(st, nil)
 	switch {

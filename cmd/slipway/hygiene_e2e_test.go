@@ -15,6 +15,7 @@ import (
 	"github.com/slipwayci/slipway/builder"
 	"github.com/slipwayci/slipway/internal/fixture"
 	"github.com/slipwayci/slipway/internal/testenv"
+	"github.com/slipwayci/slipway/store"
 )
 
 // danglingImage builds two images with the given labels under one tag, so
@@ -106,5 +107,34 @@ func TestBuildRemovesItsDanglingImagesOnly(t *testing.T) {
 	}
 	if !exists(t, w.Docker, notSlipways) {
 		t.Errorf("a dangling image slipway did not build was removed")
+	}
+}
+
+// Hygiene starts once the image is built, beside the test stage: a build
+// whose test fails still removes the image its build left dangling, and it
+// is done by the time the build ends.
+func TestFailedTestStillCleansTheEngine(t *testing.T) {
+	w := fixture.New(t, fixture.Options{ProjectExtra: "    tags: [{type: branch}]\n", Project: testenv.Name(t, "hygiene"), TestCommand: []string{"-fail"}})
+	code, v1, stderr := build(t, w)
+	if code == 0 || v1.Status != store.StatusFailed {
+		t.Fatalf("v1 build exited %d with status %q, want its test to fail:\n%s", code, v1.Status, stderr)
+	}
+	img, err := w.Docker.ImageInspect(t.Context(), w.Image+":main")
+	if err != nil {
+		t.Fatalf("v1's image is not in the engine as %s:main: %v", w.Image, err)
+	}
+	w.Repo.Commit(t, "main", map[string]string{"ctx/kept.txt": "v2\n"}, "v2")
+	code, v2, stderr := build(t, w)
+	if code == 0 || v2.Status != store.StatusFailed || !strings.Contains(v2.Error, "test") {
+		t.Fatalf("v2 build exited %d with status %q (%s), want its test to fail:\n%s", code, v2.Status, v2.Error, stderr)
+	}
+	if exists(t, w.Docker, img.ID) {
+		t.Errorf("v1's image %s, whose tag moved to v2, is still in the engine after v2's build ended", img.ID)
+	}
+	if !strings.Contains(stderr, "engine hygiene: removed") {
+		t.Errorf("the build log does not say what hygiene removed:\n%s", stderr)
+	}
+	if !exists(t, w.Docker, w.Image+":main") {
+		t.Errorf("v2's image %s:main was removed", w.Image)
 	}
 }
