@@ -60,6 +60,27 @@ func TestHelpAndExitCodes(t *testing.T) {
 	}
 }
 
+// TestCompletion: the shell completion of PROJECT lists the config's
+// projects, as `slipway __complete` (what the completion scripts call)
+// prints them.
+func TestCompletion(t *testing.T) {
+	t.Parallel()
+	cfgPath := writeConfig(t, `github: {token_file: /run/secrets/not-here}
+projects:
+  - {name: web, repo: "https://github.com/acme/web.git", image: docker.io/acme/web}
+  - {name: api, repo: "https://github.com/acme/api.git", image: docker.io/acme/api}
+`)
+	for _, cmd := range []string{"build", "tags", "deploy"} {
+		var stdout, stderr bytes.Buffer
+		if code := run(t.Context(), []string{"__complete", cmd, "--config", cfgPath, ""}, &stdout, &stderr); code != 0 {
+			t.Fatalf("__complete %s: exit %d: %s", cmd, code, stderr.String())
+		}
+		if got, want := stdout.String(), "web\napi\n:4\n"; got != want {
+			t.Errorf("__complete %s = %q, want %q (the projects, no file completion)", cmd, got, want)
+		}
+	}
+}
+
 func TestVersionJSON(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer

@@ -54,6 +54,7 @@ func buildCommand(s streams) *cobra.Command {
 		Args:  args(1, "build takes exactly one PROJECT"),
 	}
 	cfgFlag := configFlag(cmd)
+	cmd.ValidArgsFunction = completeProject(cfgFlag)
 	ref := cmd.Flags().String("ref", "", "branch (main) or full ref (refs/tags/v1.2.3) to build (default: the project's default_branch)")
 	commit := cmd.Flags().String("commit", "", "exact commit to build (must be on --ref)")
 	noPush := cmd.Flags().Bool("no-push", false, "build and test, push nothing")
@@ -99,6 +100,7 @@ func deployCommand(s streams) *cobra.Command {
 		Args:  args(1, "deploy takes one PROJECT and --tag TAG"),
 	}
 	cfgFlag := configFlag(cmd)
+	cmd.ValidArgsFunction = completeProject(cfgFlag)
 	tag := cmd.Flags().String("tag", "", "image tag in the registry to roll out (required)")
 	target := cmd.Flags().String("target", "", "only this deploy target (default: every binding of the project)")
 	asJSON := cmd.Flags().Bool("json", false, "print the result as JSON on stdout")

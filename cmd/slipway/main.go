@@ -213,6 +213,25 @@ func configFlag(cmd *cobra.Command) *string {
 	return cmd.Flags().String("config", "", "config file (default $SLIPWAY_CONFIG, then ./slipway.yaml)")
 }
 
+// completeProject completes the PROJECT argument with the names of the
+// config's projects (read offline: no secret file is read).
+func completeProject(cfgFlag *string) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		cfg, err := config.LoadOffline(config.ResolvePath(*cfgFlag))
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		names := make([]string, len(cfg.Projects))
+		for i, p := range cfg.Projects {
+			names[i] = p.Name
+		}
+		return names, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
 // loadConfig is the one way every command loads its config: config's own
 // validation (Docker Hub build rules included) and the tag rules rendered
 // by registry, each problem with its file:line and key path. `serve`

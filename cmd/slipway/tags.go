@@ -20,6 +20,7 @@ func tagsCommand(s streams) *cobra.Command {
 		Args:  args(1, "tags takes exactly one PROJECT"),
 	}
 	cfgFlag := configFlag(cmd)
+	cmd.ValidArgsFunction = completeProject(cfgFlag)
 	ref := cmd.Flags().String("ref", "", "branch or tag ref (main, refs/heads/main, refs/tags/v1.2.3)")
 	schedule := cmd.Flags().String("schedule", "", "schedule name: the tags of its release")
 	at := cmd.Flags().String("at", "", "the schedule's due time, RFC3339 (default now)")
