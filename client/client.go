@@ -16,6 +16,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -62,6 +63,24 @@ func New(serverURL, token string) (*Client, error) {
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	return &Client{base: u, token: strings.TrimSpace(token), http: &http.Client{}}, nil
+}
+
+// Token is the API token to send: the content of file (--token-file; one
+// line, blanks trimmed) when file is set, else env ($SLIPWAY_TOKEN). An
+// unreadable or empty file is an error that names it, never its content.
+func Token(file, env string) (string, error) {
+	if file == "" {
+		return strings.TrimSpace(env), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("--token-file: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return "", fmt.Errorf("--token-file %s is empty: put one token of the server's api_tokens_file in it", file)
+	}
+	return token, nil
 }
 
 // Server is the server's URL, without credentials.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
@@ -39,16 +38,9 @@ func (f *serverFlags) client(s streams) (*client.Client, error) {
 	if server == "" {
 		server = s.getenv("SLIPWAY_SERVER")
 	}
-	token := s.getenv("SLIPWAY_TOKEN")
-	if f.tokenFile != "" {
-		b, err := os.ReadFile(f.tokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("--token-file: %w", err)
-		}
-		token = strings.TrimSpace(string(b))
-		if token == "" {
-			return nil, fmt.Errorf("--token-file %s is empty: put one token of the server's api_tokens_file in it", f.tokenFile)
-		}
+	token, err := client.Token(f.tokenFile, s.getenv("SLIPWAY_TOKEN"))
+	if err != nil {
+		return nil, err
 	}
 	return client.New(server, token)
 }
