@@ -98,7 +98,8 @@ type Watcher struct {
 	m        *metrics
 
 	mu      sync.Mutex
-	watched int // bases watched at the last pass, guarded by mu
+	watched int               // bases watched at the last pass, guarded by mu
+	cycles  map[string]string // cycle reported per project, guarded by mu
 }
 
 // New returns a watcher of projects.
@@ -109,7 +110,7 @@ func New(projects []config.Project, opts Options) *Watcher {
 	if opts.Jitter == nil {
 		opts.Jitter = rand.Float64
 	}
-	return &Watcher{projects: projects, opts: opts, log: opts.Logger, wake: make(chan struct{}, 1), m: newMetrics()}
+	return &Watcher{projects: projects, opts: opts, log: opts.Logger, wake: make(chan struct{}, 1), m: newMetrics(), cycles: map[string]string{}}
 }
 
 // Enabled reports whether any project watches its bases or another
@@ -412,9 +413,7 @@ func (w *Watcher) rebuild(ctx context.Context, bases map[string]base, state map[
 	var errs []error
 	for _, name := range names {
 		if cycle := g.cycleThrough(name); cycle != nil {
-			err := fmt.Errorf("project %s: upstream chain cycle %s: not rebuilding it on a new base; break the cycle in the Dockerfiles", name, strings.Join(cycle, " → "))
-			w.log.Error().Err(err).Msg("base images")
-			errs = append(errs, err)
+			w.refuseCycle(name, cycle)
 			continue
 		}
 		tried, err := w.triedSince(ctx, projects[name], byProject[name])
@@ -439,6 +438,20 @@ func (w *Watcher) rebuild(ctx context.Context, bases map[string]base, state map[
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// refuseCycle logs, once per cycle, that project name is not rebuilt on
+// its bases because its upstream chain is a cycle.
+func (w *Watcher) refuseCycle(name string, cycle []string) {
+	text := strings.Join(cycle, " → ")
+	w.mu.Lock()
+	seen := w.cycles[name] == text
+	w.cycles[name] = text
+	w.mu.Unlock()
+	if !seen {
+		err := fmt.Errorf("project %s: upstream chain cycle %s: not rebuilding it on a new base; break the cycle in one of the Dockerfiles", name, text)
+		w.log.Error().Err(err).Msg("base images: refused")
+	}
 }
 
 // triedSince reports whether p has a build of its default branch created

@@ -385,3 +385,91 @@ func TestSharedBaseOneCheckPerInterval(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamChain: project B is built FROM project A's image (A watches
+// its own base). A push to A rebuilds B once A's push succeeded, with the
+// reason naming A's new digest; a push to A that fails leaves B alone;
+// and once A is built FROM B's image in turn, A's push rebuilds nothing
+// and the watcher's error names the cycle.
+func TestUpstreamChain(t *testing.T) {
+	t.Parallel()
+	down := testenv.Name(t, "down")
+	var upImage string
+	w, _ := newWorld(t, fixture.Options{
+		Project:      testenv.Name(t, "up"),
+		ProjectExtra: "    base_images: {watch: true, interval: 1s}\n",
+	}, func(fw *fixture.World, base string) string {
+		upImage = fw.Image
+		fw.Repo.Commit(t, "main", map[string]string{
+			"Dockerfile.down": "FROM " + fw.Image + ":main\nCOPY ctx/kept.txt /down.txt\n",
+		}, "down on up")
+		return fmt.Sprintf(`  - name: %q
+    repo: %q
+    dockerfile: Dockerfile.down
+    image: %q
+`, down, fw.Repo.URL(), fw.Image+"-down")
+	}, 1)
+	t.Cleanup(func() { fixture.RemoveImages(w.Docker, w.Image+"-down") })
+	up1 := w.push(t, w.Project)
+	d1 := w.push(t, down)
+	if len(d1.Bases) != 1 || d1.Bases[0].Ref != upImage+":main" || d1.Bases[0].Digest != up1.Digest {
+		t.Fatalf("bases of %s = %+v, want %s:main at %s", down, d1.Bases, upImage, up1.Digest)
+	}
+
+	// A push to the upstream project rebuilds the downstream one after it.
+	w.Repo.Commit(t, "main", map[string]string{"ctx/kept.txt": "kept, changed\n"}, "change up")
+	up2 := w.push(t, w.Project)
+	rb := w.waitRebuild(t, down, 1, 2*time.Minute)
+	if want := "base_image " + upImage + ":main " + short(up1.Digest) + " → " + short(up2.Digest); rb.Reason != want {
+		t.Errorf("reason = %q, want %q", rb.Reason, want)
+	}
+	if rb.CreatedAt.Before(*up2.FinishedAt) {
+		t.Errorf("the downstream rebuild was queued at %v, before the upstream build ended at %v", rb.CreatedAt, up2.FinishedAt)
+	}
+	if len(rb.Bases) != 1 || rb.Bases[0].Digest != up2.Digest {
+		t.Errorf("bases of the rebuild = %+v, want %s", rb.Bases, up2.Digest)
+	}
+
+	// A failing upstream build: nothing downstream.
+	w.Repo.Commit(t, "main", map[string]string{"Dockerfile": "FROM " + w.base + "\nCOPY missing-file /x\n"}, "break up")
+	res, err := w.queue.Enqueue(t.Context(), pipeline.Request{Triggers: []pipeline.Trigger{{Kind: store.TriggerPush, Project: w.Project, Ref: "refs/heads/main"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Minute, "the broken upstream build to fail", func() (bool, string) {
+		b, err := w.svc.Store().GetBuild(t.Context(), res.First().ID)
+		return err == nil && b.Status == store.StatusFailed, fmt.Sprintf("%s %v", b.Status, err)
+	})
+	checks := len(w.px.headsOf(w.baseRef))
+	waitFor(t, 30*time.Second, "two more passes of the watcher", func() (bool, string) {
+		return len(w.px.headsOf(w.baseRef))-checks >= 2, ""
+	})
+	if got := w.rebuilds(t, down); len(got) != 1 {
+		t.Errorf("%d rebuilds of %s after a failed upstream build, want still 1", len(got), down)
+	}
+	if got := w.Digest("main"); got != up2.Digest {
+		t.Errorf("the failed build moved %s:main to %s", w.Image, got)
+	}
+
+	// A cycle: the upstream project built FROM the downstream image.
+	w.Repo.Commit(t, "main", map[string]string{
+		"Dockerfile": "FROM " + upImage + "-down:main AS down\nFROM " + w.base + "\nCOPY --from=down /app /app\nCOPY --from=down /ctx/ /ctx/\nENTRYPOINT [\"/app\"]\n",
+	}, "up on down")
+	w.push(t, w.Project)
+	waitFor(t, time.Minute, "the cycle error", func() (bool, string) {
+		return strings.Contains(w.log.String(), "upstream chain cycle "+down+" → "+w.Project+" → "+down), w.log.String()
+	})
+	if got := w.rebuilds(t, down); len(got) != 1 {
+		t.Errorf("%d rebuilds of %s in a cycle, want still 1", len(got), down)
+	}
+	if got := w.rebuilds(t, w.Project); len(got) != 0 {
+		t.Errorf("%d base image rebuilds of %s in a cycle, want none", len(got), w.Project)
+	}
+	checks = len(w.px.headsOf(w.baseRef))
+	waitFor(t, 30*time.Second, "two more passes of the watcher", func() (bool, string) {
+		return len(w.px.headsOf(w.baseRef))-checks >= 2, ""
+	})
+	if n := strings.Count(w.log.String(), "upstream chain cycle"); n != 1 {
+		t.Errorf("the cycle was logged %d times, want once", n)
+	}
+}

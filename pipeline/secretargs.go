@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -22,9 +23,30 @@ func SecretArgsInRun(ctx context.Context, cfg *config.Config, p *config.Project)
 	if len(p.SecretBuildArgs) == 0 {
 		return nil, nil
 	}
-	dir, err := os.MkdirTemp("", "slipway-check-")
+	data, where, err := headDockerfile(ctx, cfg, p)
 	if err != nil {
 		return nil, err
+	}
+	names := make([]string, 0, len(p.SecretBuildArgs))
+	for k := range p.SecretBuildArgs {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	uses, err := builder.ArgsInRunHistory(bytes.NewReader(data), p.Target, names)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	return uses, nil
+}
+
+// headDockerfile reads project p's Dockerfile at the head of its default
+// branch, cloned into a temporary directory that it removes (so it changes
+// nothing on disk; the clone is bounded by cfg's git limits and ctx), and
+// says where it was read ("build/Dockerfile at 1a2b3c4").
+func headDockerfile(ctx context.Context, cfg *config.Config, p *config.Project) ([]byte, string, error) {
+	dir, err := os.MkdirTemp("", "slipway-check-")
+	if err != nil {
+		return nil, "", err
 	}
 	defer os.RemoveAll(dir)
 	cache, err := source.NewCache(source.Options{
@@ -32,35 +54,44 @@ func SecretArgsInRun(ctx context.Context, cfg *config.Config, p *config.Project)
 		MaxFiles: cfg.Git.MaxFiles, MaxBytes: int64(cfg.Git.MaxBytes), MaxDepth: cfg.Git.MaxDepth,
 	})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	co, err := cache.Checkout(ctx, sourceRequest(cfg, p, p.DefaultBranch, ""))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer co.Close()
 	// os.Root: a symlinked Dockerfile cannot lead out of the checkout.
 	root, err := os.OpenRoot(co.Dir)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer root.Close()
 	name := path.Join(p.Context, p.Dockerfile)
-	f, err := root.Open(name)
+	data, err := root.ReadFile(name)
 	if err != nil {
-		return nil, fmt.Errorf("read %s at %s of %s: %w", name, co.Commit[:7], p.DefaultBranch, err)
+		return nil, "", fmt.Errorf("read %s at %s of %s: %w", name, co.Commit[:7], p.DefaultBranch, err)
 	}
-	defer f.Close()
-	names := make([]string, 0, len(p.SecretBuildArgs))
-	for k := range p.SecretBuildArgs {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	uses, err := builder.ArgsInRunHistory(f, p.Target, names)
+	return data, name + " at " + co.Commit[:7], nil
+}
+
+// HeadBases are the images project p's Dockerfile, at the head of its
+// default branch, builds FROM (builder.Bases with the project's target and
+// build_args), for `slipway validate`'s upstream chain check.
+func HeadBases(ctx context.Context, cfg *config.Config, p *config.Project) ([]string, error) {
+	data, where, err := headDockerfile(ctx, cfg, p)
 	if err != nil {
-		return nil, fmt.Errorf("%s at %s: %w", name, co.Commit[:7], err)
+		return nil, err
 	}
-	return uses, nil
+	bases, err := builder.Bases(bytes.NewReader(data), builder.BasesOptions{Target: p.Target, BuildArgs: p.BuildArgs})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	refs := make([]string, len(bases))
+	for i, b := range bases {
+		refs[i] = b.Ref
+	}
+	return refs, nil
 }
 
 // SecretArgWarnings is what `slipway validate` warns about: for every

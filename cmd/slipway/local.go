@@ -11,6 +11,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
+	"github.com/slipwayci/slipway/basewatch"
 	"github.com/slipwayci/slipway/config"
 	"github.com/slipwayci/slipway/deploy/probe"
 	"github.com/slipwayci/slipway/internal/buildinfo"
@@ -160,6 +161,14 @@ func validateCommand(s streams) *cobra.Command {
 		}
 		for _, w := range pipeline.SecretArgWarnings(cmd.Context(), cfg) {
 			fmt.Fprintln(s.errOut, w)
+		}
+		warnings, err := basewatch.CheckChains(cmd.Context(), cfg)
+		for _, w := range warnings {
+			fmt.Fprintln(s.errOut, w)
+		}
+		if err != nil {
+			fmt.Fprintln(s.errOut, err)
+			return errQuiet
 		}
 		fmt.Fprintf(s.out, "%s: ok (%d projects)\n", cfg.Path, len(cfg.Projects))
 		return nil
