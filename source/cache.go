@@ -13,7 +13,10 @@
 // store, shared by every build of the project) and Options.Dir/<project>/work/
 // holds one fresh work tree per running build, removed by Checkout.Close.
 // Only the ref asked for is fetched (no other branches, no tags), with its full
-// history so a commit pushed and then superseded stays buildable.
+// history so a commit pushed and then superseded stays buildable. As with
+// git, the first clone keeps its pack and a later fetch of fewer than 100
+// objects (up to 1 MiB) is stored as loose objects, so that the packs, whose
+// indexes go-git reads on every checkout, do not grow by one per build.
 //
 // A Cache is safe for concurrent use. Checkouts of one project are
 // serialised (fetch and work-tree writing); different projects proceed in
@@ -286,7 +289,7 @@ func (c *Cache) checkout(ctx context.Context, req Request, projDir string) (*Che
 	}
 	defer st.Close()
 
-	ref, local, err := c.fetch(ctx, fetchStorage{Storage: st, packDir: filepath.Join(projDir, "objects", "pack")}, req)
+	ref, local, err := c.fetch(ctx, fetchStorage{Storage: st, packDir: filepath.Join(projDir, "objects", "pack"), unpack: !cloned}, req)
 	if err != nil {
 		if cloned {
 			// A failed first clone leaves nothing behind, so the next

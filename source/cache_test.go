@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -843,5 +844,40 @@ func TestCheckoutSSHSetup(t *testing.T) {
 				t.Errorf("error = %q, want it to contain %q", err, tc.wantMsg)
 			}
 		})
+	}
+}
+
+// Fetches of a few commits store their objects loose, as git's fetch does
+// below fetch.unpackLimit: the cache does not gain a pack per build.
+func TestCheckoutFetchesAddNoPacks(t *testing.T) {
+	t.Parallel()
+	fx := gitfixture.New(t)
+	fx.Commit(t, "main", map[string]string{"a": "0"}, "zero")
+	dir := t.TempDir()
+	c := newCache(t, source.Options{Dir: dir})
+	req := source.Request{Project: "p", URL: fx.URL(), Ref: "main"}
+	checkout(t, c, req)
+	packs := func() []string {
+		t.Helper()
+		p, err := filepath.Glob(filepath.Join(dir, "p", "objects", "pack", "*.pack"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cloned := packs()
+	if len(cloned) != 1 {
+		t.Fatalf("after the clone the cache holds packs %v, want one", cloned)
+	}
+	for i := 1; i <= 3; i++ {
+		want := fmt.Sprint(i)
+		head := fx.Commit(t, "main", map[string]string{"a": want}, "next")
+		co := checkout(t, c, req)
+		if co.Commit != head || readTree(t, co.Dir)["a"] != want {
+			t.Errorf("fetch %d: checkout at %s with a = %q, want %s with %q", i, co.Commit, readTree(t, co.Dir)["a"], head, want)
+		}
+	}
+	if got := packs(); !slices.Equal(got, cloned) {
+		t.Errorf("after 3 fetches the cache holds packs %v, want only the clone's %v", got, cloned)
 	}
 }

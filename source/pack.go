@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
@@ -31,18 +32,39 @@ import (
 // (pack-objects' OE_DEPTH_BITS).
 const maxDeltaDepth = 4095
 
+// unpackLimit and unpackMaxBytes bound the received packs that a cache
+// stores as loose objects: fewer objects than unpackLimit (git's own
+// fetch.unpackLimit) in at most unpackMaxBytes. Each fetch would otherwise
+// add a pack, and go-git reads the index of every pack each time it opens
+// the cache, that is every checkout: a cache fetched by thousands of builds
+// would pay for thousands of indexes. The byte bound keeps unpacking's
+// memory small (an object is inflated whole to be written loose).
+const (
+	unpackLimit    = 100
+	unpackMaxBytes = 1 << 20
+)
+
 // fetchStorage is a project's object store as go-git's fetch sees it: the
 // filesystem storage, whose received packs are written and indexed by
 // packWriter instead of go-git's PackWriter.
 type fetchStorage struct {
 	*filesystem.Storage
 	packDir string // objects/pack of the repository
+	// unpack stores small received packs as loose objects (see
+	// unpackLimit), as git's fetch does; off (a first clone, as git's
+	// clone), every pack is kept as received.
+	unpack bool
 }
 
 // PackfileWriter implements storer.PackfileWriter: go-git's fetch writes the
 // received pack into it and then closes it.
 func (s fetchStorage) PackfileWriter() (io.WriteCloser, error) {
-	return newPackWriter(s.Storage, s.packDir)
+	w, err := newPackWriter(s.Storage, s.packDir)
+	if err != nil {
+		return nil, err
+	}
+	w.unpack = s.unpack
+	return w, nil
 }
 
 // packWriter receives a pack, writes it to a temporary file and indexes it as
@@ -55,6 +77,7 @@ type packWriter struct {
 	tmp     *os.File
 	pw      *io.PipeWriter
 	written int64
+	unpack  bool // small packs become loose objects
 	done    chan struct{}
 	// Set by the goroutine before done is closed.
 	scan *packScan
@@ -138,6 +161,9 @@ func (w *packWriter) finish() error {
 	if err != nil {
 		return fmt.Errorf("index received pack: %w", err)
 	}
+	if w.unpack && w.scan.small(w.written) {
+		return w.storeLoose(idx)
+	}
 	if err := w.tmp.Close(); err != nil {
 		return fmt.Errorf("write pack: %w", err)
 	}
@@ -155,6 +181,57 @@ func (w *packWriter) finish() error {
 	_ = os.Chmod(base+".pack", 0o444)
 	// The storage caches the list of pack indexes it has read.
 	w.st.Reindex()
+	return nil
+}
+
+// small reports whether a pack of size bytes is one to store loose (see
+// unpackLimit): no object in it stored plain is larger than unpackMaxBytes
+// inflated (a delta's result is in memory while the pack is indexed
+// anyway).
+func (ps *packScan) small(size int64) bool {
+	if len(ps.entries) >= unpackLimit || size > unpackMaxBytes {
+		return false
+	}
+	for _, e := range ps.entries {
+		if !e.delta && e.size > unpackMaxBytes {
+			return false
+		}
+	}
+	return true
+}
+
+// storeLoose stores every object of the received pack, indexed by idx, as a
+// loose object (those resolved from bases outside the pack already are);
+// the pack itself is dropped by Close.
+func (w *packWriter) storeLoose(idx *idxfile.MemoryIndex) error {
+	f, err := osfs.New(w.packDir).Open(filepath.Base(w.tmp.Name()))
+	if err != nil {
+		return fmt.Errorf("unpack received pack: %w", err)
+	}
+	p := packfile.NewPackfile(idx, nil, f, 0)
+	defer p.Close()
+	for _, e := range w.scan.entries {
+		if e.loose {
+			continue
+		}
+		obj, err := p.GetByOffset(e.offset)
+		if err != nil {
+			return fmt.Errorf("unpack received pack: object at %d: %w", e.offset, err)
+		}
+		content, err := readAll(obj)
+		if err != nil {
+			return fmt.Errorf("unpack received pack: object %s: %w", e.hash, err)
+		}
+		out := w.st.NewEncodedObject()
+		out.SetType(obj.Type())
+		out.SetSize(int64(len(content)))
+		if err := writeObject(out, content); err != nil {
+			return fmt.Errorf("store object %s: %w", e.hash, err)
+		}
+		if _, err := w.st.SetEncodedObject(out); err != nil {
+			return fmt.Errorf("store object %s: %w", e.hash, err)
+		}
+	}
 	return nil
 }
 

@@ -75,7 +75,13 @@ func newStorage(t *testing.T) (*filesystem.Storage, string) {
 // receive writes pack through a packWriter, as go-git's fetch does.
 func receive(t *testing.T, st *filesystem.Storage, packDir string, pack []byte) error {
 	t.Helper()
-	w, err := fetchStorage{Storage: st, packDir: packDir}.PackfileWriter()
+	return receiveInto(t, fetchStorage{Storage: st, packDir: packDir}, pack)
+}
+
+// receiveInto is receive into fs.
+func receiveInto(t *testing.T, fs fetchStorage, pack []byte) error {
+	t.Helper()
+	w, err := fs.PackfileWriter()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,6 +187,53 @@ func TestPackWriterIndexesLikeGit(t *testing.T) {
 				t.Errorf("index differs from git index-pack's (%d bytes, want %d)", len(idx), len(want))
 			}
 			checkObjects(t, st, fx, head)
+		})
+	}
+}
+
+func TestPackWriterStoresSmallPacksLoose(t *testing.T) {
+	t.Parallel()
+	fx, _, head := deltaRepo(t)
+	many := map[string]string{}
+	for i := range unpackLimit {
+		many[fmt.Sprintf("many/%03d.txt", i)] = fmt.Sprintf("file %d\n", i)
+	}
+	big := fx.Commit(t, "main", many, "many files")
+	// A small pack of an object that inflates past unpackMaxBytes.
+	zeros := fx.Commit(t, "main", map[string]string{"zeros": strings.Repeat("0", unpackMaxBytes+1)}, "zeros")
+	for _, tc := range []struct {
+		name     string
+		revs     string // pack-objects' stdin
+		rng      string // the same, as one rev-list argument
+		wantPack bool
+	}{
+		{"fewer objects than the limit, with deltas: loose", head, head, false},
+		{"as many objects as the limit: kept as a pack", big + "\n^" + head, head + ".." + big, true},
+		{"an object larger than unpackMaxBytes: kept as a pack", zeros + "\n^" + big, big + ".." + zeros, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			pack := gitOut(t, fx.Dir, tc.revs+"\n", "pack-objects", "--stdout", "--revs", "-q", "--delta-base-offset")
+			st, packDir := newStorage(t)
+			if err := receiveInto(t, fetchStorage{Storage: st, packDir: packDir, unpack: true}, pack); err != nil {
+				t.Fatal(err)
+			}
+			names := packFiles(t, packDir)
+			if got := len(names) == 2; got != tc.wantPack {
+				t.Fatalf("pack dir holds %v, want a pack: %v", names, tc.wantPack)
+			}
+			if !tc.wantPack && len(names) != 0 {
+				t.Errorf("pack dir holds %v, want nothing", names)
+			}
+			loose, err := filepath.Glob(filepath.Join(filepath.Dir(packDir), "??", "*"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			objects := len(strings.Split(strings.TrimSpace(string(gitOut(t, fx.Dir, tc.revs+"\n", "rev-list", "--objects", "--stdin"))), "\n"))
+			if want := map[bool]int{false: objects, true: 0}[tc.wantPack]; len(loose) != want {
+				t.Errorf("%d loose objects, want %d", len(loose), want)
+			}
+			checkObjects(t, st, fx, tc.rng)
 		})
 	}
 }
