@@ -148,7 +148,7 @@ func stickyNames(t *testing.T) (onMain, onSecond string) {
 }
 
 // config loads the world's config.
-func (p *pool) config(t *testing.T) *config.Config {
+func (p *pool) config(t testing.TB) *config.Config {
 	t.Helper()
 	cfg, err := config.Load(p.cfgPath)
 	if err != nil {
@@ -158,7 +158,7 @@ func (p *pool) config(t *testing.T) *config.Config {
 }
 
 // service opens the build service of the world.
-func (p *pool) service(t *testing.T) *pipeline.Service {
+func (p *pool) service(t testing.TB) *pipeline.Service {
 	t.Helper()
 	svc, err := pipeline.Open(t.Context(), p.config(t), zerolog.Nop())
 	if err != nil {
@@ -169,7 +169,7 @@ func (p *pool) service(t *testing.T) *pipeline.Service {
 }
 
 // build runs one build of project and fails the test unless it succeeded.
-func build(t *testing.T, svc *pipeline.Service, project string) (store.Build, string) {
+func build(t testing.TB, svc *pipeline.Service, project string) (store.Build, string) {
 	t.Helper()
 	var log bytes.Buffer
 	b, err := svc.BuildNow(t.Context(), pipeline.BuildRequest{Project: project}, &log)
@@ -245,7 +245,7 @@ func TestStoppedBuilderGetsNoBuilds(t *testing.T) {
 }
 
 // restart starts the extra engine again when it is down.
-func restart(t *testing.T, e *testenv.Engine) {
+func restart(t testing.TB, e *testenv.Engine) {
 	t.Helper()
 	cli, err := e.Client()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/slipwayci/slipway/builder"
 	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/store"
 )
 
 // maxSecretSize is the largest secret value BuildKit accepts (its
@@ -162,4 +163,20 @@ func (r *run) buildKitAuth(host string) (username, secret string, err error) {
 		return "", c.IdentityToken, nil
 	}
 	return c.Username, c.Password, nil
+}
+
+// noteCache adds img's steps to the build's cache use (the build result's
+// "cache", every platform's together) and returns the note for its "built
+// image" line: " (3 of 5 steps cached)", "" when the builder counted no
+// steps (classic).
+func (r *run) noteCache(img builder.Image) string {
+	if img.Steps == 0 {
+		return ""
+	}
+	if r.b.Cache == nil {
+		r.b.Cache = &store.CacheUse{}
+	}
+	r.b.Cache.CachedSteps += img.CachedSteps
+	r.b.Cache.TotalSteps += img.Steps
+	return fmt.Sprintf(" (%d of %d steps cached)", img.CachedSteps, img.Steps)
 }

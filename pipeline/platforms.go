@@ -51,13 +51,17 @@ func (platformBuild) Exec(ctx context.Context, r *run) error {
 	if err := r.placePlatforms(ctx); err != nil {
 		return err
 	}
+	var mu sync.Mutex
 	return r.eachPlatform(ctx, func(ctx context.Context, pr *platformRun) error {
 		img, err := r.buildOn(ctx, pr.engine.builder, pr.platform, pr.log)
 		if err != nil {
 			return err
 		}
 		pr.img = img
-		fmt.Fprintf(pr.log, "built image %s\n", img.ID)
+		mu.Lock()
+		note := r.noteCache(img)
+		mu.Unlock()
+		fmt.Fprintf(pr.log, "built image %s%s\n", img.ID, note)
 		return nil
 	})
 }

@@ -28,6 +28,12 @@ type Observer interface {
 	QueueDepth(n int)
 }
 
+// CacheObserver is an Observer that also counts the layer cache use of
+// every finished BuildKit build (its build result's "cache").
+type CacheObserver interface {
+	BuildCache(project string, cached, total int)
+}
+
 // QueueOptions configure a Queue.
 type QueueOptions struct {
 	// Concurrency is the number of builds run at once. Default 1.
@@ -382,6 +388,9 @@ func (q *Queue) finished(ctx context.Context, b store.Build) {
 	}
 	if q.opts.Finished != nil {
 		q.opts.Finished(context.WithoutCancel(ctx), b)
+	}
+	if co, ok := q.opts.Observer.(CacheObserver); ok && b.Cache != nil {
+		co.BuildCache(b.Project, b.Cache.CachedSteps, b.Cache.TotalSteps)
 	}
 }
 

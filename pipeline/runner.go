@@ -133,6 +133,7 @@ func (r *Runner) Run(ctx context.Context, b *store.Build, log *Log, record Recor
 	b.FinishedAt = nil
 	b.Error = ""
 	b.Stages = nil
+	b.Cache = nil
 	record(ctx, *b)
 
 	err := r.attempts(ctx, b, log, record)
@@ -172,6 +173,7 @@ func (r *Runner) attempts(ctx context.Context, b *store.Build, log *Log, record 
 	zerolog.Ctx(ctx).Warn().Str("builder", lost).AnErr("engine", why).Err(err).Msg("builder lost mid-build: retrying on another builder")
 	// The new attempt starts over: its result is that attempt's alone.
 	b.Stages, b.Error, b.Digest, b.Tags, b.Builder, b.BuilderReason = nil, "", "", nil, "", ""
+	b.Cache = nil
 	record(ctx, *b)
 	rn = r.newRun(b, log, record)
 	rn.exclude = []string{lost}

@@ -288,7 +288,7 @@ func (r *run) buildOn(ctx context.Context, b *builder.Builder, platform string, 
 // built records the image the build stage made.
 func (r *run) built(img builder.Image) {
 	r.img = img
-	r.log.Printf("built image %s", img.ID)
+	r.log.Printf("built image %s%s", img.ID, r.noteCache(img))
 }
 
 // testStage runs the project's test command in the built image.

@@ -17,6 +17,9 @@ type Metrics struct {
 	stages     *prometheus.HistogramVec
 	queueDepth prometheus.Gauge
 	deliveries *prometheus.CounterVec
+	// steps and cachedSteps count the Dockerfile steps of BuildKit builds
+	// and those taken from a layer cache, by project.
+	steps, cachedSteps *prometheus.CounterVec
 }
 
 // NewMetrics creates and registers the metrics on reg.
@@ -39,9 +42,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "slipway_webhook_deliveries_total",
 			Help: "GitHub webhook deliveries, by outcome.",
 		}, []string{"outcome"}),
+		steps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "slipway_build_steps_total",
+			Help: "Dockerfile steps of finished BuildKit builds, by project.",
+		}, []string{"project"}),
+		cachedSteps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "slipway_build_cached_steps_total",
+			Help: "Dockerfile steps of finished BuildKit builds taken from a layer cache (the engine's or projects[].cache.from), by project; cache reuse is this over slipway_build_steps_total.",
+		}, []string{"project"}),
 	}
-	reg.MustRegister(m.builds, m.stages, m.queueDepth, m.deliveries)
+	reg.MustRegister(m.builds, m.stages, m.queueDepth, m.deliveries, m.steps, m.cachedSteps)
 	return m
+}
+
+// BuildCache counts the steps of a finished BuildKit build and those
+// taken from a cache.
+func (m *Metrics) BuildCache(project string, cached, total int) {
+	m.steps.WithLabelValues(project).Add(float64(total))
+	m.cachedSteps.WithLabelValues(project).Add(float64(cached))
 }
 
 // BuildFinished counts a finished build and observes its stages.

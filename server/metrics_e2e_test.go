@@ -105,6 +105,19 @@ func TestMetricsCountBuildsStagesAndDeliveries(t *testing.T) {
 	if g := got[`slipway_stage_duration_seconds_sum{result="succeeded",stage="build"}`]; g != stageSum {
 		t.Errorf("build stage duration sum = %v s, want the API's %v s", g, stageSum)
 	}
+	// The steps of the (BuildKit) build, as its result reports them.
+	if ok.Cache == nil || ok.Cache.TotalSteps == 0 {
+		t.Errorf("the build result has no cache use: %+v", ok.Cache)
+	} else {
+		for series, v := range map[string]int{
+			`slipway_build_steps_total{project="fixture"}`:        ok.Cache.TotalSteps,
+			`slipway_build_cached_steps_total{project="fixture"}`: ok.Cache.CachedSteps,
+		} {
+			if g := got[series]; g != float64(v) {
+				t.Errorf("%s = %v, want the build result's %d", series, g, v)
+			}
+		}
+	}
 	if got["process_resident_memory_bytes"] <= 0 {
 		t.Errorf("process_resident_memory_bytes = %v, want > 0", got["process_resident_memory_bytes"])
 	}

@@ -90,6 +90,9 @@ type Build struct {
 	// Untrusted marks a pull request from a fork (projects[].pull_requests.
 	// forks): built without secrets, ssh, secret build args or hooks.
 	Untrusted bool `json:"untrusted,omitempty"`
+	// Cache is how much of a BuildKit build came from a layer cache; nil
+	// when unknown (classic builder, a re-tag, not built yet).
+	Cache *CacheUse `json:"cache,omitempty"`
 	// Attempts counts how often a worker started this build (restart
 	// recovery runs a build at most once more).
 	Attempts int `json:"attempts,omitempty"`
@@ -101,6 +104,24 @@ type Build struct {
 	// succeeded build of the same commit and key can be re-tagged instead
 	// of rebuilt (Store.FindPushed).
 	BuildKey string `json:"-"`
+}
+
+// CacheUse counts the Dockerfile steps of a BuildKit build (all platforms
+// of a multi-platform build together).
+type CacheUse struct {
+	// CachedSteps were taken from a cache: the engine's own, or an image
+	// of projects[].cache.from.
+	CachedSteps int `json:"cached_steps"`
+	// TotalSteps ran or were taken from a cache.
+	TotalSteps int `json:"total_steps"`
+}
+
+// counts returns the cached and total steps; 0 and 0 for a nil c.
+func (c *CacheUse) counts() (cached, total int) {
+	if c == nil {
+		return 0, 0
+	}
+	return c.CachedSteps, c.TotalSteps
 }
 
 // PlatformImage is the image of one platform of a multi-platform build.

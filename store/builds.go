@@ -69,7 +69,7 @@ type EnqueueResult struct {
 const buildColumns = `id, project, trigger_kind, ref, commit_sha, schedule, due_at, status,
 	image, digest, build_key, tags, stages, deploys, error,
 	created_at, started_at, finished_at, attempts, no_push, no_deploy, builder, builder_reason, platforms,
-	started_by, canceled_by, reason, bases, untrusted`
+	started_by, canceled_by, reason, bases, untrusted, cached_steps, total_steps`
 
 // scanBuild reads one row of buildColumns.
 func scanBuild(r rowScanner) (Build, error) {
@@ -79,13 +79,17 @@ func scanBuild(r rowScanner) (Build, error) {
 		created                int64
 		tags, stages, deploys  string
 		platforms, bases       string
+		cache                  CacheUse
 	)
 	err := r.Scan(&b.ID, &b.Project, &b.Trigger, &b.Ref, &b.Commit, &b.Schedule, &dueAt, &b.Status,
 		&b.Image, &b.Digest, &b.BuildKey, &tags, &stages, &deploys, &b.Error,
 		&created, &started, &finish, &b.Attempts, &b.NoPush, &b.NoDeploy, &b.Builder, &b.BuilderReason, &platforms,
-		&b.StartedBy, &b.CanceledBy, &b.Reason, &bases, &b.Untrusted)
+		&b.StartedBy, &b.CanceledBy, &b.Reason, &bases, &b.Untrusted, &cache.CachedSteps, &cache.TotalSteps)
 	if err != nil {
 		return Build{}, err
+	}
+	if cache.TotalSteps > 0 {
+		b.Cache = &cache
 	}
 	b.DueAt = fromNullNanos(dueAt)
 	b.CreatedAt = fromNanos(created)
@@ -213,8 +217,8 @@ func insertBuildSQL(keepID bool) string {
 	return `INSERT INTO builds (` + cols + `project, trigger_kind, ref, commit_sha, schedule, due_at, status,
 		image, digest, build_key, tags, stages, deploys, error,
 		created_at, started_at, finished_at, attempts, no_push, no_deploy, builder, builder_reason, platforms,
-		started_by, canceled_by, reason, bases, untrusted)
-		VALUES (` + marks + `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+		started_by, canceled_by, reason, bases, untrusted, cached_steps, total_steps)
+		VALUES (` + marks + `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
 }
 
 // insertBuildArgs are the arguments of insertBuildSQL for b.
@@ -235,6 +239,8 @@ func insertBuildArgs(b Build, keepID bool) ([]any, error) {
 		b.Image, b.Digest, b.BuildKey, tags, stages, deploys, b.Error,
 		nanos(b.CreatedAt), nullNanos(b.StartedAt), nullNanos(b.FinishedAt), b.Attempts, b.NoPush, b.NoDeploy,
 		b.Builder, b.BuilderReason, platforms, b.StartedBy, b.CanceledBy, b.Reason, bases, b.Untrusted}
+	cached, total := b.Cache.counts()
+	args = append(args, cached, total)
 	if keepID {
 		args = append([]any{b.ID}, args...)
 	}
@@ -513,13 +519,15 @@ func (s *Store) UpdateBuild(ctx context.Context, b Build) error {
 	if err != nil {
 		return fmt.Errorf("update build %d: encode bases: %w", b.ID, err)
 	}
+	cached, total := b.Cache.counts()
 	err = s.write(ctx, func(tx querier) error {
 		n, err := tx.exec(ctx, `UPDATE builds SET status = ?, commit_sha = ?, image = ?, digest = ?, build_key = ?,
 			tags = ?, stages = ?, deploys = ?, error = ?, started_at = ?, finished_at = ?, attempts = ?,
-			builder = ?, builder_reason = ?, platforms = ?, bases = ?
+			builder = ?, builder_reason = ?, platforms = ?, bases = ?, cached_steps = ?, total_steps = ?
 			WHERE id = ? AND (claimed_by = '' OR claimed_by = ?)`,
 			b.Status, b.Commit, b.Image, b.Digest, b.BuildKey, tags, stages, deploys, b.Error,
-			nullNanos(b.StartedAt), nullNanos(b.FinishedAt), b.Attempts, b.Builder, b.BuilderReason, platforms, bases, b.ID, s.replica)
+			nullNanos(b.StartedAt), nullNanos(b.FinishedAt), b.Attempts, b.Builder, b.BuilderReason, platforms, bases,
+			cached, total, b.ID, s.replica)
 		if err != nil {
 			return err
 		}
