@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -19,6 +20,7 @@ import (
 
 	units "github.com/docker/go-units"
 
+	"github.com/slipwayci/slipway/basewatch"
 	"github.com/slipwayci/slipway/builders"
 	"github.com/slipwayci/slipway/config"
 	"github.com/slipwayci/slipway/internal/gitref"
@@ -458,6 +460,8 @@ type projectView struct {
 	Refs    []refView
 	// Schedules are the project's schedules with their next due time.
 	Schedules []scheduleView
+	// Bases are the images its default branch was last built on.
+	Bases []basewatch.BaseStatus
 }
 
 // refView is a branch or tag with its newest build.
@@ -483,17 +487,38 @@ type scheduleView struct {
 func (d *dashboard) projects(w http.ResponseWriter, r *http.Request) {
 	page := projectsPage{basePage: d.base(r, "Projects")}
 	page.Nav = "projects"
+	views, err := d.projectViews(r.Context())
+	if err != nil {
+		d.h.Logger.Error().Err(err).Msg("dashboard: list projects")
+		d.errorPage(w, r, http.StatusInternalServerError, "could not list builds")
+		return
+	}
+	page.Projects = views
+	d.render(w, http.StatusOK, "projects", page)
+}
+
+// projectViews are the configured projects as the projects page and GET
+// /api/v1/projects show them: newest build per ref, schedules, bases.
+func (d *dashboard) projectViews(ctx context.Context) ([]projectView, error) {
+	var bases map[string][]basewatch.BaseStatus
+	if d.h.Bases != nil {
+		var err error
+		if bases, err = d.h.Bases.Status(ctx); err != nil {
+			return nil, fmt.Errorf("base images: %w", err)
+		}
+	}
+	views := make([]projectView, 0, len(d.h.cfg.Projects))
 	for i := range d.h.cfg.Projects {
 		p := &d.h.cfg.Projects[i]
-		builds, err := d.h.Builds.ListBuilds(r.Context(), store.Filter{Project: p.Name, Limit: projectHistory, NewestPerRef: true})
+		builds, err := d.h.Builds.ListBuilds(ctx, store.Filter{Project: p.Name, Limit: projectHistory, NewestPerRef: true})
 		if err != nil {
-			d.h.Logger.Error().Err(err).Str("project", p.Name).Msg("dashboard: list builds")
-			d.errorPage(w, r, http.StatusInternalServerError, "could not list builds")
-			return
+			return nil, fmt.Errorf("list the builds of %s: %w", p.Name, err)
 		}
-		page.Projects = append(page.Projects, d.projectView(p, builds, d.now()))
+		v := d.projectView(p, builds, d.now())
+		v.Bases = bases[p.Name]
+		views = append(views, v)
 	}
-	d.render(w, http.StatusOK, "projects", page)
+	return views, nil
 }
 
 // projectView groups a project's builds (newest first) into the newest

@@ -53,9 +53,9 @@ type HandlerDeps struct {
 	Builders BuilderPool
 	// Deployments serves /api/v1/deployments; nil disables its routes.
 	Deployments DeploymentService
-	// Bases takes registry push notifications (POST /hooks/registry);
-	// nil turns the route off.
-	Bases    BaseNotifier
+	// Bases takes registry push notifications (POST /hooks/registry) and
+	// shows each project's bases; nil turns the route off and shows none.
+	Bases    BaseWatcher
 	Metrics  *Metrics
 	Gatherer prometheus.Gatherer
 	Logger   zerolog.Logger
@@ -97,6 +97,7 @@ func NewHandler(d HandlerDeps) (http.Handler, error) {
 	mux.Handle("POST /hooks/github", hook)
 	mux.HandleFunc("POST /api/v1/projects/{name}/builds", h.write(h.createBuild))
 	mux.HandleFunc("POST /api/v1/projects/{name}/schedules/{schedule}/run", h.write(h.runSchedule))
+	mux.HandleFunc("GET /api/v1/projects", h.read(h.listProjects))
 	mux.HandleFunc("GET /api/v1/builds", h.read(h.listBuilds))
 	mux.HandleFunc("GET /api/v1/builds/{id}", h.read(h.getBuild))
 	mux.HandleFunc("GET /api/v1/builds/{id}/log", h.read(h.buildLog))

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -22,12 +21,6 @@ const maxRegistryHook = 1 << 20
 // registrySignatureHeader carries the HMAC-SHA256 of a registry
 // notification's body: "sha256=HEX".
 const registrySignatureHeader = "X-Slipway-Signature-256"
-
-// BaseNotifier takes the pushes a registry notified: the base image
-// watcher (basewatch.Watcher).
-type BaseNotifier interface {
-	Notified(ctx context.Context, pushes []basewatch.Push) ([]string, error)
-}
 
 // mountRegistryHook serves POST /hooks/registry when registry_hooks has a
 // token or a secret; otherwise the route answers 404 saying how to turn it
