@@ -27,57 +27,17 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 command -v /usr/bin/time >/dev/null || { echo "bench: needs GNU time (apt-get install time)" >&2; exit 1; }
 
-# Registry on a free loopback port.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p "$work/registry"
-cat > "$work/registry/config.yml" <<YAML
-version: 0.1
-storage: {filesystem: {rootdirectory: $work/registry/data}, delete: {enabled: true}}
-http: {addr: 127.0.0.1:$port}
-log: {level: warn}
-YAML
-docker-registry serve "$work/registry/config.yml" >"$work/registry/log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.2; done
+start_registry
 
 go build -o "$work/slipway" ./cmd/slipway
 (cd examples/hello && CGO_ENABLED=0 go build -trimpath -o "$work/hello" .)
 
-# A smart-HTTP git server (git http-backend behind net/http/cgi) in its own
-# process, so its memory is not counted as slipway's.
-mkdir -p "$work/githttp"
-cat > "$work/githttp/main.go" <<'GO'
-package main
-
-import (
-	"fmt"
-	"net"
-	"net/http"
-	"net/http/cgi"
-	"os"
-)
-
-func main() {
-	h := &cgi.Handler{
-		Path:       "/usr/bin/env",
-		Args:       []string{"git", "http-backend"},
-		Env:        []string{"GIT_PROJECT_ROOT=" + os.Args[1], "GIT_HTTP_EXPORT_ALL=1"},
-		InheritEnv: []string{"PATH", "HOME"},
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	fmt.Println(l.Addr())
-	fmt.Fprintln(os.Stderr, http.Serve(l, h))
-	os.Exit(1)
-}
-GO
-go build -o "$work/githttp/githttp" "$work/githttp/main.go"
+build_githttp
 
 mkrepo() { # dir, with-big-file
   local dir=$1
@@ -94,10 +54,7 @@ mkrepo() { # dir, with-big-file
 mkrepo "$work/big" yes
 mkrepo "$work/small" no
 
-mkfifo "$work/githttp/addr"
-"$work/githttp/githttp" "$work" >"$work/githttp/addr" 2>"$work/githttp/log" &
-pids+=($!)
-read -r httpaddr < "$work/githttp/addr"
+start_githttp
 
 cat > "$work/slipway.yaml" <<YAML
 data_dir: $work/data

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -195,9 +194,6 @@ func benchmarkWebhookAck(b *testing.B, senders int, database string, replicas in
 	if len(lat) == 0 {
 		return
 	}
-	slices.Sort(lat)
-	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(float64(len(lat))*p))] }
-	b.ReportMetric(float64(pct(0.50).Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(pct(0.99).Microseconds())/1000, "p99-ms")
+	testenv.ReportLatencies(b, lat)
 	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "deliveries/s")
 }

@@ -45,19 +45,29 @@ type groupMember struct {
 	done chan error
 	// lead tells the member that it runs the next group.
 	lead chan struct{}
+	// leads is set (under the committer's mutex) once the member runs a
+	// group or was told to: it is told at most once.
+	leads bool
 }
 
-// groupCommitter batches the writes of writeGroup. At most one group
-// transaction is in flight per Store; the caller whose write arrives first
-// while none is in flight runs it (the leader), and hands the lead to the
-// first waiting member when it is done. No goroutine of its own.
+// groupCommitter batches the writes of writeGroup. At most maxInFlight
+// group transactions are in flight per Store (a slot each): a caller whose
+// write arrives while a slot is free runs a group itself (the leader) with
+// every write waiting then, and hands its slot to the first waiting member
+// when it is done. No goroutine of its own.
 type groupCommitter struct {
 	mu      sync.Mutex
 	pending []*groupMember
-	busy    bool
+	// inFlight counts the slots held; maxInFlight bounds them: 1 on SQLite,
+	// whose writes are serial anyway, more on PostgreSQL, which commits
+	// concurrent transactions at once (its own group commit).
+	inFlight, maxInFlight int
 	// commits counts the group transactions committed (for tests).
 	commits atomic.Int64
 }
+
+// pgGroupsInFlight is maxInFlight on PostgreSQL.
+const pgGroupsInFlight = 4
 
 // writeGroup runs fn in a write transaction shared with the writeGroup
 // calls of other goroutines that wait at the same time, and returns once
@@ -74,8 +84,11 @@ func (s *Store) writeGroup(ctx context.Context, refs []string, fn func(ctx conte
 	m := &groupMember{ctx: ctx, refs: refs, fn: fn, done: make(chan error, 1), lead: make(chan struct{}, 1)}
 	g.mu.Lock()
 	g.pending = append(g.pending, m)
-	lead := !g.busy
-	g.busy = true
+	lead := g.inFlight < max(g.maxInFlight, 1)
+	if lead {
+		g.inFlight++
+		m.leads = true
+	}
 	g.mu.Unlock()
 	if lead {
 		s.runGroups()
@@ -90,8 +103,9 @@ func (s *Store) writeGroup(ctx context.Context, refs []string, fn func(ctx conte
 	}
 }
 
-// runGroups commits the waiting members as one group, then hands the lead
-// to the first member that arrived meanwhile, or ends the busy state.
+// runGroups, holding a slot, commits the waiting members as one group,
+// then hands the slot to the first member waiting since that is not told
+// to lead yet, or frees it.
 func (s *Store) runGroups() {
 	g := &s.group
 	g.mu.Lock()
@@ -100,15 +114,20 @@ func (s *Store) runGroups() {
 	g.pending = slices.Delete(g.pending, 0, n)
 	g.mu.Unlock()
 
-	s.commitGroup(batch)
+	if len(batch) > 0 {
+		s.commitGroup(batch)
+	}
 
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if len(g.pending) == 0 {
-		g.busy = false
-		return
+	for _, m := range g.pending {
+		if !m.leads {
+			m.leads = true
+			m.lead <- struct{}{}
+			return
+		}
 	}
-	g.pending[0].lead <- struct{}{}
+	g.inFlight--
 }
 
 // commitGroup commits the members of batch in one transaction and answers

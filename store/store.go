@@ -178,6 +178,7 @@ func OpenDatabase(ctx context.Context, database, dataDir string, opts Options) (
 			return nil, fmt.Errorf("open store: %w", err)
 		}
 		s.db, s.kind, where = pg, BackendPostgres, RedactURL(database)
+		s.group.maxInFlight = pgGroupsInFlight
 		lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		s.stopListen, s.listening = cancel, make(chan struct{})
 		s.bg.Go(func() { listen(lctx, connCfg, s.queue, s.deliverCancel, s.listening) })
