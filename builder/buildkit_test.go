@@ -2,22 +2,17 @@ package builder_test
 
 import (
 	"bytes"
-	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/docker/docker/client"
-	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/slipwayci/slipway/builder"
 	"github.com/slipwayci/slipway/internal/testenv"
@@ -111,12 +106,8 @@ func TestBuildNeedsBuildKit(t *testing.T) {
 // agent; without an agent socket the build fails saying what to do.
 func TestBuildSSHForward(t *testing.T) {
 	cli := testenv.Docker(t)
-	sock, fingerprint, comment := startAgent(t)
-	src, err := os.ReadFile("testdata/sshlist/main.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin, err := os.ReadFile(testenv.StaticBinary(t, string(src)))
+	agent := testenv.StartSSHAgent(t)
+	bin, err := os.ReadFile(testenv.SSHList(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,14 +118,13 @@ func TestBuildSSHForward(t *testing.T) {
 		removeImage(t, cli, tag)
 		log := &syncBuffer{}
 		if _, err := b.Build(t.Context(), builder.BuildOptions{
-			Context: contextTar(t, dockerfile, bin), SSHAgent: sock, Tags: []string{tag}, NoCache: true,
+			Context: contextTar(t, dockerfile, bin), SSHAgent: agent.Socket, Tags: []string{tag}, NoCache: true,
 		}, log); err != nil {
 			t.Fatalf("Build: %v\nlog:\n%s", err, log)
 		}
 		t.Logf("build log:\n%s", log)
-		want := fmt.Sprintf("key %s %s (ssh-ed25519)", fingerprint, comment)
-		if !strings.Contains(log.String(), want) {
-			t.Errorf("the RUN step did not list the agent's key %q; log:\n%s", want, log)
+		if !strings.Contains(log.String(), agent.Key) {
+			t.Errorf("the RUN step did not list the agent's key %q; log:\n%s", agent.Key, log)
 		}
 	})
 	t.Run("no agent", func(t *testing.T) {
@@ -144,56 +134,6 @@ func TestBuildSSHForward(t *testing.T) {
 			t.Fatalf("Build = %v, want an error saying to start an agent", err)
 		}
 	})
-}
-
-// startAgent serves an SSH agent holding one new ed25519 key on a unix
-// socket until the test ends; it returns the socket, the key's SHA256
-// fingerprint and its comment.
-func startAgent(t *testing.T) (sock, fingerprint, comment string) {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	comment = "slipway-test-" + testenv.RandomHex(t)
-	keyring := agent.NewKeyring()
-	if err := keyring.Add(agent.AddedKey{PrivateKey: priv, Comment: comment}); err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A short directory: unix socket paths are limited to 108 bytes.
-	dir, err := os.MkdirTemp("", "agent")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock = filepath.Join(dir, "agent.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = agent.ServeAgent(keyring, c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-		os.RemoveAll(dir)
-	})
-	return sock, ssh.FingerprintSHA256(signer.PublicKey()), comment
 }
 
 // savedFiles returns every file of `docker save` of image: the archive's

@@ -10,6 +10,7 @@ import (
 
 	dockerbuild "github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/image"
+	dockerregistry "github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/client"
 
 	"github.com/slipwayci/slipway/internal/fixture"
@@ -18,7 +19,7 @@ import (
 )
 
 // cacheWorld is a fixture repository whose Dockerfile builds on a base
-// image in the world's registry, with the projects of
+// image in the world's registry (which wants a login), with the projects of
 // TestRegistryCacheOnAFreshEngine: pushed (on main, inline cache), fresh
 // (on the extra engine, cache.from pushed's main tag), cold (on the extra
 // engine, no cache) and missing (on main, cache.from an image never
@@ -35,7 +36,8 @@ type cacheWorld struct {
 // have cached it).
 func newCacheWorld(t testing.TB, run string) *cacheWorld {
 	t.Helper()
-	w := fixture.New(t, fixture.Options{})
+	password := testenv.RandomHex(t)
+	w := fixture.New(t, fixture.Options{Username: "cache", Password: password})
 	extra := second.Get(t)
 	restart(t, extra)
 	cw := &cacheWorld{pool: &pool{w: w, cfgPath: filepath.Join(w.Dir, "cache.yaml")}, mainCli: testenv.Docker(t), repos: map[string]string{}}
@@ -58,8 +60,11 @@ func newCacheWorld(t testing.TB, run string) *cacheWorld {
 	if err := cw.mainCli.ImageTag(t.Context(), testenv.Busybox(t, cw.mainCli), base); err != nil {
 		t.Fatal(err)
 	}
-	// "e30=" is the base64 of {}: no credentials.
-	rc, err := cw.mainCli.ImagePush(t.Context(), base, image.PushOptions{RegistryAuth: "e30="})
+	auth, err := dockerregistry.EncodeAuthConfig(dockerregistry.AuthConfig{Username: "cache", Password: password, ServerAddress: w.Reg.Host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := cw.mainCli.ImagePush(t.Context(), base, image.PushOptions{RegistryAuth: auth})
 	if err == nil {
 		err = testenv.StreamError(rc)
 		rc.Close()
@@ -78,14 +83,20 @@ ENTRYPOINT ["/app"]
 		return fmt.Sprintf("  - {name: %s, repo: %q, image: %q, builder_labels: {disk: %s}, test: {command: [\"-selftest\"]}%s}\n",
 			name, w.Repo.URL(), cw.repos[name], labels, cache)
 	}
+	pwFile := filepath.Join(w.Dir, "cache-password")
+	if err := os.WriteFile(pwFile, []byte(password), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg := fmt.Sprintf(`data_dir: %q
 build_timeout: 10m
 builder: buildkit
+registries:
+  - {host: %q, username: cache, password_file: %q}
 builders:
   - {name: main, host: %q, concurrency: 1, labels: {disk: hdd}}
   - {name: second, host: %q, concurrency: 1, labels: {disk: ssd}}
 projects:
-`, filepath.Join(w.Dir, "data"), cw.mainCli.DaemonHost(), extra.Host) +
+`, filepath.Join(w.Dir, "data"), w.Reg.Host, pwFile, cw.mainCli.DaemonHost(), extra.Host) +
 		project("pushed", "hdd", ", cache: {inline: true}") +
 		project("fresh", "ssd", fmt.Sprintf(", cache: {from: [%q]}", cw.repos["pushed"]+":main")) +
 		project("cold", "ssd", "") +
@@ -102,8 +113,10 @@ projects:
 // and takes its steps from the registry: its RUN step (which echoes a
 // nonce of this run, so no engine had it) is CACHED and its build result
 // counts the cached steps. A cache.from image that does not exist fails
-// nothing. Both engines pull the base image from the registry, as builders
-// on two hosts would.
+// nothing. The registry wants a login: both engines pull the base image
+// from it, and BuildKit the cache, with the credentials of registries[]
+// that slipway hands it through the build session, as builders on two
+// hosts would.
 func TestRegistryCacheOnAFreshEngine(t *testing.T) {
 	cw := newCacheWorld(t, "sha256sum /app > /app.sha256")
 	svc := cw.service(t)

@@ -140,3 +140,32 @@ func layerFiles(t *testing.T, img v1.Image) map[string][]byte {
 	}
 	return all
 }
+
+// TestSSHForwardFromSSHAuthSock: with ssh: true, a build forwards the
+// agent at $SSH_AUTH_SOCK of slipway's process to RUN --mount=type=ssh,
+// whose step lists the agent's key; without SSH_AUTH_SOCK the build fails
+// at once saying what to do.
+func TestSSHForwardFromSSHAuthSock(t *testing.T) {
+	agent := testenv.StartSSHAgent(t)
+	w := fixture.New(t, fixture.Options{Extra: "builder: buildkit\n", ProjectExtra: "    ssh: true\n"})
+	w.Repo.CommitFile(t, "main", "sshlist", testenv.SSHList(t), 0o755, "add the agent lister")
+	w.Repo.Commit(t, "main", map[string]string{"Dockerfile": fmt.Sprintf(
+		"FROM scratch\nCOPY app /app\nCOPY ctx/ /ctx/\nCOPY sshlist /sshlist\nRUN --mount=type=ssh [\"/sshlist\", %q]\nENTRYPOINT [\"/app\"]\n", testenv.RandomHex(t))}, "list the forwarded agent's keys")
+	svc := openService(t, w)
+
+	t.Setenv("SSH_AUTH_SOCK", agent.Socket)
+	var log bytes.Buffer
+	b, err := svc.BuildNow(t.Context(), pipeline.BuildRequest{Project: w.Project, Ref: "main", NoPush: true}, &log)
+	if err != nil || b.Status != "succeeded" {
+		t.Fatalf("build: status %s, error %v; log:\n%s", b.Status, err, log.String())
+	}
+	if !strings.Contains(log.String(), agent.Key) {
+		t.Errorf("the RUN step did not list the agent's key %q; log:\n%s", agent.Key, log.String())
+	}
+
+	t.Setenv("SSH_AUTH_SOCK", "")
+	b, err = svc.BuildNow(t.Context(), pipeline.BuildRequest{Project: w.Project, Ref: "main", NoPush: true}, io.Discard)
+	if err == nil || !strings.Contains(b.Error, "ssh: true needs an SSH agent, but SSH_AUTH_SOCK is not set") {
+		t.Fatalf("build without SSH_AUTH_SOCK: status %s, error %q; want a failure naming SSH_AUTH_SOCK", b.Status, b.Error)
+	}
+}
