@@ -151,3 +151,23 @@ func savedFiles(t *testing.T, cli *client.Client, image string) map[string][]byt
 	}
 	return files
 }
+
+// TestClassicBuildIgnoresCache: the classic builder builds a project with
+// cache: as it would without, and its log says the registry cache is not
+// used.
+func TestClassicBuildIgnoresCache(t *testing.T) {
+	cli := testenv.Docker(t)
+	tag := "slipway-local/" + testenv.Name(t, "slipway-builder") + ":build-1"
+	removeImage(t, cli, tag)
+	log := &syncBuffer{}
+	_, err := builder.New(cli, builder.ModeClassic).Build(t.Context(), builder.BuildOptions{
+		Context:   contextTar(t, "FROM scratch\nLABEL io.slipway.test=cache\n", nil),
+		CacheFrom: []string{"127.0.0.1:5000/web:main"}, InlineCache: true, Tags: []string{tag},
+	}, log)
+	if err != nil {
+		t.Fatalf("Build: %v\nlog:\n%s", err, log)
+	}
+	if want := "cache: the classic builder neither reads nor writes a registry cache"; !strings.Contains(log.String(), want) {
+		t.Errorf("log does not say %q:\n%s", want, log)
+	}
+}
