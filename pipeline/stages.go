@@ -78,19 +78,28 @@ func (r *run) olderThanBuilt(ctx context.Context) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	var newer *store.Build
+	var candidates []*store.Build
+	var commits []string
 	for i := range recent {
 		o := &recent[i]
 		if o.ID == b.ID || o.Commit == "" || o.Commit == b.Commit || !pushLike(o.Trigger) {
 			continue
 		}
-		if ok, err := r.sources.IsAncestor(ctx, b.Project, b.Commit, o.Commit); err == nil && ok {
-			newer = o // recent is newest first: the newest descendant wins
+		candidates = append(candidates, o)
+		commits = append(commits, o.Commit)
+	}
+	// recent is newest first: the newest descendant wins. One walk of the
+	// history answers for all of them.
+	commit, ok, err := r.sources.NewestDescendant(ctx, b.Project, b.Commit, commits)
+	if err != nil || !ok {
+		return "", false
+	}
+	var newer *store.Build
+	for _, o := range candidates {
+		if o.Commit == commit {
+			newer = o
 			break
 		}
-	}
-	if newer == nil {
-		return "", false
 	}
 	for _, o := range recent {
 		if o.Commit == newer.Commit && (o.Status == store.StatusQueued || o.Status == store.StatusRunning || o.Status == store.StatusSucceeded) {
