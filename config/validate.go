@@ -489,6 +489,9 @@ func (v *checker) project(p string, pr *Project, c *Config) {
 	for i, b := range pr.Branches {
 		v.pattern(fmt.Sprintf("%s.branches[%d]", p, i), b)
 	}
+	if prs := pr.PullRequests; !prs.Enabled && (prs.Push || prs.Forks) {
+		v.add(p+".pull_requests.enabled", "push and forks apply only to pull requests that build: set enabled: true too")
+	}
 	v.paths(p+".paths.include", pr.Paths.Include)
 	v.paths(p+".paths.exclude", pr.Paths.Exclude)
 	v.confined(p+".context", pr.Context, "the repository checkout")

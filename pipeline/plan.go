@@ -150,6 +150,11 @@ func resolve(cfg *config.Config, t Trigger, now time.Time) (*config.Project, Tri
 	if t.Ref == "" {
 		t.Ref = gitref.Branch(p.DefaultBranch)
 	}
+	if _, pull := gitref.PullNumber(t.Ref); pull && t.Kind != store.TriggerPullRequest {
+		// A pull request's head built by hand: slipway cannot tell a
+		// fork's from the repository's own, so it builds it untrusted.
+		t.Untrusted = true
+	}
 	if t.Schedule == "" && t.Kind != store.TriggerSchedule {
 		return p, t, nil
 	}
@@ -175,9 +180,9 @@ func newBuild(cfg *config.Config, t Trigger, now time.Time) (store.Build, error)
 	}
 	b := store.Build{Project: p.Name, Trigger: t.Kind, Ref: t.Ref.String(), Commit: t.Commit, Schedule: t.Schedule,
 		Image: p.Image, NoPush: t.NoPush, NoDeploy: t.NoDeploy, Reason: reasonOf(t), Untrusted: t.Untrusted}
-	if t.Kind == store.TriggerPullRequest {
+	if _, pull := gitref.PullNumber(t.Ref); pull {
 		// A pull request's image is pushed only as pr-N, with push: true,
-		// and never deployed.
+		// and never deployed (also when built by hand).
 		b.NoPush, b.NoDeploy = b.NoPush || !p.PullRequests.Push, true
 	}
 	if t.Schedule != "" {
@@ -230,7 +235,7 @@ func (pl *BuildPlan) event(now time.Time) {
 // Dockerfile, only the first rule's group is built.
 func (pl *BuildPlan) tags() error {
 	p, ev := pl.Project, pl.Event
-	if n, ok := gitref.PullNumber(pl.Trigger.Ref); ok && pl.Trigger.Kind == store.TriggerPullRequest {
+	if n, ok := gitref.PullNumber(pl.Trigger.Ref); ok {
 		// Never latest or a branch tag: only pr-N (pushed with
 		// pull_requests.push).
 		pl.Tags = []registry.Tag{{Name: fmt.Sprintf("pr-%d", n), Moving: true}}

@@ -38,8 +38,12 @@ func TestPlanPullRequest(t *testing.T) {
 			[]string{"pr-12"}, true, false},
 		{"push: true, whatever the build rules", Trigger{Kind: store.TriggerPullRequest, Project: "pushed", Ref: "refs/pull/3/head", Commit: commit},
 			[]string{"pr-3"}, false, false},
+		{"by hand: untrusted, as a pull request", Trigger{Kind: store.TriggerManual, Project: "web", Ref: "refs/pull/12/head", Commit: commit},
+			[]string{"pr-12"}, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// A pull request's head built by hand is built untrusted.
+			untrusted := tc.t.Untrusted || tc.t.Kind == store.TriggerManual
 			plan, err := Plan(cfg, tc.t, now)
 			if err != nil {
 				t.Fatal(err)
@@ -47,21 +51,21 @@ func TestPlanPullRequest(t *testing.T) {
 			if diff := cmp.Diff(tc.wantTags, plan.TagNames()); diff != "" {
 				t.Errorf("tags (-want +got):\n%s", diff)
 			}
-			if plan.Hooks != tc.wantHook || plan.Untrusted != tc.t.Untrusted {
-				t.Errorf("hooks %v untrusted %v, want %v %v", plan.Hooks, plan.Untrusted, tc.wantHook, tc.t.Untrusted)
+			if plan.Hooks != tc.wantHook || plan.Untrusted != untrusted {
+				t.Errorf("hooks %v untrusted %v, want %v %v", plan.Hooks, plan.Untrusted, tc.wantHook, untrusted)
 			}
 			b, err := newBuild(cfg, tc.t, now)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := "pull_request #" + strings.TrimSuffix(strings.TrimPrefix(string(tc.t.Ref), "refs/pull/"), "/head"); b.Reason != want {
+			if want := "pull_request #" + strings.TrimSuffix(strings.TrimPrefix(string(tc.t.Ref), "refs/pull/"), "/head"); tc.t.Kind == store.TriggerPullRequest && b.Reason != want {
 				t.Errorf("reason %q, want %q", b.Reason, want)
 			}
-			if b.NoPush != tc.wantNoPush || !b.NoDeploy || b.Untrusted != tc.t.Untrusted {
-				t.Errorf("record no_push %v no_deploy %v untrusted %v, want %v true %v", b.NoPush, b.NoDeploy, b.Untrusted, tc.wantNoPush, tc.t.Untrusted)
+			if b.NoPush != tc.wantNoPush || !b.NoDeploy || b.Untrusted != untrusted {
+				t.Errorf("record no_push %v no_deploy %v untrusted %v, want %v true %v", b.NoPush, b.NoDeploy, b.Untrusted, tc.wantNoPush, untrusted)
 			}
-			if got := triggerOf(b); got.Untrusted != tc.t.Untrusted {
-				t.Errorf("triggerOf(record).Untrusted = %v, want %v", got.Untrusted, tc.t.Untrusted)
+			if got := triggerOf(b); got.Untrusted != untrusted {
+				t.Errorf("triggerOf(record).Untrusted = %v, want %v", got.Untrusted, untrusted)
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package source_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -93,4 +94,32 @@ func TestChangedFiles(t *testing.T) {
 			t.Fatalf("ChangedFiles of a new default branch: error %v, want ErrNoBase", err)
 		}
 	})
+}
+
+// BenchmarkChangedFiles measures what a delivery of a project with a path
+// filter waits for with a warm clone cache: an incremental fetch of the
+// branch (nothing new) and the tree diff of a push of one commit over 500
+// files.
+func BenchmarkChangedFiles(b *testing.B) {
+	fx := gitfixture.New(b)
+	files := map[string]string{}
+	for i := range 500 {
+		files[fmt.Sprintf("services/s%d/f%d.go", i%20, i)] = fmt.Sprintf("package s%d // %d", i%20, i)
+	}
+	before := fx.Commit(b, "main", files, "many files")
+	after := fx.Commit(b, "main", map[string]string{"docs/a.md": "a", "services/s3/f3.go": "changed"}, "push")
+	c, err := source.NewCache(source.Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := source.ChangesRequest{Project: "p", URL: fx.URL(), Ref: "refs/heads/main", Before: before, After: after, DefaultBranch: "refs/heads/main"}
+	if _, err := c.ChangedFiles(b.Context(), req); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		got, err := c.ChangedFiles(b.Context(), req)
+		if err != nil || len(got.Files) != 2 {
+			b.Fatalf("ChangedFiles = %v, %v", got, err)
+		}
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/internal/gitref"
 	"github.com/slipwayci/slipway/store"
 )
 
@@ -449,6 +450,11 @@ func describe(event any) (repo, ref string) {
 		return e.GetRepo().GetFullName(), e.GetRef()
 	case *github.DeleteEvent:
 		return e.GetRepo().GetFullName(), e.GetRef()
+	case *github.PullRequestEvent:
+		if n := e.GetNumber(); n > 0 {
+			return e.GetRepo().GetFullName(), gitref.Pull(n).String()
+		}
+		return e.GetRepo().GetFullName(), ""
 	case interface{ GetRepo() *github.Repository }:
 		return e.GetRepo().GetFullName(), ""
 	}
