@@ -177,7 +177,13 @@ func (p *Pusher) push(ctx context.Context, imageID string, repo reference.Named,
 	var created []string
 	defer func() { p.untag(ctx, created, log) }()
 
-	t := tagger{p: p, img: img.ID, host: host, hint: hint, auth: auth, s: s, log: log}
+	r, err := repository(repo.Name(), p.opts.Insecure)
+	if err != nil {
+		return "", err
+	}
+	// One session for the read-backs and the further tags' writes.
+	reg := &regSession{p: p, repo: r}
+	t := tagger{p: p, img: img.ID, host: host, hint: hint, auth: auth, s: s, log: log, reg: reg}
 	first, rest := tags[0], tags[1:]
 	tagged, err := reference.WithTag(repo, first.Name)
 	if err != nil {
@@ -200,11 +206,7 @@ func (p *Pusher) push(ctx context.Context, imageID string, repo reference.Named,
 	}
 	// The further tags name the manifest the engine just pushed: writing
 	// it under each of them is all a registry needs.
-	r, err := repository(repo.Name(), p.opts.Insecure)
-	if err != nil {
-		return "", partial(pushed, digest, err)
-	}
-	if err := p.putTags(ctx, r, digest, rest, pushed, "push", log); err != nil {
+	if err := p.putTags(ctx, reg, digest, rest, pushed, "push", log); err != nil {
 		if errors.Is(err, ErrUnauthorized) {
 			err = fmt.Errorf("registry %s refused the credentials (%s): %w", host, hint, err)
 		}
@@ -275,6 +277,7 @@ type tagger struct {
 	auth string // X-Registry-Auth
 	s    scrubber
 	log  *lineWriter
+	reg  *regSession
 }
 
 // pushTag pushes and checks one tag, retrying temporary failures.
@@ -405,7 +408,11 @@ func (t *tagger) unauthorized(text string) error {
 
 // readBack checks that the registry serves want for the tag.
 func (t *tagger) readBack(ctx context.Context, tagged reference.NamedTagged, want string) error {
-	got, err := resolve(ctx, tagged.String(), t.p.keys, t.p.opts.Insecure)
+	opts, err := t.reg.options(ctx)
+	var got string
+	if err == nil {
+		got, err = readDigest(t.reg.repo.Tag(tagged.Tag()), "resolve "+tagged.String(), opts...)
+	}
 	switch {
 	case errors.Is(err, ErrUnauthorized):
 		return t.unauthorized("read back: " + err.Error())

@@ -69,7 +69,7 @@ func (p *Pusher) Retag(ctx context.Context, repo, digest string, tags []Tag, log
 }
 
 func (p *Pusher) retag(ctx context.Context, repo name.Repository, digest string, tags []Tag, log *lineWriter) error {
-	return p.putTags(ctx, repo, digest, tags, nil, "retag", log)
+	return p.putTags(ctx, &regSession{p: p, repo: repo}, digest, tags, nil, "retag", log)
 }
 
 // remoteOptions are the go-containerregistry options of the Pusher's
@@ -99,24 +99,45 @@ func (p *Pusher) session(ctx context.Context, repo name.Repository) ([]remote.Op
 	return append(p.remoteOptions(ctx), remote.WithTransport(rt)), nil
 }
 
-// putTags writes the manifest repo holds at digest under each of tags, in
-// their order, and reads every tag back to check its digest; a tag is
-// written only after the ones before it were written and checked. pushed
-// are the tags of the same digest pushed before (for the PartialError of a
-// failure); what names the operation in log lines and errors ("push",
-// "retag"). All calls share one authenticated session.
-func (p *Pusher) putTags(ctx context.Context, repo name.Repository, digest string, tags, pushed []Tag, what string, log *lineWriter) error {
+// regSession is an authenticated session with one repository (see
+// Pusher.session), opened on first use and shared by the registry calls of
+// one Push or Retag. It is not safe for concurrent use.
+type regSession struct {
+	p    *Pusher
+	repo name.Repository
+	opts []remote.Option
+}
+
+// options returns the session's remote options, opening it on first use;
+// a failure is tried again by the next call.
+func (s *regSession) options(ctx context.Context) ([]remote.Option, error) {
+	if s.opts == nil {
+		o, err := s.p.session(ctx, s.repo)
+		if err != nil {
+			return nil, err
+		}
+		s.opts = o
+	}
+	return s.opts, nil
+}
+
+// putTags writes the manifest the session's repository holds at digest
+// under each of tags, in their order, and reads every tag back to check its
+// digest; a tag is written only after the ones before it were written and
+// checked. pushed are the tags of the same digest pushed before (for the
+// PartialError of a failure); what names the operation in log lines and
+// errors ("push", "retag").
+func (p *Pusher) putTags(ctx context.Context, reg *regSession, digest string, tags, pushed []Tag, what string, log *lineWriter) error {
+	repo := reg.repo
 	var opts []remote.Option
 	src := repo.Digest(digest)
 	var desc *remote.Descriptor
 	err := p.retry(ctx, what, log, func() error {
-		if opts == nil {
-			o, err := p.session(ctx, repo)
-			if err != nil {
-				return err
-			}
-			opts = o
+		o, err := reg.options(ctx)
+		if err != nil {
+			return err
 		}
+		opts = o
 		d, err := remote.Get(src, opts...)
 		if err != nil {
 			return classify("read "+src.String(), err)
