@@ -231,7 +231,7 @@ func TestRebuildOnNewBaseDigest(t *testing.T) {
 		Extra:   "deploy_targets:\n  local:\n    hosts: [\"unix:///var/run/docker.sock\"]\n",
 		ProjectExtra: fmt.Sprintf(`    base_images: {watch: true, interval: 1s}
     deploy:
-      - {target: local, stack: %q, services: [%q], on: ["base_image"], deploy_timeout: 90s}
+      - {target: local, stack: %q, services: [%q], on: ["base_image"], deploy_timeout: 90s, stable_for: 1s}
 `, stack, svcName),
 	}, nil, 1)
 	project := w.Project
