@@ -40,8 +40,9 @@ func prPayload(t *testing.T, action, head string, fork bool) []byte {
 // whose head the test's repository keeps at refs/pull/2/head as GitHub
 // does: opened builds and tests the head with its commit status and pushes
 // nothing; a fork is ignored until pull_requests.forks, then built
-// untrusted (the secret build arg withheld, the log says so); closed
-// cancels the running build.
+// untrusted (the secret build arg withheld, the log says so) and, with
+// push: true, pushed as pr-2 and nothing else; closed cancels the running
+// build.
 func TestPullRequestBuilds(t *testing.T) {
 	const secret = "pr-secret-5Tq-never-for-forks"
 	gh, api := startFakeGitHub(t)
@@ -93,7 +94,7 @@ func TestPullRequestBuilds(t *testing.T) {
 	}
 
 	c.stop()
-	c = serve(t, w, func(cfg *config.Config) { cfg.Projects[0].PullRequests.Forks = true })
+	c = serve(t, w, func(cfg *config.Config) { cfg.Projects[0].PullRequests.Forks, cfg.Projects[0].PullRequests.Push = true, true })
 	c.held = w
 	code, a = c.deliver(delivery{"pull_request", "d-pr-fork-allowed", prPayload(t, "synchronize", forkHead, true), "sign"})
 	if code != http.StatusAccepted || len(a.Builds) != 1 {
@@ -109,6 +110,9 @@ func TestPullRequestBuilds(t *testing.T) {
 	}
 	if strings.Contains(string(log), secret) {
 		t.Errorf("the untrusted build's log holds the secret build arg")
+	}
+	if tags := w.Tags(); len(tags) != 1 || tags[0] != "pr-2" || w.Digest("pr-2") != b.Digest {
+		t.Errorf("with push: true the registry has tags %v, want only pr-2 with the build's digest %s", tags, b.Digest)
 	}
 
 	// closed cancels the build of a new head while its test runs.
