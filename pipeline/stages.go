@@ -341,7 +341,11 @@ func (noPushStage) Exec(_ context.Context, r *run) error {
 
 // noPushNote logs that the build ends without a push.
 func (r *run) noPushNote() {
-	r.log.Printf("not pushing (--no-push); tagged locally as %s", strings.Join(r.plan.Refs(), ", "))
+	why := "--no-push"
+	if _, pull := gitref.PullNumber(r.b.Ref); pull && !r.p.PullRequests.Push {
+		why = "a pull request: pull_requests.push is off"
+	}
+	r.log.Printf("not pushing (%s); tagged locally as %s", why, strings.Join(r.plan.Refs(), ", "))
 }
 
 // pushStage pushes the built image under the build's tags.
