@@ -94,7 +94,9 @@ func TestPullRequestBuilds(t *testing.T) {
 	}
 
 	c.stop()
-	c = serve(t, w, func(cfg *config.Config) { cfg.Projects[0].PullRequests.Forks, cfg.Projects[0].PullRequests.Push = true, true })
+	c = serve(t, w, func(cfg *config.Config) {
+		cfg.Projects[0].PullRequests.Forks, cfg.Projects[0].PullRequests.Push = true, true
+	})
 	c.held = w
 	code, a = c.deliver(delivery{"pull_request", "d-pr-fork-allowed", prPayload(t, "synchronize", forkHead, true), "sign"})
 	if code != http.StatusAccepted || len(a.Builds) != 1 {
