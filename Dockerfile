@@ -1,10 +1,10 @@
 # slipway's image: a static binary on a small base with CA certificates and
-# an ssh client.
+# an ssh client and git.
 #
 # The base images are build arguments so offline and mirrored setups can
 # substitute them (any Go >= go.mod's toolchain for GO_IMAGE; for BASE_IMAGE
-# anything with /bin/sh, wget for the health check and, unless PACKAGES is
-# set empty, apk):
+# anything with /bin/sh, wget for the health check, git, and, unless PACKAGES
+# is set empty, apk):
 #
 #   docker build --build-arg GO_IMAGE=mirror.example/golang:1.26 \
 #                --build-arg BASE_IMAGE=mirror.example/alpine:3.22 .
@@ -33,10 +33,19 @@ FROM ${BASE_IMAGE}
 # ca-certificates: registries, GitHub and https clones. openssh-client: the
 # docker CLI's connection helper behind ssh:// deploy targets runs the local
 # `ssh` binary (the remote side runs `docker system dial-stdio`, so the docker
-# CLI is needed there, not here). Set PACKAGES="" for a base that already
-# has them and no apk.
-ARG PACKAGES="ca-certificates openssh-client"
+# CLI is needed there, not here). git: clones of file:// repositories (a
+# mounted directory) run git-upload-pack; https and ssh clones need no git.
+# Set PACKAGES="" for a base that already has them and no apk; the build
+# fails when git-upload-pack is missing. A mounted repository belongs to
+# whoever made it on the host, never to the image's user: git's ownership
+# check (safe.directory) is turned off for every directory, since slipway
+# only reads repositories (git-upload-pack) that the operator mounted.
+ARG PACKAGES="ca-certificates openssh-client git"
 RUN if [ -n "$PACKAGES" ]; then apk add --no-cache $PACKAGES; fi \
+ && if ! command -v git-upload-pack >/dev/null && ! [ -x "$(git --exec-path 2>/dev/null)/git-upload-pack" ]; then \
+      echo "the image needs git (git-upload-pack) for file:// repositories: add git to PACKAGES or to the base image" >&2; exit 1; \
+    fi \
+ && git config --system --add safe.directory '*' \
  && echo 'slipway:x:10001:10001:slipway:/home/slipway:/sbin/nologin' >> /etc/passwd \
  && echo 'slipway:x:10001:' >> /etc/group \
  && mkdir -p /home/slipway /data /etc/slipway \

@@ -40,7 +40,8 @@ const moduleRoot = ".."
 // import (the local Go toolchain; busybox and CA certificates), the modules
 // come from a vendor/ directory committed with the source. The image it
 // makes must start slipway and answer /healthz, report healthy through its
-// own HEALTHCHECK, and run as deploy/stack.yml's service.
+// own HEALTHCHECK, clone a file:// repository (git in the image), and run
+// as deploy/stack.yml's service with only the webhook secret.
 func TestDockerfileBuildsThroughSlipway(t *testing.T) {
 	docker := testenv.Docker(t)
 	ctx := t.Context()
@@ -110,6 +111,7 @@ projects:
 	}
 
 	runAndCheckHealth(t, docker, ref)
+	t.Run("file:// repositories inside the image", func(t *testing.T) { cloneInImage(t, docker, ref) })
 	t.Run("deploy/stack.yml on the swarm", func(t *testing.T) { deployStack(t, docker, ref) })
 }
 
@@ -338,11 +340,12 @@ func goRootFS(t *testing.T) rootFS {
 	}
 }
 
-// baseRootFS is the stand-in for alpine: busybox (sh, wget and the rest)
-// and the host's CA certificates.
+// baseRootFS is the stand-in for alpine with the Dockerfile's packages:
+// busybox (sh, wget and the rest), the host's CA certificates and git.
 func baseRootFS(t *testing.T) rootFS {
 	t.Helper()
 	busybox := staticBusybox(t)
+	git := hostGit(t)
 	const certs = "/etc/ssl/certs/ca-certificates.crt"
 	if _, err := os.Stat(certs); err != nil {
 		t.Fatalf("the base image needs %s (Debian's ca-certificates package): %v", certs, err)
@@ -360,7 +363,10 @@ func baseRootFS(t *testing.T) rootFS {
 		if err != nil {
 			return err
 		}
-		return addFile(tw, certs, strings.TrimPrefix(certs, "/"), fs.FileInfoToDirEntry(fi))
+		if err := addFile(tw, certs, strings.TrimPrefix(certs, "/"), fs.FileInfoToDirEntry(fi)); err != nil {
+			return err
+		}
+		return git(tw)
 	}
 }
 

@@ -113,14 +113,19 @@ func TestStackFile(t *testing.T) {
 				t.Errorf("secret %s: mode %v uid %q, want readable by uid 10001 only", sec.Source, sec.Mode, sec.UID)
 			}
 		}
-		want := []string{
-			"github_webhook_secret->/run/secrets/github_webhook_secret",
-			"github_token->/run/secrets/github_token",
-			"registry_password->/run/secrets/registry_password",
-			"api_tokens->/run/secrets/api_tokens",
-		}
+		// Only the webhook secret is required: Docker refuses an empty
+		// secret, so the optional ones come in files of their own.
+		want := []string{"github_webhook_secret->/run/secrets/github_webhook_secret"}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("secrets (-want +got):\n%s", diff)
+		}
+		if c := cfg.Configs["slipway_yaml"]; c.Name != "slipway_slipway_yaml_1" {
+			t.Errorf("config name = %q, want the stack's name (default slipway) first", c.Name)
+		}
+		for key, sec := range cfg.Secrets {
+			if sec.Name != "" {
+				t.Errorf("secret %s has the name %q: docker stack deploy then does not prefix it with the stack's name", key, sec.Name)
+			}
 		}
 		if len(s.Configs) != 1 || s.Configs[0].Target != "/etc/slipway/slipway.yaml" {
 			t.Fatalf("configs = %+v, want slipway.yaml at /etc/slipway/slipway.yaml", s.Configs)
@@ -172,15 +177,48 @@ func TestStackFile(t *testing.T) {
 		if s.Ports[0].Published != 9090 {
 			t.Errorf("published port = %d, want SLIPWAY_PORT 9090", s.Ports[0].Published)
 		}
-		if got := cfg.Secrets["github_token"].File; got != "/srv/slipway/secrets/github_token" {
-			t.Errorf("github_token file = %q, want it in SLIPWAY_SECRETS_DIR", got)
+		if got := cfg.Secrets["github_webhook_secret"].File; got != "/srv/slipway/secrets/github_webhook_secret" {
+			t.Errorf("github_webhook_secret file = %q, want it in SLIPWAY_SECRETS_DIR", got)
 		}
 		c := cfg.Configs["slipway_yaml"]
-		if c.File != "/srv/slipway/slipway.yaml" || c.Name != "slipway_yaml_7" {
+		if c.File != "/srv/slipway/slipway.yaml" || c.Name != "slipway_slipway_yaml_7" {
 			t.Errorf("config = file %q name %q, want SLIPWAY_CONFIG_FILE and a name with SLIPWAY_CONFIG_VERSION", c.File, c.Name)
 		}
 		if s.User != "10001:999" {
 			t.Errorf("user without DOCKER_GID = %q, want 10001:999", s.User)
+		}
+		if c := loadStack(t, map[string]string{"SLIPWAY_STACK": "slipway-ci", "SLIPWAY_CONFIG_VERSION": "3"}).Configs["slipway_yaml"]; c.Name != "slipway-ci_slipway_yaml_3" {
+			t.Errorf("config name with SLIPWAY_STACK=slipway-ci = %q, want slipway-ci_slipway_yaml_3", c.Name)
+		}
+	})
+
+	t.Run("optional secrets on top", func(t *testing.T) {
+		cfg := loadStackFiles(t, map[string]string{"SLIPWAY_SECRETS_DIR": "/srv/s"}, stackFile,
+			"../deploy/stack-api-tokens.yml", "../deploy/stack-github-token.yml", "../deploy/stack-registry-password.yml")
+		s := service(t, cfg, "slipway")
+		var got []string
+		for _, sec := range s.Secrets {
+			got = append(got, sec.Source+"->/run/secrets/"+sec.Target)
+			decl, ok := cfg.Secrets[sec.Source]
+			if !ok || decl.File != "/srv/s/"+sec.Source || decl.Name != "" {
+				t.Errorf("secret %s declared as %+v, want the file in SLIPWAY_SECRETS_DIR and no name of its own", sec.Source, decl)
+			}
+			if sec.Mode == nil || *sec.Mode&0o077 != 0 || sec.UID != "10001" {
+				t.Errorf("secret %s: mode %v uid %q, want readable by uid 10001 only", sec.Source, sec.Mode, sec.UID)
+			}
+		}
+		slices.Sort(got)
+		want := []string{
+			"api_tokens->/run/secrets/api_tokens",
+			"github_token->/run/secrets/github_token",
+			"github_webhook_secret->/run/secrets/github_webhook_secret",
+			"registry_password->/run/secrets/registry_password",
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("secrets (-want +got):\n%s", diff)
+		}
+		if s.User != "10001:999" || len(s.Configs) != 1 || s.HealthCheck == nil {
+			t.Errorf("user %q, configs %v, healthcheck %v: want stack.yml's kept", s.User, s.Configs, s.HealthCheck)
 		}
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,16 +24,12 @@ import (
 )
 
 // stackConfig is the slipway.yaml the stack test delivers as a Docker
-// config: the example of deploy/stack.yml's header, every secret through a
-// *_file key under /run/secrets/.
+// config: the example of deploy/stack.yml's header, with only the webhook
+// secret, through its *_file key under /run/secrets/.
 const stackConfig = `listen: ":8080"
 data_dir: /data
-api_tokens_file: /run/secrets/api_tokens
 github:
   webhook_secret_file: /run/secrets/github_webhook_secret
-  token_file: /run/secrets/github_token
-registries:
-  - {host: registry.invalid, username: ci, password_file: /run/secrets/registry_password}
 deploy_targets:
   local: {hosts: ["unix:///var/run/docker.sock"]}
 projects:
@@ -73,15 +70,9 @@ func deployStack(t *testing.T, docker *client.Client, ref string) {
 	if err := os.Mkdir(secrets, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	for name, value := range map[string]string{
-		"github_webhook_secret": "stack-webhook-secret",
-		"github_token":          "ghp-stack-test",
-		"registry_password":     "stack-registry-pw",
-		"api_tokens":            "stack-api-token\n",
-	} {
-		if err := os.WriteFile(filepath.Join(secrets, name), []byte(value), 0o600); err != nil {
-			t.Fatal(err)
-		}
+	// Only the webhook secret, as the header says: the others are optional.
+	if err := os.WriteFile(filepath.Join(secrets, "github_webhook_secret"), []byte("stack-webhook-secret"), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	cfgFile := filepath.Join(dir, "slipway.yaml")
 	if err := os.WriteFile(cfgFile, []byte(stackConfig), 0o644); err != nil {
@@ -94,7 +85,7 @@ func deployStack(t *testing.T, docker *client.Client, ref string) {
 		"DOCKER_GID="+strconv.FormatUint(uint64(st.Gid), 10),
 		"SLIPWAY_CONFIG_FILE="+cfgFile,
 		"SLIPWAY_SECRETS_DIR="+secrets,
-		"SLIPWAY_CONFIG_VERSION="+stack,
+		"SLIPWAY_STACK="+stack,
 	)
 	stackFilePath, err := filepath.Abs(stackFile)
 	if err != nil {
@@ -149,8 +140,30 @@ func deployStack(t *testing.T, docker *client.Client, ref string) {
 	if code, out := execIn(t, docker, taskContainer, "wget", "-q", "-O", "-", "http://127.0.0.1:8080/readyz"); code != 0 || !strings.Contains(out, "ready") {
 		t.Errorf("/readyz inside the task: exit %d %s", code, out)
 	}
-	if code, out := execIn(t, docker, taskContainer, "cat", "/run/secrets/github_token"); code != 0 || out != "ghp-stack-test" {
-		t.Errorf("the github_token secret inside the task: exit %d %q", code, out)
+	if code, out := execIn(t, docker, taskContainer, "cat", "/run/secrets/github_webhook_secret"); code != 0 || out != "stack-webhook-secret" {
+		t.Errorf("the github_webhook_secret secret inside the task: exit %d %q", code, out)
+	}
+	// Every config and secret of the stack is named after it: a second
+	// slipway stack on the swarm makes its own.
+	owned := filters.NewArgs(filters.Arg("label", "com.docker.stack.namespace="+stack))
+	secretList, err := docker.SecretList(ctx, swarm.SecretListOptions{Filters: owned})
+	if err != nil {
+		t.Fatal(err)
+	}
+	configList, err := docker.ConfigList(ctx, swarm.ConfigListOptions{Filters: owned})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range secretList {
+		names = append(names, s.Spec.Name)
+	}
+	for _, c := range configList {
+		names = append(names, c.Spec.Name)
+	}
+	slices.Sort(names)
+	if want := []string{stack + "_github_webhook_secret", stack + "_slipway_yaml_1"}; !slices.Equal(names, want) {
+		t.Errorf("the stack's secrets and configs are %v, want %v", names, want)
 	}
 }
 

@@ -37,7 +37,7 @@ func TestStackHAFile(t *testing.T) {
 		}
 	}
 	slices.Sort(secrets)
-	if diff := cmp.Diff([]string{"api_tokens", "github_token", "github_webhook_secret", "pgpass", "registry_password"}, secrets); diff != "" {
+	if diff := cmp.Diff([]string{"github_webhook_secret", "pgpass"}, secrets); diff != "" {
 		t.Errorf("secrets (-want +got):\n%s", diff)
 	}
 	env := map[string]string{}
