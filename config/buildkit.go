@@ -52,25 +52,21 @@ func (p *Project) NeedsBuildKit() []string {
 	return keys
 }
 
-var secretIDRe = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+// secretIDs is the rule of secret ids.
+var secretIDs = nameRule{
+	list:     "secrets",
+	what:     "secret id",
+	re:       regexp.MustCompile(`^[A-Za-z0-9_.-]+$`),
+	rule:     "%q must be letters, digits, '_', '.' and '-'",
+	required: "required: the id of RUN --mount=type=secret,id=...",
+}
 
 // buildKit checks the BuildKit keys of project pr at key path p.
 func (v *checker) buildKit(p string, pr *Project, c *Config) {
 	ids := map[string]int{}
 	for i, s := range pr.Secrets {
 		sp := fmt.Sprintf("%s.secrets[%d]", p, i)
-		switch {
-		case s.ID == "":
-			v.add(sp+".id", "required: the id of RUN --mount=type=secret,id=...")
-		case !secretIDRe.MatchString(s.ID):
-			v.add(sp+".id", "%q must be letters, digits, '_', '.' and '-'", s.ID)
-		default:
-			if first, dup := ids[s.ID]; dup {
-				v.add(sp+".id", "duplicate secret id %q (also secrets[%d])", s.ID, first)
-			} else {
-				ids[s.ID] = i
-			}
-		}
+		v.uniqueName(sp+".id", i, s.ID, secretIDs, ids)
 		switch {
 		case s.File == "" && s.Env == "":
 			v.add(sp, "set file (a file holding the value) or env (an environment variable of slipway holding it)")

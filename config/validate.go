@@ -372,24 +372,52 @@ func (v *checker) tcpTLS(hostsKey, tlsKey string, hosts []string, t TLS) {
 	}
 }
 
+// nameRule is how the names of one list of the config are checked: each
+// required, well-formed and used once in its list.
+type nameRule struct {
+	list     string         // the list's key, e.g. "schedules"
+	what     string         // e.g. "schedule name"
+	re       *regexp.Regexp // a well-formed name
+	rule     string         // the problem of a malformed name, a format taking the name
+	required string         // the problem of an empty name
+}
+
+// builderNames and scheduleNames are the rules of builder and schedule names.
+var (
+	builderNames = nameRule{
+		list: "builders", what: "builder name", re: projectNameRe, required: "required",
+		rule: "%q must be lower-case letters, digits, '_', '.' and '-', starting with a letter or digit",
+	}
+	scheduleNames = nameRule{
+		list: "schedules", what: "schedule name", re: scheduleNameRe, required: "required",
+		rule: "%q must be letters, digits, '_', '.' and '-' (it is used in image tags)",
+	}
+)
+
+// uniqueName checks name, the i-th of its list, at key path key under rule r;
+// seen maps the names checked so far to their index.
+func (v *checker) uniqueName(key string, i int, name string, r nameRule, seen map[string]int) {
+	switch {
+	case name == "":
+		v.add(key, "%s", r.required)
+	case !r.re.MatchString(name):
+		v.add(key, r.rule, name)
+	default:
+		if first, dup := seen[name]; dup {
+			v.add(key, "duplicate %s %q (also %s[%d])", r.what, name, r.list, first)
+		} else {
+			seen[name] = i
+		}
+	}
+}
+
 // builders checks builders: names unique, endpoints as those of deploy targets,
 // labels with keys and values.
 func (v *checker) builders(bs []Builder) {
 	names := map[string]int{}
 	for i, b := range bs {
 		p := fmt.Sprintf("builders[%d]", i)
-		switch {
-		case b.Name == "":
-			v.add(p+".name", "required")
-		case !projectNameRe.MatchString(b.Name):
-			v.add(p+".name", "%q must be lower-case letters, digits, '_', '.' and '-', starting with a letter or digit", b.Name)
-		default:
-			if first, dup := names[b.Name]; dup {
-				v.add(p+".name", "duplicate builder name %q (also builders[%d])", b.Name, first)
-			} else {
-				names[b.Name] = i
-			}
-		}
+		v.uniqueName(p+".name", i, b.Name, builderNames, names)
 		if b.Host == "" {
 			v.add(p+".host", `required: the builder's engine, e.g. "unix:///var/run/docker.sock", "tcp://builder-1:2376" or "ssh://ops@builder-1"`)
 		} else {
@@ -539,18 +567,7 @@ func (v *checker) project(p string, pr *Project, c *Config) {
 	schedules := map[string]int{}
 	for i, s := range pr.Schedules {
 		sp := fmt.Sprintf("%s.schedules[%d]", p, i)
-		switch {
-		case s.Name == "":
-			v.add(sp+".name", "required")
-		case !scheduleNameRe.MatchString(s.Name):
-			v.add(sp+".name", "%q must be letters, digits, '_', '.' and '-' (it is used in image tags)", s.Name)
-		default:
-			if first, dup := schedules[s.Name]; dup {
-				v.add(sp+".name", "duplicate schedule name %q (also schedules[%d])", s.Name, first)
-			} else {
-				schedules[s.Name] = i
-			}
-		}
+		v.uniqueName(sp+".name", i, s.Name, scheduleNames, schedules)
 		v.schedule(sp, s)
 	}
 	for i, d := range pr.Deploy {
