@@ -5,7 +5,8 @@
 #   name: slipway X, reference Y, ratio Z
 # (medians of the timed rounds; ratio = slipway / reference) after each
 # round's details (indented). Usage: bench/compare.sh [rounds] [regexp]
-# (defaults: 5 rounds, every Benchmark whose name matches Compare). Needs
+# (defaults: 5 rounds, every Benchmark whose name matches Compare; the
+# single-stage comparisons, test and push, run 3 × rounds). Needs
 # root, the engine, docker-registry and, for the Debian fixture's base image
 # (made once with debootstrap from a Debian mirror, then kept as
 # slipway-bench/debian:bookworm), debootstrap.
