@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -124,60 +122,30 @@ func benchmarkWebhookAck(b *testing.B, senders int, database string, replicas in
 		bodies = append(bodies, signed{p.event, body, webhook.Signature(webhookSecret, body)})
 	}
 
-	var (
-		seq      atomic.Int64
-		accepted atomic.Int64
-		failed   atomic.Int64
-		mu       sync.Mutex
-		lat      []time.Duration
-		wg       sync.WaitGroup
-	)
-	b.ResetTimer()
-	start := time.Now()
-	for range senders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var mine []time.Duration
-			for {
-				n := seq.Add(1)
-				if n > int64(b.N) {
-					break
-				}
-				d := bodies[n%int64(len(bodies))]
-				req, _ := http.NewRequest(http.MethodPost, bases[n%int64(len(bases))]+"/hooks/github", bytes.NewReader(d.body))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("X-GitHub-Event", d.event)
-				req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("bench-%d", n))
-				req.Header.Set("X-Hub-Signature-256", d.sig)
-				t0 := time.Now()
-				resp, err := client.Do(req)
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				mine = append(mine, time.Since(t0))
-				if resp.StatusCode/100 == 2 {
-					accepted.Add(1)
-				} else {
-					failed.Add(1)
-				}
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
+	failed := testenv.RunSenders(b, senders, "deliveries/s", func(n int64) error {
+		d := bodies[n%int64(len(bodies))]
+		req, _ := http.NewRequest(http.MethodPost, bases[n%int64(len(bases))]+"/hooks/github", bytes.NewReader(d.body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-GitHub-Event", d.event)
+		req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("bench-%d", n))
+		req.Header.Set("X-Hub-Signature-256", d.sig)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+	accepted := int64(b.N) - failed
 
 	stop()
 	stopped = true
-	if n := failed.Load(); n > 0 {
-		b.Errorf("%d deliveries were not accepted", n)
+	if failed > 0 {
+		b.Errorf("%d deliveries were not accepted", failed)
 	}
 	st, err := store.OpenDatabase(context.Background(), database, cfg.DataDir, store.Options{})
 	if err != nil {
@@ -188,12 +156,7 @@ func benchmarkWebhookAck(b *testing.B, senders int, database string, replicas in
 	if err != nil {
 		b.Fatal(err)
 	}
-	if int64(recorded) != accepted.Load() {
-		b.Errorf("%d deliveries answered 2xx, %d recorded", accepted.Load(), recorded)
+	if int64(recorded) != accepted {
+		b.Errorf("%d deliveries answered 2xx, %d recorded", accepted, recorded)
 	}
-	if len(lat) == 0 {
-		return
-	}
-	testenv.ReportLatencies(b, lat)
-	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "deliveries/s")
 }

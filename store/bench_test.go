@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,37 +128,11 @@ func BenchmarkRecordDelivery(b *testing.B) {
 }
 
 func benchmarkRecordDelivery(b *testing.B, s *Store, senders int) {
-	var (
-		seq atomic.Int64
-		mu  sync.Mutex
-		lat []time.Duration
-		wg  sync.WaitGroup
-	)
-	b.ResetTimer()
-	start := time.Now()
-	for range senders {
-		wg.Go(func() {
-			var mine []time.Duration
-			for {
-				n := seq.Add(1)
-				if n > int64(b.N) {
-					break
-				}
-				t0 := time.Now()
-				if _, _, err := s.RecordDeliveryAndEnqueue(b.Context(), Delivery{ID: fmt.Sprint("bench-", n), Event: "ping"}, nil, EnqueueOptions{}); err != nil {
-					b.Error(err)
-					return
-				}
-				mine = append(mine, time.Since(t0))
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	testenv.ReportLatencies(b, lat)
-	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "deliveries/s")
+	testenv.RunSenders(b, senders, "deliveries/s", func(n int64) error {
+		_, _, err := s.RecordDeliveryAndEnqueue(b.Context(), Delivery{ID: fmt.Sprint("bench-", n), Event: "ping"}, nil, EnqueueOptions{})
+		if err != nil {
+			b.Error(err)
+		}
+		return err
+	})
 }
