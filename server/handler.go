@@ -207,7 +207,7 @@ func (h *handler) createBuild(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Logger.Info().Int64("build", b.ID).Str("project", p.Name).Str("ref", ref).Str("by", b.StartedBy).Msg("manual build queued")
-	writeJSON(w, http.StatusAccepted, result(b))
+	writeJSON(w, http.StatusAccepted, store.Result(b))
 }
 
 // runSchedule makes a schedule's release now, with the schedule's tags
@@ -235,7 +235,7 @@ func (h *handler) runSchedule(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Logger.Info().Int64("build", b.ID).Str("project", b.Project).Str("schedule", b.Schedule).Msg("schedule run by hand")
-	writeJSON(w, http.StatusAccepted, result(b))
+	writeJSON(w, http.StatusAccepted, store.Result(b))
 }
 
 func (h *handler) listBuilds(w http.ResponseWriter, r *http.Request) {
@@ -256,7 +256,7 @@ func (h *handler) listBuilds(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]store.Build, len(builds))
 	for i, b := range builds {
-		out[i] = result(b)
+		out[i] = store.Result(b)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -281,7 +281,7 @@ func (h *handler) build(w http.ResponseWriter, r *http.Request) (store.Build, bo
 
 func (h *handler) getBuild(w http.ResponseWriter, r *http.Request) {
 	if b, ok := h.build(w, r); ok {
-		writeJSON(w, http.StatusOK, result(b))
+		writeJSON(w, http.StatusOK, store.Result(b))
 	}
 }
 
@@ -368,20 +368,6 @@ func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	io.WriteString(w, "ready\n")
-}
-
-// result prepares a build for an answer: lists are never null.
-func result(b store.Build) store.Build {
-	if b.Tags == nil {
-		b.Tags = []string{}
-	}
-	if b.Stages == nil {
-		b.Stages = []store.Stage{}
-	}
-	if b.Deploys == nil {
-		b.Deploys = []store.Deploy{}
-	}
-	return b
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

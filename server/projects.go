@@ -80,11 +80,11 @@ func (h *handler) listProjects(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// resultPtr is result(*b), nil for nil.
+// resultPtr is store.Result(*b), nil for nil.
 func resultPtr(b *store.Build) *store.Build {
 	if b == nil {
 		return nil
 	}
-	r := result(*b)
+	r := store.Result(*b)
 	return &r
 }
