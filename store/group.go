@@ -167,7 +167,10 @@ func (s *Store) commitGroup(batch []*groupMember) {
 		}
 	}
 	for _, m := range alone {
-		_, err := s.tryGroup([]*groupMember{m})
+		err := context.Cause(m.ctx)
+		if err == nil {
+			_, err = s.tryGroup([]*groupMember{m})
+		}
 		m.done <- err
 	}
 }
