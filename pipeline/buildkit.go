@@ -83,8 +83,8 @@ func readSecret(s config.BuildSecret, lookupEnv func(string) (string, bool)) (st
 }
 
 // withheld names what an untrusted build does not get of project p (its
-// secrets, ssh, secret build args and secret build env), for the build log;
-// "" when p has none of them.
+// secrets, ssh, secret build args, secret build env and hooks), for the
+// build log; "" when p has none of them.
 func withheld(p *config.Project) string {
 	var parts []string
 	if len(p.Secrets) > 0 {
