@@ -7,7 +7,9 @@
 // without error has been committed to disk and survives a kill -9. Writers
 // are serialised inside the Store (one write transaction at a time, taken
 // with BEGIN IMMEDIATE), readers run concurrently; a Store is safe for use by
-// many goroutines. The schema is migrated at Open from the embedded
+// many goroutines. Concurrent webhook deliveries and enqueues share
+// transactions (group commit, see group.go): one fsync for all of them,
+// each call returning once its own transaction committed. The schema is migrated at Open from the embedded
 // migrations/NNNN_name.sql files, each applied once in its own transaction
 // and recorded in the schema_migrations table.
 //
