@@ -174,6 +174,19 @@ func sessionSubtests(t *testing.T, b *browser, c *apiClient, w *fixture.World, f
 		c.waitFinished(id, buildTimeout)
 	})
 
+	t.Run("Run now queues the schedule's release", func(t *testing.T) {
+		b.t = t
+		b.open("/")
+		b.do("run yearly now", chromedp.Click(chromedp.CSS(`#project-fixture button.run-schedule[data-schedule="yearly"]`)))
+		id := flashedBuild(t, b)
+		got := c.build(id)
+		if got.Trigger != store.TriggerSchedule || got.Schedule != "yearly" || got.StartedBy != "dashboard:token-1" {
+			t.Errorf("Run now queued %s (schedule %q) started by %q, want a release of yearly by dashboard:token-1", describe(got), got.Schedule, got.StartedBy)
+		}
+		b.screenshot("run-schedule")
+		c.waitFinished(id, buildTimeout)
+	})
+
 	t.Run("a page that does not exist", func(t *testing.T) {
 		b.t = t
 		b.open("/no/such/page")
