@@ -126,6 +126,14 @@ func dockerBuild(ctx context.Context, dir string, buildkit bool, tags ...string)
 	return run(ctx, "", env, *dockerCLI, append(args, dir)...)
 }
 
+// buildUncached builds dir as tag with the classic builder and no cache,
+// for the images a benchmark times something else with: a cached step's
+// intermediate image may be removed meanwhile by the shared engine's other
+// users, which fails the build.
+func buildUncached(ctx context.Context, dir, tag string) error {
+	return run(ctx, "", []string{"DOCKER_BUILDKIT=0"}, *dockerCLI, "build", "-q", "--no-cache", "-t", tag, dir)
+}
+
 // removeLocal removes local tags (untimed cleanup).
 func removeLocal(refs ...string) {
 	for _, ref := range refs {

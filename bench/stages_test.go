@@ -31,7 +31,7 @@ func BenchmarkCompareTest(b *testing.B) {
 	ctx := context.Background()
 	cli := testenv.Docker(b)
 	img := testenv.Name(b, "slipway-bench-test")
-	if err := dockerBuild(ctx, scratchImage(b, helloBinary(b), img), false, img); err != nil {
+	if err := buildUncached(ctx, scratchImage(b, helloBinary(b), img), img); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { removeLocal(img) })
@@ -62,7 +62,7 @@ func BenchmarkComparePush(b *testing.B) {
 	// name.
 	image := func(repo string, round int) string {
 		ref := fmt.Sprintf("%s:build%d", repo, round)
-		if err := dockerBuild(ctx, scratchImage(b, bin, ref+time.Now().String()), false, ref); err != nil {
+		if err := buildUncached(ctx, scratchImage(b, bin, ref+time.Now().String()), ref); err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { removeLocal(ref) })
