@@ -10,12 +10,14 @@ import (
 	"testing"
 
 	"github.com/slipwayci/slipway/internal/fixture"
+	"github.com/slipwayci/slipway/internal/testenv"
 	"github.com/slipwayci/slipway/store"
 )
 
 // TestServeLeaksNoSecret runs `slipway serve` with every kind of secret at
 // once (webhook secret, API token, registry password, GitHub token, a
-// secret build arg), drives a build through a signed delivery, a manual
+// secret build arg, a BuildKit secret mount that a RUN step prints),
+// drives a build through a signed delivery, a manual
 // build, a failing build and refused requests, then looks for each secret
 // in everything slipway said: its stdout and stderr, every API answer,
 // the build logs (API and files), /metrics, the dashboard pages, the
@@ -28,6 +30,7 @@ func TestServeLeaksNoSecret(t *testing.T) {
 		githubToken      = "ghp-test-token" // newWorld's github.token
 		notifySecret     = "hmac-Zq7-test-only"
 		slackToken       = "slack-Yw2-test-only"
+		mountSecret      = "mount-Pq4-test-only"
 	)
 	secrets := map[string]string{
 		"webhook secret":    webhookSecret.Value(),
@@ -37,6 +40,11 @@ func TestServeLeaksNoSecret(t *testing.T) {
 		"secret build arg":  buildArgSecret,
 		"notify secret":     notifySecret,
 		"Slack URL token":   slackToken,
+		"secret mount":      mountSecret,
+	}
+	mountFile := filepath.Join(t.TempDir(), "npmrc")
+	if err := os.WriteFile(mountFile, []byte(mountSecret), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	// Notify targets: a webhook that answers, a Slack URL where nothing
 	// listens (its failures are logged).
@@ -56,14 +64,18 @@ func TestServeLeaksNoSecret(t *testing.T) {
 			Extra:        notifyKeys,
 			Username:     "ci",
 			Password:     registryPassword,
-			ProjectExtra: fmt.Sprintf("    secret_build_args: {NPM_TOKEN: %q}\n", buildArgSecret),
+			ProjectExtra: fmt.Sprintf("    secret_build_args: {NPM_TOKEN: %q}\n    secrets: [{id: npmrc, file: %q}]\n", buildArgSecret, mountFile),
 		},
 	})
 	removeTestContainers(t, w)
-	// The Dockerfile declares the secret build arg, so the engine gets it.
+	// The Dockerfile declares the secret build arg, so the engine gets it
+	// (after the RUN step: a RUN in its scope would record it in the
+	// history), and prints the secret mount (a nonce keeps the step out of
+	// the cache).
 	head := w.Repo.Commit(t, "master", map[string]string{
-		"Dockerfile": "FROM scratch\nARG NPM_TOKEN\nCOPY app /app\nCOPY ctx/ /ctx/\nENTRYPOINT [\"/app\"]\n",
-	}, "declare NPM_TOKEN")
+		"Dockerfile": fmt.Sprintf("FROM %s\nRUN --mount=type=secret,id=npmrc cat /run/secrets/npmrc; echo %s\nARG NPM_TOKEN\nCOPY app /app\nCOPY ctx/ /ctx/\nENTRYPOINT [\"/app\"]\n",
+			testenv.Busybox(t, w.Docker), testenv.RandomHex(t)),
+	}, "declare NPM_TOKEN, print the npmrc mount")
 	ch, c := startServe(t, bin, w)
 
 	// Everything slipway answers is kept to be searched.
@@ -155,7 +167,7 @@ func TestServeLeaksNoSecret(t *testing.T) {
 		}
 	}
 	// The search saw real output: the build's log and slipway's own log.
-	for _, want := range []string{"<== push succeeded", `"message":"github delivery"`, "slipway_builds_total"} {
+	for _, want := range []string{"<== push succeeded", `"message":"github delivery"`, "slipway_builds_total", "RUN --mount=type=secret,id=npmrc cat /run/secrets/npmrc"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("the searched output lacks %q: the test looked in the wrong places", want)
 		}
