@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sync/singleflight"
 	"maps"
 	"slices"
 	"sync"
@@ -59,6 +60,9 @@ type Pool struct {
 	// changed is closed and replaced whenever a slot frees or a builder's
 	// state changes: Acquire waits on it.
 	changed chan struct{}
+	// disks shares one disk-use request per builder among concurrent
+	// callers.
+	disks singleflight.Group
 }
 
 // member is one builder; the fields below mu are guarded by Pool.mu.

@@ -3,10 +3,12 @@ package builders
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/client"
 )
 
 // Status is a builder as GET /api/v1/builders shows it.
@@ -74,18 +76,40 @@ func (p *Pool) Status(ctx context.Context) []Status {
 }
 
 // disk reads an engine's image and build cache use; nil when it fails.
+// Concurrent callers share one request per builder, and a request refused
+// because another client's is running (engines before 23.0 run one at a
+// time) is tried again until the check's timeout.
 func (p *Pool) disk(ctx context.Context, m *member) *Disk {
-	ctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
-	defer cancel()
-	du, err := m.cli.DiskUsage(ctx, types.DiskUsageOptions{Types: []types.DiskUsageObject{types.ImageObject, types.BuildCacheObject}})
-	if err != nil {
-		return nil
+	v, _, _ := p.disks.Do(m.cfg.Name, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.opts.Timeout)
+		defer cancel()
+		return diskUse(ctx, m.cli), nil
+	})
+	return v.(*Disk)
+}
+
+// diskUse asks cli for its disk use as `docker system df` shows it.
+func diskUse(ctx context.Context, cli *client.Client) *Disk {
+	wait := 50 * time.Millisecond
+	for {
+		du, err := cli.DiskUsage(ctx, types.DiskUsageOptions{Types: []types.DiskUsageObject{types.ImageObject, types.BuildCacheObject}})
+		if err == nil {
+			// The images' size is that of their layers, each counted once,
+			// as `docker system df` shows it.
+			d := &Disk{Images: len(du.Images), ImagesBytes: du.LayersSize, BuildCache: len(du.BuildCache)}
+			for _, c := range du.BuildCache {
+				d.BuildCacheSize += c.Size
+			}
+			return d
+		}
+		if !strings.Contains(err.Error(), "disk usage operation is already running") {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 100*time.Millisecond)
 	}
-	// The images' size is that of their layers, each counted once, as
-	// `docker system df` shows it.
-	d := &Disk{Images: len(du.Images), ImagesBytes: du.LayersSize, BuildCache: len(du.BuildCache)}
-	for _, c := range du.BuildCache {
-		d.BuildCacheSize += c.Size
-	}
-	return d
 }
