@@ -137,6 +137,12 @@ func TestRegistryHookChecksAtOnce(t *testing.T) {
 	if got := w.Digest("latest"); got != rebuild.Digest {
 		t.Errorf("latest = %s, want the rebuild's %s", got, rebuild.Digest)
 	}
+	code, metrics := c.get("/metrics")
+	for _, want := range []string{"slipway_base_images_watched 1\n", "slipway_base_image_changes_total 1\n", "slipway_base_image_rebuilds_total 1\n", `slipway_base_image_checks_total{result="ok"} `} {
+		if code != http.StatusOK || !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics (%d) lacks %q", code, want)
+		}
+	}
 	for _, secret := range []string{hookToken, hookSecret} {
 		if strings.Contains(c.logs.String(), secret) {
 			t.Errorf("the server log holds a registry hook secret")
