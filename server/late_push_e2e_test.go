@@ -23,6 +23,10 @@ func TestLatePushOfAnOlderCommitKeepsTheNewest(t *testing.T) {
 	for i := range 4 {
 		commits = append(commits, w.Repo.Commit(t, "master", map[string]string{"ctx/n.txt": fmt.Sprint(i)}, fmt.Sprintf("commit %d", i)))
 	}
+	// The first build's push is held until every push has arrived, so the
+	// later ones wait in the queue (one build per branch runs at a time)
+	// however fast the first build is.
+	reg := holdRegistryWrites(t, w)
 	c := serve(t, w, nil)
 	var pushed []int64
 	for i, commit := range commits {
@@ -31,6 +35,12 @@ func TestLatePushOfAnOlderCommitKeepsTheNewest(t *testing.T) {
 			t.Fatalf("push %d: %d %+v, want 202 and one build", i, code, a)
 		}
 		pushed = append(pushed, a.Builds[0])
+		if i == 0 {
+			waitFor(t, buildTimeout, "the first build pushing", func() (bool, string) {
+				b := c.build(a.Builds[0])
+				return reg.waiting() > 0, describe(b)
+			})
+		}
 	}
 	// commit 1 arrives again, late, under a new delivery id. Its first
 	// build was superseded by commit 2's, so this is a new build...
@@ -38,6 +48,7 @@ func TestLatePushOfAnOlderCommitKeepsTheNewest(t *testing.T) {
 	if code != http.StatusAccepted || len(a.Builds) != 1 || slices.Contains(pushed, a.Builds[0]) {
 		t.Fatalf("late push of commit 1: %d %+v, want 202 and one new build", code, a)
 	}
+	reg.release()
 	waitFor(t, buildTimeout, "all builds end", func() (bool, string) {
 		for _, b := range c.builds() {
 			if !store.Finished(b.Status) {
