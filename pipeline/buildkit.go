@@ -180,3 +180,56 @@ func (r *run) noteCache(img builder.Image) string {
 	r.b.Cache.TotalSteps += img.Steps
 	return fmt.Sprintf(" (%d of %d steps cached)", img.CachedSteps, img.Steps)
 }
+
+// BuildKitWarnings is what `slipway validate` warns about the BuildKit
+// inputs of cfg's projects, looking environment variables up with
+// lookupEnv (validate's own environment, which serve usually shares): each
+// secrets: entry whose env: variable is unset, and ssh: true while
+// $SSH_AUTH_SOCK is unset or not a socket. Builds of such a project fail
+// when they start; a warning, not an error, because serve may run with
+// another environment. Each warning is one line naming the config file, the
+// key path and what to do; none names a value.
+func BuildKitWarnings(cfg *config.Config, lookupEnv func(string) (string, bool)) []string {
+	var out []string
+	for i := range cfg.Projects {
+		p := &cfg.Projects[i]
+		for j, s := range p.Secrets {
+			if s.Env == "" {
+				continue
+			}
+			if _, ok := lookupEnv(s.Env); !ok {
+				out = append(out, fmt.Sprintf("%s: warning: projects[%d].secrets[%d].env: %s is not set in this environment, so builds of %s fail when they start: set %s in slipway's environment before starting it, or use file: instead",
+					cfg.Path, i, j, s.Env, p.Name, s.Env))
+			}
+		}
+		if !p.SSH {
+			continue
+		}
+		if problem := sshAgentProblem(lookupEnv); problem != "" {
+			out = append(out, fmt.Sprintf("%s: warning: projects[%d].ssh: %s, so builds of %s fail when they start: start ssh-agent (eval \"$(ssh-agent)\"), add the key with ssh-add, and start slipway with %s set, or remove ssh: true",
+				cfg.Path, i, problem, p.Name, sshAuthSock))
+		}
+	}
+	return out
+}
+
+// sshAgentProblem says what is wrong with $SSH_AUTH_SOCK for forwarding an
+// agent, "" when it names a socket.
+func sshAgentProblem(lookupEnv func(string) (string, bool)) string {
+	sock, _ := lookupEnv(sshAuthSock)
+	if sock == "" {
+		return sshAuthSock + " is not set"
+	}
+	fi, err := os.Stat(sock)
+	switch {
+	case err != nil:
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Sprintf("%s=%s: %v", sshAuthSock, sock, err)
+	case fi.Mode().Type() != os.ModeSocket:
+		return fmt.Sprintf("%s=%s is not a socket", sshAuthSock, sock)
+	}
+	return ""
+}

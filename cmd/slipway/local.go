@@ -162,6 +162,9 @@ func validateCommand(s streams) *cobra.Command {
 		for _, w := range pipeline.SecretArgWarnings(cmd.Context(), cfg) {
 			fmt.Fprintln(s.errOut, w)
 		}
+		for _, w := range pipeline.BuildKitWarnings(cfg, os.LookupEnv) {
+			fmt.Fprintln(s.errOut, w)
+		}
 		warnings, err := basewatch.CheckChains(cmd.Context(), cfg)
 		for _, w := range warnings {
 			fmt.Fprintln(s.errOut, w)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -178,5 +179,98 @@ projects:
 	code, _, stderr = validate("--offline")
 	if code != 1 || !strings.Contains(stderr, "projects[0].image") {
 		t.Errorf("validate --offline of a bad image: exit %d, stderr:\n%s\nwant 1 naming projects[0].image", code, stderr)
+	}
+}
+
+// TestValidateWarnsOfMissingBuildKitInputs checks that validate warns,
+// without failing, about what makes a project's builds fail when they
+// start: a secrets: entry whose env: variable is unset, and ssh: true with
+// $SSH_AUTH_SOCK unset, empty, missing or not a socket; it says nothing once
+// they are there, and --offline (a stack's config, checked elsewhere than
+// where slipway runs) warns of neither. Not parallel: it sets the
+// environment validate reads.
+func TestValidateWarnsOfMissingBuildKitInputs(t *testing.T) {
+	repo := gitfixture.New(t)
+	repo.Commit(t, "main", map[string]string{"Dockerfile": "FROM scratch\nCOPY . /src\n"}, "a Dockerfile")
+	npmrc := filepath.Join(t.TempDir(), "npmrc")
+	if err := os.WriteFile(npmrc, []byte("npmrc-Kc4-secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const unset = "SLIPWAY_TEST_UNSET_TOKEN_Q7"
+	os.Unsetenv(unset)
+	t.Setenv("SLIPWAY_TEST_SET_TOKEN", "set-Wd3-secret")
+	cfgPath := writeConfig(t, fmt.Sprintf(`projects:
+  - name: web
+    repo: %q
+    image: docker.io/acme/web
+    secrets:
+      - {id: npmrc, file: %q}
+      - {id: token, env: %s}
+      - {id: other, env: SLIPWAY_TEST_SET_TOKEN}
+  - name: api
+    repo: %[1]q
+    image: docker.io/acme/api
+    ssh: true
+`, repo.URL(), npmrc, unset))
+	validate := func(args ...string) (int, string, string) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		code := run(t.Context(), append([]string{"validate", "--config", cfgPath}, args...), &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+	secretWarning := cfgPath + ": warning: projects[0].secrets[1].env: " + unset + " is not set in this environment, so builds of web fail when they start: set " + unset + " in slipway's environment"
+	sshWarning := func(problem string) string {
+		return cfgPath + ": warning: projects[1].ssh: " + problem + ", so builds of api fail when they start: start ssh-agent"
+	}
+
+	sockDir, err := os.MkdirTemp("", "slipway-agent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	notSocket := filepath.Join(sockDir, "plain-file")
+	if err := os.WriteFile(notSocket, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ sock, problem string }{
+		{"", "SSH_AUTH_SOCK is not set"},
+		{filepath.Join(sockDir, "gone"), "SSH_AUTH_SOCK=" + filepath.Join(sockDir, "gone") + ": no such file or directory"},
+		{notSocket, "SSH_AUTH_SOCK=" + notSocket + " is not a socket"},
+	} {
+		t.Setenv("SSH_AUTH_SOCK", c.sock)
+		code, stdout, stderr := validate()
+		if code != 0 || !strings.Contains(stdout, ": ok (2 projects)") {
+			t.Fatalf("validate with SSH_AUTH_SOCK=%q: exit %d, stdout %q, stderr:\n%s\nwant 0 and ok (warnings only)", c.sock, code, stdout, stderr)
+		}
+		for _, want := range []string{secretWarning, sshWarning(c.problem)} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("validate with SSH_AUTH_SOCK=%q: stderr:\n%s\nwant a line starting:\n%s", c.sock, stderr, want)
+			}
+		}
+		if n := strings.Count(stderr, "warning:"); n != 2 {
+			t.Errorf("validate with SSH_AUTH_SOCK=%q: %d warnings, want 2 (the unset env secret, ssh):\n%s", c.sock, n, stderr)
+		}
+		if strings.Contains(stderr, "set-Wd3-secret") || strings.Contains(stderr, "npmrc-Kc4-secret") {
+			t.Errorf("validate printed a secret's value:\n%s", stderr)
+		}
+	}
+
+	// With the variable set and an agent's socket, nothing to warn about.
+	ln, err := net.Listen("unix", filepath.Join(sockDir, "agent.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	t.Setenv("SSH_AUTH_SOCK", ln.Addr().String())
+	t.Setenv(unset, "")
+	if code, _, stderr := validate(); code != 0 || stderr != "" {
+		t.Errorf("validate with the variable set and an agent: exit %d, stderr:\n%s\nwant 0 and no warning", code, stderr)
+	}
+
+	// --offline reads nothing of this environment.
+	os.Unsetenv(unset)
+	t.Setenv("SSH_AUTH_SOCK", "")
+	if code, _, stderr := validate("--offline"); code != 0 || stderr != "" {
+		t.Errorf("validate --offline: exit %d, stderr:\n%s\nwant 0 and no warning", code, stderr)
 	}
 }
