@@ -33,7 +33,9 @@ fi
 
 if ! docker info >/dev/null 2>&1; then
   echo "test-env: starting dockerd (log: /tmp/slipway-dockerd.log)"
-  $SUDO sh -c 'nohup dockerd >/tmp/slipway-dockerd.log 2>&1 &'
+  # A session of its own: a kill of the caller's process group (a job
+  # runner stopping the shell that ran this script) must not take the engine.
+  $SUDO sh -c 'setsid nohup dockerd >/tmp/slipway-dockerd.log 2>&1 </dev/null &'
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && break
     sleep 1
