@@ -68,14 +68,7 @@ ENTRYPOINT ["/app"]
 		t.Errorf("the build result holds the secret: %s", answer)
 	}
 
-	ref, err := name.NewTag(w.Image+":main", name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := remote.Image(ref, remote.WithContext(t.Context()))
-	if err != nil {
-		t.Fatalf("read %s from the registry: %v", ref, err)
-	}
+	img := pushedImage(t, w.Image+":main")
 	cfg, err := img.RawConfigFile()
 	if err != nil {
 		t.Fatal(err)
@@ -115,6 +108,21 @@ ENTRYPOINT ["/app"]
 	if !sawRun {
 		t.Errorf("no history entry of the RUN step: %+v", hist)
 	}
+}
+
+// pushedImage reads the image tag (REPO:TAG) from its registry on
+// loopback.
+func pushedImage(t *testing.T, tag string) v1.Image {
+	t.Helper()
+	ref, err := name.NewTag(tag, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(ref, remote.WithContext(t.Context()))
+	if err != nil {
+		t.Fatalf("read %s from the registry: %v", ref, err)
+	}
+	return img
 }
 
 // layerFiles returns every regular file of every layer of img by its path
