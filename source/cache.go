@@ -16,7 +16,9 @@
 // history so a commit pushed and then superseded stays buildable. As with
 // git, the first clone keeps its pack and a later fetch of fewer than 100
 // objects (up to 1 MiB) is stored as loose objects, so that the packs, whose
-// indexes go-git reads on every checkout, do not grow by one per build.
+// indexes go-git reads on every checkout, do not grow by one per build;
+// once more than Options.GCAuto objects are loose, a fetch packs them into
+// one pack (as git's gc --auto does).
 //
 // A Cache is safe for concurrent use. Checkouts of one project are
 // serialised (fetch and work-tree writing); different projects proceed in
@@ -80,6 +82,12 @@ type Options struct {
 	// MaxDepth caps the number of path components of any entry of a work
 	// tree (git.max_depth). Default 64.
 	MaxDepth int
+	// GCAuto is git's gc.auto for the clone cache: after a fetch, once a
+	// project's cache holds more loose objects than this (estimated as
+	// git does, from a sample of the fan-out directories), they are
+	// written into one new pack and removed. Default 6700 (git's);
+	// negative never packs them.
+	GCAuto int
 }
 
 // withDefaults returns o with every zero value replaced by its default, or an
@@ -102,6 +110,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxDepth == 0 {
 		o.MaxDepth = DefaultMaxDepth
+	}
+	if o.GCAuto == 0 {
+		o.GCAuto = DefaultGCAuto
 	}
 	return o, nil
 }
@@ -298,6 +309,7 @@ func (c *Cache) checkout(ctx context.Context, req Request, projDir string) (*Che
 		}
 		return nil, err
 	}
+	c.autoGC(ctx, st, req.Project, projDir)
 	commit, err := c.resolve(repo, req, ref, local)
 	if err != nil {
 		return nil, err

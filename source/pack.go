@@ -82,6 +82,8 @@ type packWriter struct {
 	// Set by the goroutine before done is closed.
 	scan *packScan
 	err  error
+	// idx is the received pack's index, set by Close once it is resolved.
+	idx *idxfile.MemoryIndex
 }
 
 func newPackWriter(st *filesystem.Storage, packDir string) (*packWriter, error) {
@@ -161,6 +163,7 @@ func (w *packWriter) finish() error {
 	if err != nil {
 		return fmt.Errorf("index received pack: %w", err)
 	}
+	w.idx = idx
 	if w.unpack && w.scan.small(w.written) {
 		return w.storeLoose(idx)
 	}
