@@ -39,6 +39,12 @@ type BaseStatus struct {
 	// rebuild succeeds (one is queued at once; it stays outdated when that
 	// rebuild failed). Nil when up to date.
 	OutdatedSince *time.Time `json:"outdated_since,omitempty"`
+	// Cycle names the upstream chain cycle this base closes, as project
+	// names ("a → b → a"), when the base is the image of a project that is
+	// itself built (directly or not) FROM this project's image: the
+	// watcher then rebuilds the project on no new base digest until one of
+	// the Dockerfiles breaks the cycle. "" when there is none.
+	Cycle string `json:"cycle,omitempty"`
 }
 
 // Status returns the bases of each project's newest succeeded build of its
@@ -68,7 +74,12 @@ func (w *Watcher) Status(ctx context.Context) (map[string][]BaseStatus, error) {
 		list := make([]BaseStatus, 0, len(b.Bases))
 		for _, bi := range b.Bases {
 			s := BaseStatus{Ref: bi.Ref, Platform: bi.Platform, Digest: bi.Digest, Build: b.ID}
-			s.Watched = bi.Digest != "" && !strings.Contains(bi.Ref, "@") && (p.BaseImages.Watch || g.upstreamOf(bi.Ref) != "")
+			pinned := bi.Digest == "" || strings.Contains(bi.Ref, "@")
+			up := g.upstreamOf(bi.Ref)
+			if up != "" && !pinned {
+				g.link(up, p.Name) // as the watcher's pass links them
+			}
+			s.Watched = !pinned && (p.BaseImages.Watch || up != "")
 			if c, ok := byRef[bi.Ref]; ok && s.Watched {
 				s.Latest, s.LastError = c.Digest, c.LastError
 				if !c.CheckedAt.IsZero() {
@@ -85,7 +96,25 @@ func (w *Watcher) Status(ctx context.Context) (map[string][]BaseStatus, error) {
 		}
 		out[p.Name] = list
 	}
+	for name, list := range out {
+		markCycle(g, name, list)
+	}
 	return out, nil
+}
+
+// markCycle sets Cycle on the base of project name that is the image of
+// its upstream project in a cycle of g through name.
+func markCycle(g *graph, name string, bases []BaseStatus) {
+	cycle := g.cycleThrough(name)
+	if cycle == nil {
+		return
+	}
+	text, up := strings.Join(cycle, " → "), cycle[len(cycle)-2]
+	for i := range bases {
+		if g.upstreamOf(bases[i].Ref) == up {
+			bases[i].Cycle = text
+		}
+	}
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
+	"github.com/google/go-cmp/cmp"
 	"github.com/rs/zerolog"
 
 	"github.com/slipwayci/slipway/basewatch"
@@ -79,6 +80,7 @@ type world struct {
 	base    string // its reference, proxy host/base-x:1
 	svc     *pipeline.Service
 	queue   *pipeline.Queue
+	watcher *basewatch.Watcher // the first replica's
 	log     *testenv.Buffer
 }
 
@@ -136,7 +138,7 @@ func newWorld(t *testing.T, o fixture.Options, extra func(w *fixture.World, base
 		go func() { watcher.Run(ctx); done <- struct{}{} }()
 		t.Cleanup(func() { cancel(); <-done; <-done })
 		if wd.svc == nil {
-			wd.svc, wd.queue = svc, queue
+			wd.svc, wd.queue, wd.watcher = svc, queue, watcher
 		}
 	}
 	return wd, v1
@@ -389,8 +391,9 @@ func TestSharedBaseOneCheckPerInterval(t *testing.T) {
 // TestUpstreamChain: project B is built FROM project A's image (A watches
 // its own base). A push to A rebuilds B once A's push succeeded, with the
 // reason naming A's new digest; a push to A that fails leaves B alone;
-// and once A is built FROM B's image in turn, A's push rebuilds nothing
-// and the watcher's error names the cycle.
+// and once A is built FROM B's image in turn, A's push rebuilds nothing,
+// the watcher's error names the cycle, and so does the status of each
+// project's base that closes it (what the API and dashboard show).
 func TestUpstreamChain(t *testing.T) {
 	t.Parallel()
 	down := testenv.Name(t, "down")
@@ -451,6 +454,26 @@ func TestUpstreamChain(t *testing.T) {
 		t.Errorf("the failed build moved %s:main to %s", w.Image, got)
 	}
 
+	cycles := func() map[string]string {
+		t.Helper()
+		st, err := w.watcher.Status(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for project, bases := range st {
+			for _, b := range bases {
+				if b.Cycle != "" {
+					out[project+" "+b.Ref] = b.Cycle
+				}
+			}
+		}
+		return out
+	}
+	if got := cycles(); len(got) != 0 {
+		t.Errorf("before the cycle the status shows cycles %v, want none", got)
+	}
+
 	// A cycle: the upstream project built FROM the downstream image.
 	w.Repo.Commit(t, "main", map[string]string{
 		"Dockerfile": "FROM " + upImage + "-down:main AS down\nFROM " + w.base + "\nCOPY --from=down /app /app\nCOPY --from=down /ctx/ /ctx/\nENTRYPOINT [\"/app\"]\n",
@@ -471,5 +494,12 @@ func TestUpstreamChain(t *testing.T) {
 	})
 	if n := strings.Count(w.log.String(), "upstream chain cycle"); n != 1 {
 		t.Errorf("the cycle was logged %d times, want once", n)
+	}
+	want := map[string]string{
+		down + " " + upImage + ":main":           down + " → " + w.Project + " → " + down,
+		w.Project + " " + upImage + "-down:main": w.Project + " → " + down + " → " + w.Project,
+	}
+	if diff := cmp.Diff(want, cycles()); diff != "" {
+		t.Errorf("the cycles in the bases' status (project ref: cycle), -want +got:\n%s", diff)
 	}
 }
