@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/slipwayci/slipway/basewatch"
 	"github.com/slipwayci/slipway/internal/fixture"
@@ -93,5 +96,87 @@ func TestProjectsShowBases(t *testing.T) {
 	}
 	if code, page := c.get("/"); code != http.StatusOK || !strings.Contains(string(page), "outdated since") {
 		t.Errorf("dashboard after the failed rebuild: %d, no \"outdated since\":\n%s", code, page)
+	}
+}
+
+// TestProjectsShowBaseCycle: project down is built FROM project fixture's
+// image, then fixture FROM down's: the upstream chain is a cycle, which the
+// watcher refuses to rebuild. GET /api/v1/projects names the cycle on the
+// base of each project that closes it, and the dashboard's projects page
+// says so; before the cycle, neither does.
+func TestProjectsShowBaseCycle(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, setup{Tokens: true})
+	downImage := w.Image + "-down"
+	t.Cleanup(func() { fixture.RemoveImages(w.Docker, downImage) })
+	f, err := os.OpenFile(w.ConfigPath(), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = fmt.Fprintf(f, "  - name: down\n    repo: %q\n    dockerfile: Dockerfile.down\n    image: %q\n", w.Repo.URL(), downImage)
+	if err2 := f.Close(); err == nil {
+		err = err2
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Repo.Commit(t, "main", map[string]string{"Dockerfile.down": "FROM " + w.Image + ":main\nCOPY ctx/kept.txt /down.txt\n"}, "down on fixture")
+	c := serve(t, w, nil)
+	build := func(project string) {
+		t.Helper()
+		code, body := c.do(http.MethodPost, "/api/v1/projects/"+project+"/builds", apiToken, strings.NewReader(`{"ref":"main"}`),
+			http.Header{"Content-Type": {"application/json"}})
+		var b store.Build
+		if code != http.StatusAccepted || json.Unmarshal(body, &b) != nil {
+			t.Fatalf("POST builds of %s: %d %s", project, code, body)
+		}
+		if b = c.waitFinished(b.ID, 2*time.Minute); b.Status != store.StatusSucceeded {
+			t.Fatalf("build of %s: %s", project, describe(b))
+		}
+	}
+	// cycles maps "project base" to the cycle GET /api/v1/projects names.
+	cycles := func() map[string]string {
+		t.Helper()
+		code, body := c.get("/api/v1/projects")
+		var ps []struct {
+			Name  string                 `json:"name"`
+			Bases []basewatch.BaseStatus `json:"bases"`
+		}
+		if code != http.StatusOK || json.Unmarshal(body, &ps) != nil {
+			t.Fatalf("GET /api/v1/projects: %d %s", code, body)
+		}
+		out := map[string]string{}
+		for _, p := range ps {
+			for _, b := range p.Bases {
+				if b.Cycle != "" {
+					out[p.Name+" "+b.Ref] = b.Cycle
+				}
+			}
+		}
+		return out
+	}
+
+	build("fixture")
+	build("down")
+	if got := cycles(); len(got) != 0 {
+		t.Errorf("a chain without a cycle shows cycles %v", got)
+	}
+	if code, page := c.get("/"); code != http.StatusOK || strings.Contains(string(page), "upstream chain cycle") {
+		t.Errorf("dashboard of a chain without a cycle: %d, mentions a cycle:\n%s", code, page)
+	}
+
+	w.Repo.Commit(t, "main", map[string]string{
+		"Dockerfile": "FROM " + downImage + ":main AS down\nFROM scratch\nCOPY --from=down /app /app\nCOPY ctx/ /ctx/\nENTRYPOINT [\"/app\"]\n",
+	}, "fixture on down")
+	build("fixture")
+	want := map[string]string{
+		"down " + w.Image + ":main":      "down → fixture → down",
+		"fixture " + downImage + ":main": "fixture → down → fixture",
+	}
+	if diff := cmp.Diff(want, cycles()); diff != "" {
+		t.Errorf("the cycles of GET /api/v1/projects (project base: cycle), -want +got:\n%s", diff)
+	}
+	if code, page := c.get("/"); code != http.StatusOK || !strings.Contains(string(page), "upstream chain cycle fixture → down → fixture") {
+		t.Errorf("dashboard: %d, does not name the cycle:\n%s", code, page)
 	}
 }
