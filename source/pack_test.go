@@ -63,7 +63,7 @@ func deltaRepo(t *testing.T) (fx *gitfixture.Repo, old, head string) {
 }
 
 // newStorage opens an empty bare repository's storage in a temp dir.
-func newStorage(t *testing.T) (*filesystem.Storage, string) {
+func newStorage(t testing.TB) (*filesystem.Storage, string) {
 	t.Helper()
 	dir := t.TempDir()
 	st := filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRUDefault(),
