@@ -182,3 +182,30 @@ func TestCheckoutPackingBesideCheckouts(t *testing.T) {
 	}
 	fsck(t, filepath.Join(dir, "p"))
 }
+
+// The fetch of a push's changed files (path filters) stores a small push
+// loose, as the build's fetch does: a filtered project's cache does not
+// gain a pack per push either.
+func TestChangedFilesAddsNoPacks(t *testing.T) {
+	t.Parallel()
+	fx := gitfixture.New(t)
+	before := fx.Commit(t, "main", map[string]string{"a": "0"}, "zero")
+	dir := t.TempDir()
+	repoDir := filepath.Join(dir, "p")
+	c := newCache(t, source.Options{Dir: dir})
+	checkout(t, c, source.Request{Project: "p", URL: fx.URL(), Ref: "main"})
+	_, cloned := cacheObjects(t, repoDir)
+	for i := 1; i <= 3; i++ {
+		after := fx.Commit(t, "main", map[string]string{"docs/a.md": fmt.Sprint(i)}, "docs")
+		got, err := c.ChangedFiles(t.Context(), source.ChangesRequest{Project: "p", URL: fx.URL(), Ref: "refs/heads/main",
+			Before: before, After: after, DefaultBranch: "refs/heads/main"})
+		if err != nil || !cmp.Equal(got.Files, []string{"docs/a.md"}) {
+			t.Fatalf("push %d: ChangedFiles = %v, %v; want docs/a.md", i, got, err)
+		}
+		before = after
+	}
+	loose, packs := cacheObjects(t, repoDir)
+	if loose == 0 || !cmp.Equal(packs, cloned) {
+		t.Errorf("after 3 pushes whose changed files were read: %d loose objects, packs %v; want some loose, only the clone's %v", loose, packs, cloned)
+	}
+}
