@@ -24,7 +24,7 @@ import (
 // submodules: true the build's test (-selftest, which needs /ctx/kept.txt)
 // passes and the pushed image holds the pinned commit's file, not the
 // submodule branch's newer one. A second project of the same repository
-// without submodules: gets an empty submodule directory: its test fails
+// with submodules: false gets an empty submodule directory: its test fails
 // saying kept.txt is missing, and nothing is pushed.
 func TestSubmodulesReachTheImage(t *testing.T) {
 	lib := gitfixture.New(t)
@@ -46,7 +46,7 @@ func TestSubmodulesReachTheImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg = fmt.Appendf(cfg, "  - name: nosub\n    repo: %q\n    default_branch: main\n    image: %q\n    test: {command: [\"-selftest\"], timeout: 1m}\n", w.Repo.URL(), plainImage)
+	cfg = fmt.Appendf(cfg, "  - name: nosub\n    repo: %q\n    submodules: false\n    default_branch: main\n    image: %q\n    test: {command: [\"-selftest\"], timeout: 1m}\n", w.Repo.URL(), plainImage)
 	if err := os.WriteFile(w.ConfigPath(), cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}
