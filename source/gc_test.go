@@ -1,15 +1,19 @@
 package source_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/rs/zerolog"
 
 	"github.com/slipwayci/slipway/source"
 	"github.com/slipwayci/slipway/source/gitfixture"
@@ -82,12 +86,19 @@ func TestCheckoutPacksLooseObjects(t *testing.T) {
 		t.Fatalf("after the clone: %d loose objects, packs %v; want none loose, one pack", loose, packs)
 	}
 
+	var logs bytes.Buffer
+	ctx := zerolog.New(&logs).WithContext(t.Context())
 	var leftAlone, packed int
 	for i := 1; i <= 15; i++ {
 		// A commit, its tree and a new blob: 3 objects.
 		head := fx.Commit(t, "main", map[string]string{fmt.Sprintf("f%02d", i): fmt.Sprint("content ", i)}, fmt.Sprint("commit ", i))
 		commits = append(commits, head)
-		if co := checkout(t, c, req); co.Commit != head {
+		co, err := c.Checkout(ctx, req)
+		if err != nil {
+			t.Fatalf("fetch %d: %v", i, err)
+		}
+		co.Close()
+		if co.Commit != head {
 			t.Fatalf("fetch %d checked out %s, want %s", i, co.Commit, head)
 		}
 		prevLoose, prevPacks := loose, len(packs)
@@ -104,6 +115,26 @@ func TestCheckoutPacksLooseObjects(t *testing.T) {
 	}
 	if leftAlone == 0 || packed != 2 {
 		t.Errorf("15 fetches of 3 objects over threshold %d: %d left their objects loose, %d packed them; want some and 2", threshold, leftAlone, packed)
+	}
+	// One line per packing, with its counts and duration.
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		if m["message"] == "git cache: packed loose objects" {
+			lines = append(lines, m)
+		}
+	}
+	if len(lines) != 2 {
+		t.Errorf("log: %d lines about packing, want 2:\n%s", len(lines), logs.String())
+	}
+	for _, m := range lines {
+		n, _ := m["loose_objects"].(float64)
+		if n <= threshold || m["removed"] != n || m["project"] != "p" || m["duration"] == nil {
+			t.Errorf("log line %v: want project p, more than %d loose_objects, all removed, a duration", m, threshold)
+		}
 	}
 	fsck(t, repoDir)
 
