@@ -81,13 +81,18 @@ func Run(ctx context.Context, c Check, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var last string
 	for attempt := 1; ; attempt++ {
 		got, err := get(ctx, client, c.URL)
 		if err == nil && got.status == c.Status {
 			fmt.Fprintf(out, "GET %s: %s (attempt %d)\n", c.URL, got.line, attempt)
 			return nil
 		}
-		var last string
+		if err != nil && ctx.Err() != nil && last != "" {
+			// The time ran out during this attempt: the answer before it
+			// says more than the deadline does.
+			return fmt.Errorf("GET %s did not answer %d within %s: %s", c.URL, c.Status, c.Timeout, last)
+		}
 		if err != nil {
 			last = err.Error()
 		} else {
