@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 	"github.com/rs/zerolog"
@@ -63,9 +64,9 @@ func isHex(s string) bool {
 
 // gcStats is what one packLoose did.
 type gcStats struct {
-	loose   int // loose objects found
-	removed int // loose objects removed, now in the pack
-	pack    plumbing.Hash
+	loose   int      // loose objects found
+	removed int      // loose objects removed, now packed
+	packs   []string // the new packs' checksums
 }
 
 // autoGC packs the project's loose objects when there are more than
@@ -95,69 +96,104 @@ func (c *Cache) autoGC(ctx context.Context, st *filesystem.Storage, project, pro
 		return
 	}
 	log.Info().Str("project", project).Int("loose_objects", stats.loose).Int("removed", stats.removed).
-		Str("pack", stats.pack.String()).Dur("duration", time.Since(start)).
+		Strs("packs", stats.packs).Dur("duration", time.Since(start)).
 		Msg("git cache: packed loose objects")
 }
 
-// packLoose writes every loose object of st into one new pack, as git's
-// repack -d does without -a: the pack is written and indexed by packWriter
-// (streaming, a temporary file moved in place with its index last: a reader
-// never sees a half-written pack), then each loose object the new index
-// holds is removed, with the fan-out directories left empty. Existing packs
-// are left alone. Memory is what go-git's packfile encoder needs for the
-// loose objects, which are small (see unpackLimit).
+// packLoose writes the loose objects of st into a new pack, as git's
+// repack -d does without -a, and removes them: objects up to largeObject go
+// into one pack with git's delta search, larger ones (resolved from a thin
+// pack) into a second without deltas, so that none is read whole into
+// memory. Existing packs are left alone. The memory is what go-git's
+// packfile encoder needs for the small objects (each at most largeObject)
+// and their deltas.
 func packLoose(st *filesystem.Storage, packDir string) (gcStats, error) {
 	var stats gcStats
-	var hashes []plumbing.Hash
+	var small, large []plumbing.Hash
 	err := st.ForEachObjectHash(func(h plumbing.Hash) error {
-		hashes = append(hashes, h)
+		size, err := st.EncodedObjectSize(h)
+		if err != nil {
+			return fmt.Errorf("object %s: %w", h, err)
+		}
+		if size > largeObject {
+			large = append(large, h)
+		} else {
+			small = append(small, h)
+		}
 		return nil
 	})
 	if err != nil {
 		return stats, fmt.Errorf("list loose objects: %w", err)
 	}
-	stats.loose = len(hashes)
-	if len(hashes) == 0 {
-		return stats, nil
+	stats.loose = len(small) + len(large)
+	for _, part := range []struct {
+		hashes []plumbing.Hash
+		window uint
+	}{{small, gcPackWindow}, {large, 0}} {
+		if len(part.hashes) == 0 {
+			continue
+		}
+		idx, pack, err := encodePack(st, packDir, part.hashes, part.window)
+		if err != nil {
+			return stats, err
+		}
+		stats.packs = append(stats.packs, pack.String())
+		n, err := removePacked(st, filepath.Dir(packDir), part.hashes, idx, pack)
+		stats.removed += n
+		if err != nil {
+			return stats, err
+		}
 	}
+	return stats, nil
+}
 
+// encodePack writes the objects hashes of st into a new pack in packDir with
+// go-git's encoder (delta search over window objects; 0: none), through
+// packWriter: streamed, indexed as it arrives, and moved in place index
+// first, so that a reader never sees a half-written pack.
+func encodePack(st *filesystem.Storage, packDir string, hashes []plumbing.Hash, window uint) (*idxfile.MemoryIndex, plumbing.Hash, error) {
 	w, err := newPackWriter(st, packDir)
 	if err != nil {
-		return stats, err
+		return nil, plumbing.ZeroHash, err
 	}
-	if _, err := packfile.NewEncoder(w, st, false).Encode(hashes, gcPackWindow); err != nil {
+	if _, err := packfile.NewEncoder(w, st, false).Encode(hashes, window); err != nil {
 		w.pw.CloseWithError(err) // the indexing goroutine fails: Close keeps nothing
 		w.Close()
-		return stats, fmt.Errorf("pack loose objects: %w", err)
+		return nil, plumbing.ZeroHash, fmt.Errorf("pack loose objects: %w", err)
 	}
 	if err := w.Close(); err != nil {
-		return stats, fmt.Errorf("pack loose objects: %w", err)
+		return nil, plumbing.ZeroHash, fmt.Errorf("pack loose objects: %w", err)
 	}
 	if w.idx == nil {
-		return stats, errors.New("pack loose objects: the encoder wrote an empty pack; loose objects kept")
+		return nil, plumbing.ZeroHash, errors.New("pack loose objects: the encoder wrote an empty pack; loose objects kept")
 	}
-	stats.pack = w.scan.checksum
+	return w.idx, w.scan.checksum, nil
+}
 
-	objDir := filepath.Dir(packDir)
+// removePacked removes the loose objects hashes, once the index of the pack
+// now in place says it holds every one, and the fan-out directories they
+// leave empty. It returns how many it removed.
+func removePacked(st *filesystem.Storage, objDir string, hashes []plumbing.Hash, idx *idxfile.MemoryIndex, pack plumbing.Hash) (int, error) {
 	for _, h := range hashes {
-		ok, err := w.idx.Contains(h)
+		ok, err := idx.Contains(h)
 		if err != nil {
-			return stats, fmt.Errorf("read the new pack's index: %w", err)
+			return 0, fmt.Errorf("read the index of the new pack %s: %w", pack, err)
 		}
 		if !ok {
-			return stats, fmt.Errorf("pack loose objects: object %s is not in the new pack %s; loose objects kept", h, stats.pack)
+			return 0, fmt.Errorf("pack loose objects: object %s is not in the new pack %s; loose objects kept", h, pack)
 		}
 	}
+	removed := 0
 	fanout := make(map[string]bool)
 	for _, h := range hashes {
 		if err := st.DeleteLooseObject(h); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return stats, fmt.Errorf("remove packed loose object %s: %w", h, err)
+			return removed, fmt.Errorf("remove packed loose object %s: %w", h, err)
 		}
-		stats.removed++
+		removed++
 		fanout[h.String()[:2]] = true
 	}
 	for d := range fanout {
 		_ = os.Remove(filepath.Join(objDir, d)) // fails unless empty
 	}
-	return stats, nil
+	return removed, nil
 }

@@ -7,7 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 // The loose-object estimate samples objects/17 as git's gc --auto does at
@@ -54,6 +57,57 @@ func TestLooseEstimate(t *testing.T) {
 	}
 }
 
+// storeBlob writes content into st as a loose blob.
+func storeBlob(t testing.TB, st *filesystem.Storage, content []byte) plumbing.Hash {
+	t.Helper()
+	obj := st.NewEncodedObject()
+	obj.SetType(plumbing.BlobObject)
+	obj.SetSize(int64(len(content)))
+	if err := writeObject(obj, content); err != nil {
+		t.Fatal(err)
+	}
+	h, err := st.SetEncodedObject(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// Loose objects over largeObject go into a pack of their own, written
+// without a delta search (which would read them whole); every object reads
+// back as it was, and none is left loose.
+func TestPackLooseLargeObjects(t *testing.T) {
+	t.Parallel()
+	st, packDir := newStorage(t)
+	want := map[plumbing.Hash]string{}
+	for i := range 5 {
+		c := strings.Repeat(fmt.Sprintf("small blob %d\n", i), 100)
+		want[storeBlob(t, st, []byte(c))] = c
+	}
+	big := []byte(strings.Repeat("a line of the large blob, written loose from a thin pack\n", largeObject/40))
+	want[storeBlob(t, st, big)] = string(big)
+
+	stats, err := packLoose(st, packDir)
+	if err != nil || stats.loose != 6 || stats.removed != 6 || len(stats.packs) != 2 {
+		t.Fatalf("packLoose = %+v, %v; want 6 loose objects removed into 2 packs", stats, err)
+	}
+	fresh := filesystem.NewStorage(osfs.New(filepath.Dir(filepath.Dir(packDir))), cache.NewObjectLRUDefault())
+	defer fresh.Close()
+	if err := fresh.ForEachObjectHash(func(h plumbing.Hash) error { return fmt.Errorf("object %s is still loose", h) }); err != nil {
+		t.Error(err)
+	}
+	for h, content := range want {
+		obj, err := fresh.EncodedObject(plumbing.AnyObject, h)
+		if err != nil {
+			t.Fatalf("object %s after packing: %v", h, err)
+		}
+		got, err := readAll(obj)
+		if err != nil || string(got) != content {
+			t.Errorf("object %s after packing: %d bytes (%v), want %d", h, len(got), err, len(content))
+		}
+	}
+}
+
 // BenchmarkPackLoose packs 5,000 loose objects, what the loose objects of
 // about 1,700 small fetches would be: versions of 50 text files of 4 KiB,
 // each a line apart from the previous, so the encoder finds deltas.
@@ -71,16 +125,7 @@ func BenchmarkPackLoose(b *testing.B) {
 			}
 			for v := range versions {
 				lines[v%len(lines)] = fmt.Sprintf("file %d version %d", f, v)
-				obj := st.NewEncodedObject()
-				obj.SetType(plumbing.BlobObject)
-				content := []byte(strings.Join(lines, "\n"))
-				obj.SetSize(int64(len(content)))
-				if err := writeObject(obj, content); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := st.SetEncodedObject(obj); err != nil {
-					b.Fatal(err)
-				}
+				storeBlob(b, st, []byte(strings.Join(lines, "\n")))
 			}
 		}
 		b.StartTimer()
