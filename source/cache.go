@@ -85,7 +85,8 @@ type Options struct {
 	// GCAuto is git's gc.auto for the clone cache: after a fetch, once a
 	// project's cache holds more loose objects than this (estimated as
 	// git does, from a sample of the fan-out directories), they are
-	// written into one new pack and removed. Default 6700 (git's);
+	// written into one new pack (objects over 1 MiB into a second, without
+	// deltas) and removed. Default 6700 (git's);
 	// negative never packs them.
 	GCAuto int
 }

@@ -92,7 +92,7 @@ func (c *Cache) autoGC(ctx context.Context, st *filesystem.Storage, project, pro
 	stats, err := packLoose(st, filepath.Join(objDir, "pack"))
 	if err != nil {
 		log.Warn().Err(err).Str("project", project).Int("loose_objects", stats.loose).Int("removed", stats.removed).
-			Msg("git cache: packing loose objects failed; the cache stays as it was, the next fetch tries again")
+			Msg("git cache: packing loose objects failed; nothing is lost, the next fetch tries again")
 		return
 	}
 	log.Info().Str("project", project).Int("loose_objects", stats.loose).Int("removed", stats.removed).
