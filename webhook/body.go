@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -39,6 +40,16 @@ var errBusy = errors.New("too many webhook bodies being received at once")
 // errTooLarge reports a Content-Length over the limit, refused unread.
 var errTooLarge = errors.New("body too large")
 
+// smallBuffers holds the buffers of the bodies read from the small pool
+// (at most smallBody+bufferStep bytes each), so that a delivery does not
+// allocate its body anew: a push payload is ~10 KiB, as much as go-github
+// allocates to parse it. Idle buffers are freed by the garbage collector
+// like any sync.Pool's.
+var smallBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// bufferStep is the size a pooled body buffer is a multiple of.
+const bufferStep = 16 << 10
+
 // bodyBudget bounds the memory of the bodies being read. It is safe for
 // concurrent use.
 type bodyBudget struct {
@@ -63,12 +74,24 @@ func (b *bodyBudget) reserve(ctx context.Context, n int64) (release func(), err 
 	case n > 0:
 		size = n
 	}
+	// Without contention (TryAcquire fails while others wait, so the
+	// order stays first come, first served) no timer is set up.
+	if !pool.TryAcquire(size) {
+		if err := b.acquire(ctx, pool, size); err != nil {
+			return nil, err
+		}
+	}
+	return func() { pool.Release(size) }, nil
+}
+
+// acquire waits at most b.wait for size of pool.
+func (b *bodyBudget) acquire(ctx context.Context, pool *semaphore.Weighted, size int64) error {
 	ctx, cancel := context.WithTimeout(ctx, b.wait)
 	defer cancel()
 	if err := pool.Acquire(ctx, size); err != nil {
-		return nil, errBusy
+		return errBusy
 	}
-	return func() { pool.Release(size) }, nil
+	return nil
 }
 
 // read reads r's whole body within the budget, refusing more than maxBody
@@ -90,7 +113,26 @@ func (b *bodyBudget) read(w http.ResponseWriter, r *http.Request) (body []byte, 
 	if r.ContentLength >= 0 {
 		limit = r.ContentLength
 	}
-	buf := make([]byte, 0, min(limit, firstAlloc)+1)
+	var buf []byte
+	if r.ContentLength > 0 && r.ContentLength <= smallBody {
+		// The usual delivery: its buffer comes from smallBuffers and goes
+		// back there once released (bodies are not kept: the parsed
+		// event and the records copy what they need). Capped at
+		// limit+1, as if freshly made.
+		p := smallBuffers.Get().(*[]byte)
+		if int64(cap(*p)) < limit+1 {
+			// Rounded up so that the buffer fits the next few sizes too.
+			*p = make([]byte, (limit+1+bufferStep-1)/bufferStep*bufferStep)
+		}
+		buf = (*p)[: 0 : limit+1]
+		free := release
+		release = func() {
+			free()
+			smallBuffers.Put(p)
+		}
+	} else {
+		buf = make([]byte, 0, min(limit, firstAlloc)+1)
+	}
 	rd := http.MaxBytesReader(w, r.Body, b.maxBody)
 	defer rd.Close()
 	for {

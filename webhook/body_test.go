@@ -83,3 +83,21 @@ func TestBodyBudgetReadGrowsWithWhatIsSent(t *testing.T) {
 		t.Errorf("read %d bytes into %d, want %d into at most %d", len(body), cap(body), len(big), len(big)+1)
 	}
 }
+
+func TestBodyBudgetReadReusesSmallBuffers(t *testing.T) {
+	b := newBodyBudget(25 << 20)
+	// Each body is read exactly, whatever was read into a reused buffer
+	// before it, and its buffer never has room past Content-Length+1.
+	for i, n := range []int{9000, 3000, 40000, 1, 3000, smallBody} {
+		sent := bytes.Repeat([]byte{byte('a' + i)}, n)
+		r := httptest.NewRequest(http.MethodPost, "/hooks/github", bytes.NewReader(sent))
+		body, release, err := b.read(httptest.NewRecorder(), r)
+		if err != nil {
+			t.Fatalf("read %d bytes: %v", n, err)
+		}
+		if !bytes.Equal(body, sent) || cap(body) > n+1 {
+			t.Errorf("read %d bytes into %d, want the %d sent into at most %d", len(body), cap(body), n, n+1)
+		}
+		release()
+	}
+}
