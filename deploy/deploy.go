@@ -283,6 +283,11 @@ type RolloutOptions struct {
 	// Log receives one line per change of a rollout's progress. Default:
 	// nothing is written.
 	Log io.Writer
+
+	// engineFaults adds task errors that count as faults of the engine
+	// (see engineFaults in rollout.go); for tests, which cannot make the
+	// engine fail at will.
+	engineFaults []string
 }
 
 // BindingOptions returns the RolloutOptions of a deploy binding with its

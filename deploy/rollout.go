@@ -23,6 +23,31 @@ const stackLabel = "com.docker.stack.namespace"
 // our write).
 const maxUpdateAttempts = 5
 
+// maxEngineRetries bounds how often a change whose task failed because of
+// the Docker engine, not the image, is made again.
+const maxEngineRetries = 2
+
+// engineFaults are task errors of the Docker engine itself, not of the
+// image or the spec: the same task started again runs.
+var engineFaults = []string{
+	// moby/moby#48783: an engine under memory pressure fails to remount a
+	// task's secrets (or configs) tmpfs read-only ("unable to remount dir
+	// as readonly: mount tmpfs:.../mounts/secrets ...: device or resource
+	// busy").
+	"unable to remount dir as readonly",
+}
+
+// engineFault reports whether a task failure (as failedTask describes it)
+// is a fault of the engine.
+func (o RolloutOptions) engineFault(failure string) bool {
+	for _, f := range slices.Concat(engineFaults, o.engineFaults) {
+		if failure != "" && strings.Contains(failure, f) {
+			return true
+		}
+	}
+	return false
+}
+
 // errServiceGone is returned by observe when the service no longer exists.
 var errServiceGone = errors.New("the service was removed")
 
@@ -116,7 +141,11 @@ func (t *Target) lookup(ctx context.Context, stack, name string) (swarm.Service,
 // replace (0 replicas) converges at once.
 //
 // An update the swarm refuses as out of sequence is retried after a fresh
-// read. Canceling ctx stops the watch (the swarm carries on with the
+// read. An update whose task failed because of the Docker engine, not the
+// image (engineFaults, e.g. moby/moby#48783), is rolled back and made
+// again, at most maxEngineRetries times, each with the bounds below; a new
+// service's task that failed so is left to the swarm, which starts another.
+// Canceling ctx stops the watch (the swarm carries on with the
 // update) and returns StatusFailed. The outcome is always a Result, never
 // a hang: the call is bounded by opts.Timeout plus opts.RollbackTimeout
 // (and the few API calls around them).
@@ -196,6 +225,13 @@ type change struct {
 	rollback bool
 	// created marks a service slipway created: it has no previous spec.
 	created bool
+	// written is the spec slipway wrote, to write again when the change
+	// failed because of the engine; nil for a rollback or a change slipway
+	// did not make.
+	written *swarm.ServiceSpec
+	// retries counts the times the change was made again after a fault of
+	// the engine (or, for a created service, the failed tasks passed over).
+	retries int
 }
 
 // update reads the service, asks mutate for its new spec and writes it,
@@ -226,7 +262,7 @@ func (t *Target) update(ctx context.Context, name string, opts RolloutOptions, m
 		for _, w := range resp.Warnings {
 			fmt.Fprintf(opts.Log, "%s: warning: %s\n", svc.Spec.Name, strings.TrimSpace(w))
 		}
-		ch := &change{id: svc.ID, name: svc.Spec.Name, prev: svc.UpdateStatus, before: before}
+		ch := &change{id: svc.ID, name: svc.Spec.Name, prev: svc.UpdateStatus, before: before, written: &spec}
 		if err := t.recordSpec(ctx, ch); err != nil {
 			return svc, nil, err
 		}
@@ -309,11 +345,38 @@ func (t *Target) settle(ctx context.Context, ch *change, opts RolloutOptions) Re
 		return Result{Service: ch.name, Status: StatusConverged}
 	case verdictRolledBack:
 		fmt.Fprintf(opts.Log, "%s: rolled back by the swarm: %s\n", ch.name, v.reason)
-		return Result{Service: ch.name, Status: StatusRolledBack, Error: v.reason}
+		return t.again(ctx, ch, Result{Service: ch.name, Status: StatusRolledBack, Error: v.reason}, opts)
 	case verdictFailed:
-		return t.rollback(ctx, ch, v.reason, opts)
+		return t.again(ctx, ch, t.rollback(ctx, ch, v.reason, opts), opts)
 	}
 	return failed(ch.name, v.reason) // verdictFinal: no rollback possible
+}
+
+// again makes a change rolled back because of a fault of the engine
+// (engineFaults) once more and settles it; any other outcome res is
+// returned as it is.
+func (t *Target) again(ctx context.Context, ch *change, res Result, opts RolloutOptions) Result {
+	if res.Status != StatusRolledBack || ch.written == nil || ch.retries >= maxEngineRetries || !opts.engineFault(res.Error) || ctx.Err() != nil {
+		return res
+	}
+	n := ch.retries + 1
+	fmt.Fprintf(opts.Log, "%s: the task failed because of the Docker engine, not the image; deploying again (retry %d of %d)\n", ch.name, n, maxEngineRetries)
+	written := *ch.written
+	_, next, err := t.update(ctx, ch.id, opts, func(svc swarm.Service) (swarm.ServiceSpec, bool) {
+		spec := written
+		// Keep the counter: a changed one would restart tasks by itself.
+		spec.TaskTemplate.ForceUpdate = svc.Spec.TaskTemplate.ForceUpdate
+		return spec, canonical(spec) != canonical(svc.Spec)
+	})
+	switch {
+	case err != nil:
+		res.Error += fmt.Sprintf("; deploying again failed: %v", err)
+		return res
+	case next == nil:
+		return res // the service has that spec already (someone else wrote it)
+	}
+	next.retries = n
+	return t.settle(ctx, next, opts)
 }
 
 // rollback rolls a failed change back to the previous spec when allowed
@@ -398,6 +461,18 @@ func (t *Target) watch(ctx context.Context, ch *change, opts RolloutOptions) ver
 			if v.progress != lastProgress {
 				fmt.Fprintf(opts.Log, "%s: %s\n", ch.name, v.progress)
 				lastProgress = v.progress
+			}
+			if v.kind == verdictFailed && ch.created && ch.retries < maxEngineRetries && opts.engineFault(v.failure) {
+				// A new service has no update to roll back: the swarm
+				// starts another task; watch that one.
+				ch.retries++
+				fmt.Fprintf(opts.Log, "%s: %s, a fault of the Docker engine, not the image; waiting for the swarm's next task (%d of %d)\n", ch.name, v.failure, ch.retries, maxEngineRetries)
+				for _, task := range tasks {
+					if isEnded(task.Status.State) {
+						ch.before[task.ID] = true
+					}
+				}
+				v.kind, v.failure = verdictPending, ""
 			}
 			if firstFailure == "" {
 				firstFailure = v.failure

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
 
@@ -163,6 +164,57 @@ func TestRollout(t *testing.T) {
 		if strings.Contains(log.String(), images.Password) || strings.Contains(res.Error, images.Password) {
 			t.Error("the registry password reached the log or the result")
 		}
+	})
+
+	t.Run("an update whose task fails because of the engine is made again", func(t *testing.T) {
+		t.Parallel()
+		once := images.Push(t, "once", "once", "fail-once")
+		mark := t.TempDir()
+		id, name := newService(t, testenv.Name(t, "stack"), 1, func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: mark, Target: "/mark"}}
+		})
+		var log logBuffer
+		// The engine's own faults cannot be caused at will: the first
+		// task's exit stands for one here.
+		opts := deploy.WithEngineFaults(deploy.RolloutOptions{Timeout: testTimeout, Rollback: true, RegistryAuth: images.Auth, Log: &log}, "non-zero exit (1)")
+		res := target.Rollout(t.Context(), name, once, opts)
+		t.Logf("log:\n%s", log.String())
+		if res.Status != deploy.StatusConverged || res.Error != "" {
+			t.Fatalf("Rollout = %+v, want converged on the second try", res)
+		}
+		if !strings.Contains(log.String(), "retry 1 of 2") || strings.Contains(log.String(), "retry 2 of 2") {
+			t.Errorf("log does not say the update was made again once")
+		}
+		if !pinnedTo(res.Previous, images.V1) {
+			t.Errorf("Previous %q, want v1 (what ran before the deploy)", res.Previous)
+		}
+		if got := inspect(t, cli, id).Spec.TaskTemplate.ContainerSpec.Image; !pinnedTo(got, once) {
+			t.Errorf("spec image %q, want pinned to the new image", got)
+		}
+		for _, img := range runningImages(t, cli, id) {
+			if !pinnedTo(img, once) {
+				t.Errorf("a running task runs %q, want the new image", img)
+			}
+		}
+	})
+
+	t.Run("an engine fault that does not go away is rolled back after two retries", func(t *testing.T) {
+		t.Parallel()
+		id, name := newService(t, testenv.Name(t, "stack"), 1, nil)
+		var log logBuffer
+		opts := deploy.WithEngineFaults(deploy.RolloutOptions{Timeout: testTimeout, Rollback: true, RegistryAuth: images.Auth, Log: &log}, "non-zero exit (1)")
+		res := target.Rollout(t.Context(), name, images.Bad, opts)
+		t.Logf("log:\n%s", log.String())
+		if res.Status != deploy.StatusRolledBack || !strings.Contains(res.Error, "non-zero exit (1)") {
+			t.Fatalf("Rollout = %+v, want rolled_back naming the task's failure", res)
+		}
+		if got := strings.Count(log.String(), "rolled back\n"); got != 3 || !strings.Contains(log.String(), "retry 2 of 2") {
+			t.Errorf("log has %d rollbacks, want 3 (the update and two retries)", got)
+		}
+		if got := inspect(t, cli, id).Spec.TaskTemplate.ContainerSpec.Image; !pinnedTo(got, images.V1) {
+			t.Errorf("spec image %q, want back on v1", got)
+		}
+		swarmtest.WaitRunning(t, cli, id, 1, testTimeout)
 	})
 
 	t.Run("a failing image without rollback is a failure", func(t *testing.T) {

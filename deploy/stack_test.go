@@ -149,3 +149,40 @@ func serviceExists(t *testing.T, name string) bool {
 	}
 	return slices.ContainsFunc(list, func(s swarm.Service) bool { return s.Spec.Name == name })
 }
+
+func TestDeployStackNewServiceEngineFault(t *testing.T) {
+	t.Parallel()
+	cli := swarmtest.Manager(t)
+	images := swarmtest.PushImages(t, cli)
+	once := images.Push(t, "once", "once", "fail-once")
+	target := connectLocal(t, cli)
+	stack := testenv.Name(t, "stack")
+	swarmtest.RemoveStackAtCleanup(t, cli, stack)
+	workDir, err := filepath.Abs(filepath.Join("testdata", "stack"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log logBuffer
+	opts := deploy.StackOptions{
+		// The engine's own faults cannot be caused at will: the first
+		// task's exit stands for one here.
+		Rollout: deploy.WithEngineFaults(deploy.RolloutOptions{Timeout: testTimeout, Rollback: true, RegistryAuth: images.Auth, Log: &log}, "non-zero exit (1)"),
+		Env:     map[string]string{"WEB_IMAGE": images.Repo, "MARK_DIR": t.TempDir()},
+	}
+	results, err := target.DeployStack(t.Context(), stack, []string{"once.yml"}, workDir, once, opts)
+	t.Logf("log:\n%s", log.String())
+	if err != nil {
+		t.Fatalf("DeployStack: %v", err)
+	}
+	if len(results) != 1 || results[0].Status != deploy.StatusConverged || results[0].Error != "" {
+		t.Fatalf("results %+v, want the new service converged on the swarm's second task", results)
+	}
+	if !strings.Contains(log.String(), "waiting for the swarm's next task (1 of 2)") {
+		t.Error("log does not say the failed first task was passed over")
+	}
+	for _, img := range runningImages(t, cli, stack+"_once") {
+		if !pinnedTo(img, once) {
+			t.Errorf("a running task runs %q, want the new image", img)
+		}
+	}
+}

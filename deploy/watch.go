@@ -166,9 +166,7 @@ func failedTask(ch *change, tasks []swarm.Task) string {
 		if ch.before[task.ID] {
 			continue
 		}
-		switch task.Status.State {
-		case swarm.TaskStateFailed, swarm.TaskStateRejected, swarm.TaskStateComplete:
-		default:
+		if !isEnded(task.Status.State) {
 			continue
 		}
 		if specKey(task.Spec) != ch.task {
@@ -185,6 +183,11 @@ func failedTask(ch *change, tasks []swarm.Task) string {
 		return fmt.Sprintf("task %s %s: %s", id, task.Status.State, why)
 	}
 	return ""
+}
+
+// isEnded reports whether a task in state s failed, was rejected or ended.
+func isEnded(s swarm.TaskState) bool {
+	return s == swarm.TaskStateFailed || s == swarm.TaskStateRejected || s == swarm.TaskStateComplete
 }
 
 // stuckTask describes a task the swarm wants running that has not started

@@ -91,8 +91,10 @@ func Manager(t testing.TB) *client.Client {
 
 // app is the program of the test images: `serve` prints its variant and
 // waits for SIGTERM (exiting at once, so updates do not wait out a stop
-// grace period); `fail` exits 1 at once; `http-NNN` serves HTTP on :8080,
-// answering status NNN and its variant to every request, until SIGTERM.
+// grace period); `fail` exits 1 at once; `fail-once` exits 1 in the first
+// task that mounts a host directory at /mark and serves in later ones;
+// `http-NNN` serves HTTP on :8080, answering status NNN and its variant to
+// every request, until SIGTERM.
 const app = `package main
 
 import (
@@ -109,6 +111,15 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "fail" {
 		fmt.Println("failing on purpose")
 		os.Exit(1)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "fail-once" {
+		// The first task fails, later ones serve: the mark is kept in
+		// /mark, a directory the service mounts from the host.
+		if _, err := os.Stat("/mark/started"); err != nil {
+			os.WriteFile("/mark/started", nil, 0o644)
+			fmt.Println("failing once on purpose")
+			os.Exit(1)
+		}
 	}
 	if len(os.Args) > 1 && strings.HasPrefix(os.Args[1], "http-") {
 		code, _ := strconv.Atoi(strings.TrimPrefix(os.Args[1], "http-"))
@@ -165,8 +176,8 @@ func NewRegistry(t testing.TB, cli *client.Client) *Registry {
 }
 
 // Push builds an image of the app (variant sets its VARIANT variable and a
-// label; cmd is "serve" or "fail"), pushes it as Repo:tag and returns it
-// with its digest. Local images of the registry are removed when the test
+// label; cmd is one of the app's commands), pushes it as Repo:tag and
+// returns it with its digest. Local images of the registry are removed when the test
 // that made the Registry ends.
 func (r *Registry) Push(t testing.TB, tag, variant, cmd string) deploy.Image {
 	t.Helper()
