@@ -10,6 +10,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/client"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
@@ -18,18 +19,25 @@ import (
 	"github.com/slipwayci/slipway/internal/testenv"
 )
 
-func TestDeployStack(t *testing.T) {
-	t.Parallel()
-	cli := swarmtest.Manager(t)
-	images := swarmtest.PushImages(t, cli)
-	sidecar := images.PushRepo(t, images.Host+"/"+testenv.Name(t, "sidecar"), "1", "sidecar", "serve")
-	target := connectLocal(t, cli)
-	stack := testenv.Name(t, "stack")
+// stackTarget returns a Target on the engine, a stack name of the test
+// (removed when it ends) and the directory of the stack files.
+func stackTarget(t *testing.T, cli *client.Client) (target *deploy.Target, stack, workDir string) {
+	t.Helper()
+	stack = testenv.Name(t, "stack")
 	swarmtest.RemoveStackAtCleanup(t, cli, stack)
 	workDir, err := filepath.Abs(filepath.Join("testdata", "stack"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return connectLocal(t, cli), stack, workDir
+}
+
+func TestDeployStack(t *testing.T) {
+	t.Parallel()
+	cli := swarmtest.Manager(t)
+	images := swarmtest.PushImages(t, cli)
+	sidecar := images.PushRepo(t, images.Host+"/"+testenv.Name(t, "sidecar"), "1", "sidecar", "serve")
+	target, stack, workDir := stackTarget(t, cli)
 	var log logBuffer
 	opts := deploy.StackOptions{
 		Rollout: deploy.RolloutOptions{Timeout: testTimeout, Rollback: true, RegistryAuth: images.Auth, Log: &log},
@@ -155,13 +163,7 @@ func TestDeployStackNewServiceEngineFault(t *testing.T) {
 	cli := swarmtest.Manager(t)
 	images := swarmtest.PushImages(t, cli)
 	once := images.Push(t, "once", "once", "fail-once")
-	target := connectLocal(t, cli)
-	stack := testenv.Name(t, "stack")
-	swarmtest.RemoveStackAtCleanup(t, cli, stack)
-	workDir, err := filepath.Abs(filepath.Join("testdata", "stack"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	target, stack, workDir := stackTarget(t, cli)
 	var log logBuffer
 	opts := deploy.StackOptions{
 		// The engine's own faults cannot be caused at will: the first
