@@ -122,7 +122,9 @@ type Config struct {
 // project, always stay. Zero values keep everything.
 type History struct {
 	// KeepDays deletes the finished builds created more than this many
-	// days ago. Default 0: no age limit.
+	// days ago, and the webhook delivery records received before then
+	// (never those of the last 7 days, GitHub's redelivery window).
+	// Default 0: no age limit.
 	KeepDays int `yaml:"keep_days"`
 	// KeepBuilds keeps this many of each project's newest builds and
 	// deletes the finished ones before them. Default 0: no count limit.

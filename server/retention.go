@@ -16,8 +16,9 @@ const pruneEvery = time.Hour
 // retentionLock names the lock that lets one replica at a time prune.
 const retentionLock = "history-retention"
 
-// runRetention deletes the builds that h no longer keeps (store.Prune),
-// once at start and then every pruneEvery, until ctx ends. On PostgreSQL
+// runRetention deletes the builds that h no longer keeps (store.Prune)
+// and the webhook delivery records older than h.KeepDays
+// (store.PruneDeliveries), once at start and then every pruneEvery, until ctx ends. On PostgreSQL
 // one replica at a time prunes; the others skip that round.
 func runRetention(ctx context.Context, st *store.Store, h config.History, now func() time.Time, logger zerolog.Logger) {
 	t := time.NewTicker(pruneEvery)
@@ -58,5 +59,18 @@ func pruneHistory(ctx context.Context, st *store.Store, h config.History, now ti
 	if n > 0 {
 		logger.Info().Int("deleted", n).Int("keep_days", h.KeepDays).Int("keep_builds", h.KeepBuilds).
 			Dur("took", time.Since(start)).Msg("history retention: deleted old builds and their logs")
+	}
+	if r.Before.IsZero() {
+		return
+	}
+	start = time.Now()
+	n, err = st.PruneDeliveries(ctx, r.Before, 0)
+	if err != nil && ctx.Err() == nil {
+		logger.Error().Err(err).Int("deleted", n).Msg("history retention of webhook deliveries: try again in an hour")
+		return
+	}
+	if n > 0 {
+		logger.Info().Int("deleted", n).Int("keep_days", h.KeepDays).Dur("took", time.Since(start)).
+			Msg("history retention: deleted old webhook delivery records")
 	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,7 +14,8 @@ import (
 )
 
 // TestPruneHistoryAppliesTheConfig: one round of retention deletes what
-// history: keep_days and keep_builds select, and no more.
+// history: keep_days and keep_builds select, and no more; keep_days also
+// deletes the older webhook delivery records.
 func TestPruneHistoryAppliesTheConfig(t *testing.T) {
 	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "data"))
 	if err != nil {
@@ -36,9 +38,20 @@ func TestPruneHistoryAppliesTheConfig(t *testing.T) {
 		}
 		return err == nil
 	}
+	for i, age := range ages[:2] {
+		if _, err := st.RecordDelivery(t.Context(), store.Delivery{ID: fmt.Sprint("d", i), Event: "push", ReceivedAt: now.Add(-age)}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	pruneHistory(t.Context(), st, config.History{KeepDays: 30}, now, zerolog.Nop())
 	if exists(0) || !exists(1) {
 		t.Errorf("keep_days 30: 40 days old kept %v, 20 days old kept %v; want false, true", exists(0), exists(1))
+	}
+	if n, err := st.CountDeliveries(t.Context()); err != nil || n != 1 {
+		t.Errorf("keep_days 30: %d deliveries left (%v), want the one 20 days old", n, err)
+	}
+	if _, err := st.GetDelivery(t.Context(), "d1"); err != nil {
+		t.Errorf("keep_days 30: delivery of 20 days ago: %v", err)
 	}
 	pruneHistory(t.Context(), st, config.History{KeepDays: 30, KeepBuilds: 2}, now, zerolog.Nop())
 	for i, want := range []bool{false, false, false, true, true} {

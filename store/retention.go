@@ -180,3 +180,46 @@ func (s *Store) pruneBatch(ctx context.Context, query string, args []any) (int, 
 	}
 	return len(ids), nil
 }
+
+// RedeliveryWindow is how long a webhook delivery record is kept at the
+// least, whatever PruneDeliveries is asked: GitHub Enterprise Server lets a
+// delivery be redelivered for 7 days (github.com for 3), and a redelivery
+// must still find its record so that it never builds twice.
+const RedeliveryWindow = 7 * 24 * time.Hour
+
+// PruneDeliveries deletes the webhook delivery records received before
+// before (but never one younger than RedeliveryWindow) and returns how many
+// it deleted. Like Prune it deletes in transactions of batch records
+// (default DefaultPruneBatch), oldest first, so that deliveries being
+// recorded are never held for long; a canceled ctx stops it between two
+// batches.
+func (s *Store) PruneDeliveries(ctx context.Context, before time.Time, batch int) (deleted int, err error) {
+	if before.IsZero() {
+		return 0, nil
+	}
+	if batch <= 0 {
+		batch = DefaultPruneBatch
+	}
+	if floor := s.now().Add(-RedeliveryWindow); before.After(floor) {
+		before = floor
+	}
+	for {
+		if err := context.Cause(ctx); err != nil {
+			return deleted, fmt.Errorf("prune deliveries: %w", err)
+		}
+		var n int64
+		err := s.write(ctx, func(tx querier) error {
+			var err error
+			n, err = tx.exec(ctx, `DELETE FROM deliveries WHERE id IN
+				(SELECT id FROM deliveries WHERE received_at < ? ORDER BY received_at LIMIT ?)`, nanos(before), batch)
+			return err
+		})
+		deleted += int(n)
+		if err != nil {
+			return deleted, fmt.Errorf("prune deliveries: %w", err)
+		}
+		if n < int64(batch) {
+			return deleted, nil
+		}
+	}
+}

@@ -106,6 +106,8 @@ var behaviours = []struct {
 	{"GroupCommit", testGroupCommit},
 	{"Prune", testPrune},
 	{"PruneLetsWritersIn", testPruneLetsWritersIn},
+	{"PruneDeliveries", testPruneDeliveries},
+	{"PruneDeliveriesLetsWritersIn", testPruneDeliveriesLetsWritersIn},
 	{"ScheduleMarks", testScheduleMarks},
 	{"Insert", testInsert},
 	{"LogPath", testLogPath},
