@@ -3,6 +3,8 @@ package builder
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/build"
@@ -34,13 +36,18 @@ type GCReport struct {
 // tags all moved to a newer build) and, when maxBuildCache > 0 and the
 // engine's build cache is larger, prunes the oldest cache down to that size.
 // Images of other projects and of anything not built by slipway are never
-// touched.
+// touched. A prune or disk usage request the engine refuses because
+// another client's is running (see WhenIdle) is made again until ctx ends.
 func Clean(ctx context.Context, cli GCClient, project string, maxBuildCache int64) (GCReport, error) {
 	var rep GCReport
-	pruned, err := cli.ImagesPrune(ctx, filters.NewArgs(
-		filters.Arg("dangling", "true"),
-		filters.Arg("label", ProjectLabel+"="+project),
-	))
+	var pruned image.PruneReport
+	err := WhenIdle(ctx, func() (err error) {
+		pruned, err = cli.ImagesPrune(ctx, filters.NewArgs(
+			filters.Arg("dangling", "true"),
+			filters.Arg("label", ProjectLabel+"="+project),
+		))
+		return err
+	})
 	if err != nil {
 		return rep, fmt.Errorf("prune dangling images of %s: %w", project, err)
 	}
@@ -48,7 +55,11 @@ func Clean(ctx context.Context, cli GCClient, project string, maxBuildCache int6
 	if maxBuildCache <= 0 {
 		return rep, nil
 	}
-	du, err := cli.DiskUsage(ctx, types.DiskUsageOptions{Types: []types.DiskUsageObject{types.BuildCacheObject}})
+	var du types.DiskUsage
+	err = WhenIdle(ctx, func() (err error) {
+		du, err = cli.DiskUsage(ctx, types.DiskUsageOptions{Types: []types.DiskUsageObject{types.BuildCacheObject}})
+		return err
+	})
 	if err != nil {
 		return rep, fmt.Errorf("read the engine's build cache size: %w", err)
 	}
@@ -66,4 +77,35 @@ func Clean(ctx context.Context, cli GCClient, project string, maxBuildCache int6
 	}
 	rep.BuildCacheBytes = cr.SpaceReclaimed
 	return rep, nil
+}
+
+// WhenIdle calls op until the engine stops refusing it because another
+// client's operation of the kind is running, or ctx ends, pausing 50ms,
+// then longer, up to half a second, in between. Engines before 23.0 run
+// one image prune and one disk usage request at a time and refuse the
+// others meanwhile ("a prune operation is already running", a 409; "a
+// disk usage operation is already running", a 500 that only its text
+// tells apart): on an engine shared by several builds that is a matter of
+// waiting. Any other error is returned at once; when ctx ends, the last
+// refusal is.
+func WhenIdle(ctx context.Context, op func() error) error {
+	wait := 50 * time.Millisecond
+	for {
+		err := op()
+		if err == nil || !engineBusy(err) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
+}
+
+// engineBusy reports whether err is an engine's refusal of an operation
+// because another client's of the kind is running (see WhenIdle).
+func engineBusy(err error) bool {
+	return strings.Contains(err.Error(), "operation is already running")
 }

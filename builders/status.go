@@ -3,12 +3,13 @@ package builders
 import (
 	"context"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/client"
+
+	"github.com/slipwayci/slipway/builder"
 )
 
 // Status is a builder as GET /api/v1/builders shows it.
@@ -90,26 +91,19 @@ func (p *Pool) disk(ctx context.Context, m *member) *Disk {
 
 // diskUse asks cli for its disk use as `docker system df` shows it.
 func diskUse(ctx context.Context, cli *client.Client) *Disk {
-	wait := 50 * time.Millisecond
-	for {
-		du, err := cli.DiskUsage(ctx, types.DiskUsageOptions{Types: []types.DiskUsageObject{types.ImageObject, types.BuildCacheObject}})
-		if err == nil {
-			// The images' size is that of their layers, each counted once,
-			// as `docker system df` shows it.
-			d := &Disk{Images: len(du.Images), ImagesBytes: du.LayersSize, BuildCache: len(du.BuildCache)}
-			for _, c := range du.BuildCache {
-				d.BuildCacheSize += c.Size
-			}
-			return d
-		}
-		if !strings.Contains(err.Error(), "disk usage operation is already running") {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 100*time.Millisecond)
+	var du types.DiskUsage
+	err := builder.WhenIdle(ctx, func() (err error) {
+		du, err = cli.DiskUsage(ctx, types.DiskUsageOptions{Types: []types.DiskUsageObject{types.ImageObject, types.BuildCacheObject}})
+		return err
+	})
+	if err != nil {
+		return nil
 	}
+	// The images' size is that of their layers, each counted once, as
+	// `docker system df` shows it.
+	d := &Disk{Images: len(du.Images), ImagesBytes: du.LayersSize, BuildCache: len(du.BuildCache)}
+	for _, c := range du.BuildCache {
+		d.BuildCacheSize += c.Size
+	}
+	return d
 }
