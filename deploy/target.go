@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/cli/cli/connhelper"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
@@ -50,8 +54,22 @@ type Target struct {
 // but is not a manager is reported with ErrNotManager.
 func Connect(ctx context.Context, name string, t config.DeployTarget) (*Target, error) {
 	if len(t.Hosts) == 0 {
-		return nil, fmt.Errorf("deploy target %q has no hosts: list its managers in deploy_targets.%s.hosts", name, name)
+		return nil, errNoHosts(name)
 	}
+	target, err := connect(ctx, name, t)
+	if err != nil {
+		return nil, fmt.Errorf("deploy target %q: %w", name, err)
+	}
+	return target, nil
+}
+
+func errNoHosts(name string) error {
+	return fmt.Errorf("deploy target %q has no hosts: list its managers in deploy_targets.%s.hosts", name, name)
+}
+
+// connect is Connect with at least one host; its error does not name the
+// target.
+func connect(ctx context.Context, name string, t config.DeployTarget) (*Target, error) {
 	var errs hostErrors
 	for _, host := range t.Hosts {
 		cli, err := dial(host, t.TLS, "deploy_targets."+name+".tls")
@@ -62,14 +80,14 @@ func Connect(ctx context.Context, name string, t config.DeployTarget) (*Target, 
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, fmt.Errorf("deploy target %q: %w", name, context.Cause(ctx))
+				return nil, context.Cause(ctx)
 			}
 			errs = append(errs, redacted(fmt.Errorf("%s: %w", redactHost(host), err), host))
 			continue
 		}
 		return &Target{name: name, host: redactHost(host), cli: cli}, nil
 	}
-	return nil, fmt.Errorf("deploy target %q: no swarm manager answered: %w", name, errs)
+	return nil, fmt.Errorf("no swarm manager answered: %w", errs)
 }
 
 // hostErrors are the failures of every host tried, in order, on one line.
@@ -186,3 +204,153 @@ func (t *Target) Host() string { return t.host }
 
 // Close releases the connection (and an ssh endpoint's ssh process).
 func (t *Target) Close() error { return t.cli.Close() }
+
+// Targets keeps one connection per deploy target for reads that repeat
+// across requests (what the deployments page shows): Get connects on a
+// target's first use and returns the same Target afterwards, and Failed
+// drops a connection whose endpoint stopped answering, so that the next
+// Get connects afresh (failing over to the next host). Deploys do not use
+// it: each connects on its own (Connect). Safe for concurrent use; Close
+// it on shutdown.
+type Targets struct {
+	cfg map[string]config.DeployTarget
+
+	mu     sync.Mutex
+	slots  map[string]*slot
+	closed bool
+}
+
+// slot is one target's kept connection; sem is held while connecting, so
+// that concurrent Gets of a target make one connection.
+type slot struct {
+	sem    chan struct{}
+	target *Target // nil when not connected
+}
+
+// ErrClosed is returned by Get after Close.
+var ErrClosed = errors.New("the deploy targets are closed: slipway is stopping")
+
+// NewTargets returns a Targets of the configured deploy targets; nothing
+// is contacted until Get.
+func NewTargets(cfg map[string]config.DeployTarget) *Targets {
+	return &Targets{cfg: cfg, slots: map[string]*slot{}}
+}
+
+// Get returns the kept connection to deploy target name, connecting first
+// (as Connect does) when there is none. When ctx ends first, or no host
+// answers, the error is an *UnreachableError; a target missing from the
+// configuration, one whose only managers are not managers (ErrNotManager)
+// and a refused plain-HTTP host (config.ErrPlainTCP) are not.
+func (p *Targets) Get(ctx context.Context, name string) (*Target, error) {
+	cfg, ok := p.cfg[name]
+	if !ok {
+		return nil, fmt.Errorf("deploy target %q is not in deploy_targets: add it there or fix the deploy binding's target", name)
+	}
+	if len(cfg.Hosts) == 0 {
+		return nil, errNoHosts(name)
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, ErrClosed
+	}
+	s := p.slots[name]
+	if s == nil {
+		s = &slot{sem: make(chan struct{}, 1)}
+		p.slots[name] = s
+	}
+	p.mu.Unlock()
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, &UnreachableError{Target: name, Err: context.Cause(ctx)}
+	}
+	defer func() { <-s.sem }()
+	p.mu.Lock()
+	t := s.target
+	p.mu.Unlock()
+	if t != nil {
+		return t, nil
+	}
+	t, err := connect(ctx, name, cfg)
+	switch {
+	case ctx.Err() != nil && err != nil:
+		return nil, &UnreachableError{Target: name, Err: context.Cause(ctx)}
+	case errors.Is(err, ErrNotManager), errors.Is(err, config.ErrPlainTCP):
+		return nil, fmt.Errorf("deploy target %q: %w", name, err)
+	case err != nil:
+		return nil, &UnreachableError{Target: name, Err: err}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		t.Close()
+		return nil, ErrClosed
+	}
+	s.target = t
+	return t, nil
+}
+
+// Failed tells the Targets that a use of t failed with err. When err says
+// the endpoint stopped answering (the connection failed, the time ran out,
+// the engine is unavailable, as a demoted manager is), t is closed and
+// dropped: the next Get connects afresh. An engine's answer (a service not
+// found, say) keeps it.
+func (p *Targets) Failed(t *Target, err error) {
+	if !LostConnection(err) {
+		return
+	}
+	p.mu.Lock()
+	s := p.slots[t.name]
+	drop := s != nil && s.target == t
+	if drop {
+		s.target = nil
+	}
+	p.mu.Unlock()
+	if drop {
+		t.Close()
+	}
+}
+
+// Close closes every kept connection; Get fails with ErrClosed afterwards.
+func (p *Targets) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	var errs []error
+	for _, s := range p.slots {
+		if s.target != nil {
+			errs = append(errs, s.target.Close())
+			s.target = nil
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// LostConnection reports whether err says an engine endpoint stopped
+// answering, rather than that the engine answered with an error: the
+// connection failed or broke, the deadline passed, or the engine is
+// unavailable (503, as a manager that lost its role answers).
+func LostConnection(err error) bool {
+	if err == nil {
+		return false
+	}
+	var netErr net.Error
+	return client.IsErrConnectionFailed(err) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		cerrdefs.IsUnavailable(err)
+}
+
+// UnreachableError is a deploy target none of whose hosts answered (Err
+// says how each failed, or that the time ran out).
+type UnreachableError struct {
+	Target string
+	Err    error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("deploy target %q is unreachable (%v): check that a manager in deploy_targets.%s.hosts is up and that slipway's host can reach it (network, firewall, ssh access, TLS files)",
+		e.Target, e.Err, e.Target)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -42,47 +43,121 @@ type ServiceState struct {
 	History []store.Deployment `json:"history"`
 }
 
+// targetReadTimeout bounds Deployments' read of one deploy target
+// (connect when not connected, list the bindings' services, inspect each):
+// a target that does not answer in time shows as unreachable instead of
+// holding the answer.
+const targetReadTimeout = 5 * time.Second
+
 // Deployments reads, for each service of every deploy binding, what runs
 // on it now (from the swarm) and its deployment history (from the store).
-// A target or service that cannot be read is a ServiceState with a Note.
+// The targets are read at once, each through its kept connection
+// (deploy.Targets) and within 5s; a target or service that cannot be read
+// is a ServiceState with a Note (an unreachable target's says what to
+// check). Only a store failure is an error.
 func (s *Service) Deployments(ctx context.Context) ([]ServiceState, error) {
-	targets := map[string]*deploy.Target{}
-	defer func() {
-		for _, t := range targets {
-			t.Close()
-		}
-	}()
-	var out []ServiceState
-	seen := map[string]bool{}
+	var reads []*bindingRead
+	byTarget := map[string][]*bindingRead{}
 	for i := range s.Config.Projects {
 		p := &s.Config.Projects[i]
 		for _, bind := range p.Deploy {
-			t, err := s.target(ctx, targets, bind.Target)
-			if err != nil {
-				out = append(out, ServiceState{Project: p.Name, Target: bind.Target, Stack: bind.Stack, Note: err.Error(), History: []store.Deployment{}})
-				continue
-			}
-			services, err := t.Services(ctx, bind.Stack, bind.Services, p.Image)
-			if err != nil {
-				out = append(out, ServiceState{Project: p.Name, Target: bind.Target, Stack: bind.Stack, Note: err.Error(), History: []store.Deployment{}})
-				continue
-			}
-			for _, svc := range services {
-				if key := bind.Target + "\n" + svc; !seen[key] {
-					seen[key] = true
-					st, err := s.serviceState(ctx, t, p, bind, svc)
-					if err != nil {
-						return nil, err
-					}
-					out = append(out, st)
+			r := &bindingRead{project: p, bind: bind}
+			reads = append(reads, r)
+			byTarget[bind.Target] = append(byTarget[bind.Target], r)
+		}
+	}
+	var wg sync.WaitGroup
+	for name, rs := range byTarget {
+		wg.Go(func() { s.readTarget(ctx, name, rs) })
+	}
+	wg.Wait()
+
+	var out []ServiceState
+	seen := map[string]bool{}
+	for _, r := range reads {
+		p, bind := r.project, r.bind
+		if r.err != nil {
+			out = append(out, ServiceState{Project: p.Name, Target: bind.Target, Stack: bind.Stack, Note: r.err.Error(), History: []store.Deployment{}})
+			continue
+		}
+		for _, svc := range r.services {
+			if key := bind.Target + "\n" + svc; !seen[key] {
+				seen[key] = true
+				st, err := s.serviceState(ctx, p, bind, svc, r.running[svc])
+				if err != nil {
+					return nil, err
 				}
+				out = append(out, st)
 			}
 		}
 	}
 	return out, nil
 }
 
-// target connects to a deploy target once per call of Deployments.
+// bindingRead is what Deployments read of one deploy binding on its
+// target: the services it names and what each runs, or why they could
+// not be read.
+type bindingRead struct {
+	project  *config.Project
+	bind     config.DeployBinding
+	err      error
+	services []string
+	running  map[string]running
+}
+
+// running is what a service's spec runs (deploy.Target.Running).
+type running struct {
+	image string
+	since time.Time
+	err   error
+}
+
+// readTarget reads the services of the bindings rs of one deploy target,
+// within targetReadTimeout, through the target's kept connection.
+func (s *Service) readTarget(ctx context.Context, name string, rs []*bindingRead) {
+	ctx, cancel := context.WithTimeoutCause(ctx, targetReadTimeout, fmt.Errorf("no answer within %s", targetReadTimeout))
+	defer cancel()
+	t, err := s.targets.Get(ctx, name)
+	if err != nil {
+		for _, r := range rs {
+			r.err = err
+		}
+		return
+	}
+	// unreachable says so when err is the target's, not the engine's answer.
+	unreachable := func(err error) error {
+		s.targets.Failed(t, err)
+		switch {
+		case ctx.Err() != nil:
+			return &deploy.UnreachableError{Target: name, Err: context.Cause(ctx)}
+		case deploy.LostConnection(err):
+			return &deploy.UnreachableError{Target: name, Err: err}
+		}
+		return err
+	}
+	read := map[string]running{}
+	for _, r := range rs {
+		r.services, r.err = t.Services(ctx, r.bind.Stack, r.bind.Services, r.project.Image)
+		if r.err != nil {
+			r.err = unreachable(r.err)
+			continue
+		}
+		r.running = map[string]running{}
+		for _, svc := range r.services {
+			run, ok := read[svc]
+			if !ok {
+				run.image, run.since, run.err = t.Running(ctx, svc)
+				if run.err != nil {
+					run.err = unreachable(run.err)
+				}
+				read[svc] = run
+			}
+			r.running[svc] = run
+		}
+	}
+}
+
+// target connects to a deploy target once per call of Rollback.
 func (s *Service) target(ctx context.Context, targets map[string]*deploy.Target, name string) (*deploy.Target, error) {
 	if t, ok := targets[name]; ok {
 		return t, nil
@@ -99,20 +174,20 @@ func (s *Service) target(ctx context.Context, targets map[string]*deploy.Target,
 	return t, nil
 }
 
-// serviceState reads one service; only a store failure is an error.
-func (s *Service) serviceState(ctx context.Context, t *deploy.Target, p *config.Project, bind config.DeployBinding, service string) (ServiceState, error) {
+// serviceState is one service's state from what runs on it and its
+// history, read from the store; only a store failure is an error.
+func (s *Service) serviceState(ctx context.Context, p *config.Project, bind config.DeployBinding, service string, run running) (ServiceState, error) {
 	st := ServiceState{Project: p.Name, Target: bind.Target, Stack: bind.Stack, Service: service}
 	history, err := s.store.Deployments(ctx, bind.Target, service, historyLength)
 	if err != nil {
 		return st, err
 	}
 	st.History = history
-	image, since, err := t.Running(ctx, service)
-	if err != nil {
-		st.Note = err.Error()
+	if run.err != nil {
+		st.Note = run.err.Error()
 		return st, nil
 	}
-	st.Image, st.Digest, st.Since = image, deploy.DigestOf(image), since
+	st.Image, st.Digest, st.Since = run.image, deploy.DigestOf(run.image), run.since
 	if len(history) == 0 {
 		st.Note = "not deployed by slipway yet"
 		return st, nil

@@ -13,6 +13,7 @@ import (
 	"github.com/slipwayci/slipway/builder"
 	"github.com/slipwayci/slipway/builders"
 	"github.com/slipwayci/slipway/config"
+	"github.com/slipwayci/slipway/deploy"
 	"github.com/slipwayci/slipway/internal/gitref"
 	"github.com/slipwayci/slipway/notify"
 	"github.com/slipwayci/slipway/registry"
@@ -36,6 +37,8 @@ type Service struct {
 	pool   *builders.Pool
 	docker *client.Client
 	runner *Runner
+	// targets keeps the deploy targets' connections of Deployments.
+	targets *deploy.Targets
 	// notifier queues and sends the notify: messages.
 	notifier *notify.Notifier
 	logger   zerolog.Logger
@@ -71,12 +74,13 @@ func Open(ctx context.Context, cfg *config.Config, logger zerolog.Logger) (*Serv
 	}
 	keys := registry.NewKeychain(registry.ConfiguredCredentials(cfg.Registries), "")
 	s := &Service{
-		Config: cfg,
-		store:  st,
-		pool:   pool,
-		docker: docker,
-		logger: logger,
-		now:    time.Now,
+		Config:  cfg,
+		store:   st,
+		pool:    pool,
+		docker:  docker,
+		targets: deploy.NewTargets(cfg.DeployTargets),
+		logger:  logger,
+		now:     time.Now,
 	}
 	s.runner = NewRunner(RunnerDeps{
 		Config:  cfg,
@@ -99,9 +103,11 @@ func Open(ctx context.Context, cfg *config.Config, logger zerolog.Logger) (*Serv
 	return s, nil
 }
 
-// Close releases the store and the engine clients.
+// Close releases the store, the engine clients and the deploy targets'
+// connections.
 func (s *Service) Close() error {
 	s.pool.Close()
+	s.targets.Close()
 	return s.store.Close()
 }
 

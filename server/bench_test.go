@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,51 +62,19 @@ func benchmarkWebhookAck(b *testing.B, senders int, database string, replicas in
 		bases []string
 		stops []func()
 	)
-	stopped := false
 	stop := func() {
 		for _, s := range stops {
 			s()
 		}
 	}
-	b.Cleanup(func() {
-		if !stopped {
-			stop()
-		}
-	})
 	for r := range replicas {
 		rcfg := *cfg
 		if r > 0 {
 			rcfg.DataDir = filepath.Join(b.TempDir(), fmt.Sprint("replica-", r))
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() {
-			done <- server.Run(ctx, &rcfg, zerolog.New(io.Discard), server.Options{Listener: ln, Grace: time.Second})
-		}()
-		stops = append(stops, func() {
-			cancel()
-			if err := <-done; err != nil {
-				b.Errorf("server.Run: %v", err)
-			}
-		})
-		base := "http://" + ln.Addr().String()
+		base, stop := benchServe(b, &rcfg)
 		bases = append(bases, base)
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			resp, err := client.Get(base + "/healthz")
-			if err == nil {
-				resp.Body.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				b.Fatalf("server does not answer: %v", err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		stops = append(stops, stop)
 	}
 
 	type signed struct {
@@ -143,7 +112,6 @@ func benchmarkWebhookAck(b *testing.B, senders int, database string, replicas in
 	accepted := int64(b.N) - failed
 
 	stop()
-	stopped = true
 	if failed > 0 {
 		b.Errorf("%d deliveries were not accepted", failed)
 	}
@@ -158,5 +126,44 @@ func benchmarkWebhookAck(b *testing.B, senders int, database string, replicas in
 	}
 	if int64(recorded) != accepted {
 		b.Errorf("%d deliveries answered 2xx, %d recorded", accepted, recorded)
+	}
+}
+
+// benchServe runs server.Run with cfg on a loopback listener and returns
+// its base URL once it answers, and a stop that ends it and waits (also
+// called when the benchmark ends).
+func benchServe(b *testing.B, cfg *config.Config) (base string, stop func()) {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- server.Run(ctx, cfg, zerolog.New(io.Discard), server.Options{Listener: ln, Grace: time.Second})
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				b.Errorf("server.Run: %v", err)
+			}
+		})
+	}
+	b.Cleanup(stop)
+	base = "http://" + ln.Addr().String()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			return base, stop
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("server does not answer: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

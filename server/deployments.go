@@ -4,6 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/slipwayci/slipway/pipeline"
 	"github.com/slipwayci/slipway/store"
@@ -14,6 +19,93 @@ import (
 type DeploymentService interface {
 	Deployments(ctx context.Context) ([]pipeline.ServiceState, error)
 	Rollback(ctx context.Context, target, service string, build int64) (pipeline.RollbackResult, error)
+}
+
+const (
+	// deploymentsFresh is how long one read of the deployments answers
+	// GET /api/v1/deployments and the dashboard's page: a busy dashboard
+	// reads the swarms at most once per 5s, and a change made outside
+	// slipway shows within 5s (a rollback or a finished build at once).
+	deploymentsFresh = 5 * time.Second
+	// deploymentsReadTimeout bounds a shared read, which no one request's
+	// end cancels (the targets' own bound is 5s each).
+	deploymentsReadTimeout = time.Minute
+)
+
+// deploymentsCache is a DeploymentService whose Deployments answers from
+// one read for deploymentsFresh, concurrent callers sharing the read in
+// flight (singleflight). Rollback, and forget (a build finished), make
+// the next call read afresh. Safe for concurrent use.
+type deploymentsCache struct {
+	DeploymentService
+	fresh time.Duration
+	now   func() time.Time
+	group singleflight.Group
+
+	mu sync.Mutex
+	// gen counts the forgets; a read started before the last one is not
+	// kept.
+	gen    uint64
+	states []pipeline.ServiceState
+	until  time.Time // states answer until then (zero: no states)
+}
+
+// newDeploymentsCache caches svc's Deployments for fresh.
+func newDeploymentsCache(svc DeploymentService, fresh time.Duration, now func() time.Time) *deploymentsCache {
+	return &deploymentsCache{DeploymentService: svc, fresh: fresh, now: now}
+}
+
+// Deployments returns the kept states while fresh, else joins or starts a
+// read. A caller whose ctx ends stops waiting; the read goes on for the
+// others (bounded by deploymentsReadTimeout). The states returned are
+// shared: callers must not change them.
+func (c *deploymentsCache) Deployments(ctx context.Context) ([]pipeline.ServiceState, error) {
+	c.mu.Lock()
+	if c.now().Before(c.until) {
+		states := c.states
+		c.mu.Unlock()
+		return states, nil
+	}
+	gen := c.gen
+	c.mu.Unlock()
+	ch := c.group.DoChan(strconv.FormatUint(gen, 10), func() (any, error) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deploymentsReadTimeout)
+		defer cancel()
+		states, err := c.DeploymentService.Deployments(rctx)
+		if err == nil {
+			c.mu.Lock()
+			if c.gen == gen {
+				c.states, c.until = states, c.now().Add(c.fresh)
+			}
+			c.mu.Unlock()
+		}
+		return states, err
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.([]pipeline.ServiceState), nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+// Rollback rolls back (DeploymentService.Rollback) and forgets the kept
+// states: the next read shows the rollback.
+func (c *deploymentsCache) Rollback(ctx context.Context, target, service string, build int64) (pipeline.RollbackResult, error) {
+	defer c.forget()
+	return c.DeploymentService.Rollback(ctx, target, service, build)
+}
+
+// forget makes the next Deployments read afresh, as after a build that
+// may have deployed.
+func (c *deploymentsCache) forget() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.states, c.until = nil, time.Time{}
 }
 
 // listDeployments answers GET /api/v1/deployments: per target and

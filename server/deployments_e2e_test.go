@@ -98,9 +98,12 @@ func TestDeploymentsAPI(t *testing.T) {
 	if _, err := cli.ServiceUpdate(t.Context(), id, cur.Version, cur.Spec, swarm.ServiceUpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if st := state(); !st.ChangedOutside || st.Digest != b1.Digest || !strings.Contains(st.Note, "changed outside slipway") {
-		t.Errorf("after a manual update: %+v, want changed outside slipway running %s", st, b1.Digest)
-	}
+	// The answer is kept for 5s: the change shows within that.
+	waitFor(t, 20*time.Second, "the manual update to show", func() (bool, string) {
+		st := state()
+		return st.ChangedOutside && st.Digest == b1.Digest && strings.Contains(st.Note, "changed outside slipway"),
+			fmt.Sprintf("%+v, want changed outside slipway running %s", st, b1.Digest)
+	})
 
 	// The dashboard page says so and offers the rollback to build 2.
 	code, page := c.get("/deployments")

@@ -70,12 +70,17 @@ func Run(ctx context.Context, cfg *config.Config, logger zerolog.Logger, opts Op
 	// The base image watcher hears of each push (upstream chains) and
 	// queues its rebuilds through the queue.
 	var bases *basewatch.Watcher
+	// A finished build may have deployed: the deployments read afresh.
+	deployments := newDeploymentsCache(svc, deploymentsFresh, time.Now)
 	queue := pipeline.NewQueue(svc, pipeline.QueueOptions{
 		Concurrency: cfg.BuildSlots(),
 		Grace:       opts.Grace,
 		Notifier:    statuses,
 		Observer:    metrics,
-		Finished:    func(ctx context.Context, b store.Build) { bases.Pushed(ctx, b) },
+		Finished: func(ctx context.Context, b store.Build) {
+			deployments.forget()
+			bases.Pushed(ctx, b)
+		},
 	})
 	bases = basewatch.New(cfg.Projects, basewatch.Options{
 		Store:   svc.Store(),
@@ -93,7 +98,7 @@ func Run(ctx context.Context, cfg *config.Config, logger zerolog.Logger, opts Op
 	if err != nil {
 		return err
 	}
-	h, err := NewHandler(HandlerDeps{Config: cfg, Builds: queue, Scheduler: sched, Builders: svc.Builders(), Deployments: svc, Bases: bases, Metrics: metrics, Gatherer: reg, Logger: logger, Stopping: stopping, SessionKey: key})
+	h, err := NewHandler(HandlerDeps{Config: cfg, Builds: queue, Scheduler: sched, Builders: svc.Builders(), Deployments: deployments, Bases: bases, Metrics: metrics, Gatherer: reg, Logger: logger, Stopping: stopping, SessionKey: key})
 	if err != nil {
 		return err
 	}
