@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/slipwayci/slipway/deploy/swarmtest"
 	"github.com/slipwayci/slipway/internal/fixture"
 	"github.com/slipwayci/slipway/internal/testenv"
 	"github.com/slipwayci/slipway/pipeline"
@@ -20,7 +22,8 @@ import (
 // TestClientCommands runs each client command against a real `slipway
 // serve` (in-process, fixture repository and registry): start, logs -f,
 // builds in its table, JSON and template forms, schedule run, cancel of a
-// slow build, deployments; and the errors a user meets first (no server,
+// slow build, deployments (of a service not on the swarm, then of one
+// running the image a build deployed); and the errors a user meets first (no server,
 // server down, no or wrong token), none of which prints the token.
 func TestClientCommands(t *testing.T) {
 	const token = "tok-Qz8-client-secret"
@@ -34,7 +37,7 @@ func TestClientCommands(t *testing.T) {
 		Extra: fmt.Sprintf("listen: \"127.0.0.1:0\"\nconcurrency: 2\napi_tokens_file: %q\ngithub: {webhook_secret: not-so-secret}\n"+
 			"deploy_targets:\n  local:\n    hosts: [\"unix:///var/run/docker.sock\"]\n", tokenFile),
 		ProjectExtra: fmt.Sprintf("    schedules:\n      - {name: nightly, cron: \"0 3 * * *\"}\n"+
-			"    deploy:\n      - {target: local, stack: %q, services: [%q], on: [\"branch:release\"]}\n", stack, stack+"_app"),
+			"    deploy:\n      - {target: local, stack: %q, services: [%q], on: [\"branch:release\"], deploy_timeout: 90s, stable_for: 1s}\n", stack, stack+"_app"),
 	})
 	// A second project whose test sleeps: the build to cancel.
 	slowImage := w.Image + "-slow"
@@ -168,6 +171,70 @@ func TestClientCommands(t *testing.T) {
 		// is not on the swarm.
 		if len(states) != 1 || states[0].Target != "local" || states[0].Stack != stack || !strings.Contains(states[0].Note, stack+"_app") {
 			t.Errorf("deployments --json = %+v, want the one binding's row naming its service", states)
+		}
+	})
+
+	// The service now runs build 1's image; a build of release deploys
+	// its own to it, and deployments shows that build running.
+	t.Run("deployments of a running service", func(t *testing.T) {
+		var builds []store.Build
+		decode(t, mustRun(t, "builds", "ls", "--project", w.Project, "--json"), &builds)
+		i := slices.IndexFunc(builds, func(b store.Build) bool { return b.ID == first.ID })
+		if i < 0 || builds[i].Digest == "" {
+			t.Fatalf("builds ls --json = %+v, want build %d with its digest", builds, first.ID)
+		}
+		first := builds[i]
+		cli := swarmtest.Manager(t)
+		service := stack + "_app"
+		spec := swarmtest.Spec(service, w.Image+"@"+first.Digest, 1, map[string]string{swarmtest.StackLabel: stack})
+		spec.TaskTemplate.ContainerSpec.Args = []string{"-sleep", "1h"}
+		swarmtest.WaitRunning(t, cli, swarmtest.CreateService(t, cli, spec, ""), 1, 90*time.Second)
+		w.Repo.Commit(t, "release", map[string]string{"ctx/kept.txt": "release\n"}, "release")
+		var b store.Build
+		decode(t, mustRun(t, "start", w.Project, "--ref", "release", "--json"), &b)
+		id := strconv.FormatInt(b.ID, 10)
+		mustRun(t, "logs", "-f", id)
+		decode(t, mustRun(t, "builds", "ls", "--project", w.Project, "--limit", "1", "--json"), &builds)
+		if len(builds) != 1 || builds[0].ID != b.ID {
+			t.Fatalf("newest build = %+v, want build %d", builds, b.ID)
+		}
+		b = builds[0]
+		if b.Status != store.StatusSucceeded || b.Digest == "" || b.Digest == first.Digest {
+			t.Fatalf("the release build: %+v, want succeeded with a digest of its own", b)
+		}
+
+		// A read is kept for up to 5s (a finished build drops it): ask
+		// again until the deploy shows, as a user would.
+		var states []pipeline.ServiceState
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			decode(t, mustRun(t, "deployments", "--json"), &states)
+			if len(states) == 1 && states[0].Digest == b.Digest || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if len(states) != 1 {
+			t.Fatalf("deployments --json = %+v, want one service", states)
+		}
+		st := states[0]
+		if st.Target != "local" || st.Stack != stack || st.Service != service || !strings.HasPrefix(st.Image, w.Image+":") || !strings.HasSuffix(st.Image, "@"+b.Digest) || st.Digest != b.Digest ||
+			st.Build != b.ID || st.Commit != b.Commit || st.ChangedOutside || st.Note != "" {
+			t.Errorf("deployments --json = %+v, want %s running build %d's %s (commit %s) with no note", st, service, b.ID, b.Digest, b.Commit)
+		}
+		if len(st.History) != 1 || st.History[0].Build != b.ID || st.History[0].PreviousDigest != first.Digest || st.History[0].Status != pipeline.DeployConverged {
+			t.Errorf("history = %+v, want build %d's converged deployment from %s", st.History, b.ID, first.Digest)
+		}
+
+		table := mustRun(t, "deployments")
+		t.Logf("slipway deployments:\n%s", table)
+		row := strings.Fields(firstLine(table, service))
+		// TARGET STACK SERVICE DIGEST BUILD COMMIT SINCE…
+		if len(row) < 6 || row[0] != "local" || row[1] != stack || row[2] != service || row[3] != strings.TrimPrefix(b.Digest, "sha256:")[:7] || row[4] != id || row[5] != b.Commit[:7] {
+			t.Errorf("deployments table row = %q, want local, %s, %s, build %d's digest %s, %s, commit %s", row, stack, service, b.ID, b.Digest, id, b.Commit)
+		}
+		if got := mustRun(t, "deployments", "--format", "{{.Service}} {{.Build}} {{.Digest}}"); got != fmt.Sprintf("%s %d %s\n", service, b.ID, b.Digest) {
+			t.Errorf("deployments --format = %q, want the service, build %d and its digest", got, b.ID)
 		}
 	})
 
