@@ -3,19 +3,23 @@
 // result's bases) with registry HEAD requests, and when one has a new
 // digest it queues one rebuild of that branch's newest built commit
 // (trigger base_image) per affected project through the pipeline's queue.
+// When that rebuild fails, it is queued again (a retry) at most once per
+// project per interval until one on the new digest succeeds.
 //
 // The checks' state lives in the store (store.BaseCheck), so that any
 // number of replicas sharing a PostgreSQL database check each base once per
 // interval: a pass runs under the store's exclusive lock, and each due
 // check is claimed before its request. A registry push notification or an
 // upstream project's push makes a base's check due at once (CheckNow,
-// Pushed).
+// Pushed). Each rebuild, first or retry, is claimed in the store too
+// (ClaimBaseRetry), so that replicas queue it once.
 package basewatch
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -60,6 +64,8 @@ type Store interface {
 	ClaimBaseCheck(ctx context.Context, ref string, due, until time.Time) (bool, error)
 	RecordBaseCheck(ctx context.Context, ref, digest string, checkErr error, at, next time.Time) (store.BaseCheck, error)
 	CheckBasesNow(ctx context.Context, refs []string) (int, error)
+	BaseRetries(ctx context.Context) (map[string]time.Time, error)
+	ClaimBaseRetry(ctx context.Context, project string, due, until time.Time) (bool, error)
 }
 
 // Queue takes the rebuilds: pipeline.Queue.
@@ -260,13 +266,13 @@ func (w *Watcher) Pass(ctx context.Context) (time.Time, error) {
 		}
 		state[c.Ref] = c
 	}
-	if err := w.rebuild(ctx, bases, state, graph); err != nil {
+	next, err := w.rebuild(ctx, bases, state, graph)
+	if err != nil {
 		errs = append(errs, err)
 	}
-	next := time.Time{}
 	for ref, c := range state {
-		if _, ok := bases[ref]; ok && (next.IsZero() || c.NextAt.Before(next)) {
-			next = c.NextAt
+		if _, ok := bases[ref]; ok {
+			next = earliest(next, c.NextAt)
 		}
 	}
 	return next, errors.Join(errs...)
@@ -379,10 +385,12 @@ type change struct {
 }
 
 // rebuild queues one rebuild per project whose build is on an older digest
-// of a base than the registry serves, unless the project had a build since
-// that digest was first seen (a rebuild, or a push that built on it), or
-// one of its upstream projects is being rebuilt: its push rebuilds it.
-func (w *Watcher) rebuild(ctx context.Context, bases map[string]base, state map[string]store.BaseCheck, g *graph) error {
+// of a base than the registry serves (nextTry decides between a first
+// rebuild, a retry and nothing), unless a build of its default branch is
+// queued or running, or one of its upstream projects is being rebuilt: its
+// push rebuilds it. A retry waits for the project's retry time. It returns when a retry that is not
+// due yet will be (zero when none waits).
+func (w *Watcher) rebuild(ctx context.Context, bases map[string]base, state map[string]store.BaseCheck, g *graph) (time.Time, error) {
 	byProject := map[string][]change{}
 	builds := map[string]store.Build{}
 	projects := map[string]*config.Project{}
@@ -400,44 +408,89 @@ func (w *Watcher) rebuild(ctx context.Context, bases map[string]base, state map[
 			builds[u.project.Name], projects[u.project.Name] = u.build, u.project
 		}
 	}
-	names := slices.Sorted(func(yield func(string) bool) {
-		for n := range byProject {
-			if !yield(n) {
-				return
-			}
-		}
-	})
+	if len(byProject) == 0 {
+		return time.Time{}, nil
+	}
+	retryAt, err := w.opts.Store.BaseRetries(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	names := slices.Sorted(maps.Keys(byProject))
 	// The projects to rebuild now; a project waits for an upstream one
 	// among them (or already queued or running): its push rebuilds it.
-	want := map[string]bool{}
-	var errs []error
+	want, tries := map[string]bool{}, map[string]try{}
+	var (
+		next time.Time
+		errs []error
+	)
+	now := w.opts.Now()
 	for _, name := range names {
 		if cycle := g.cycleThrough(name); cycle != nil {
 			w.refuseCycle(name, cycle)
 			continue
 		}
-		tried, err := w.triedSince(ctx, projects[name], byProject[name])
+		t, err := w.nextTry(ctx, projects[name], byProject[name])
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		want[name] = !tried
+		switch {
+		case t.kind == tryNone:
+			continue
+		case w.active(ctx, name):
+			// Decided once that build ends, by what it was built on: a
+			// retry running when the base changes again may pull the
+			// newest digest, and a push build builds a newer commit.
+			continue
+		case t.kind == tryRetry && retryAt[name].After(now):
+			next = earliest(next, retryAt[name])
+			continue
+		}
+		want[name], tries[name] = true, t
 	}
 	for _, name := range names {
-		if !want[name] {
+		t, ok := tries[name]
+		if !ok {
 			continue
 		}
 		if up := g.busyUpstream(ctx, name, want, w.active); up != "" {
 			w.log.Info().Str("project", name).Str("upstream", up).Msg("base images: waiting for the upstream project's rebuild")
 			continue
 		}
+		// The claim makes this replica the one that queues it, and puts
+		// the next retry an interval away.
+		ok, err := w.opts.Store.ClaimBaseRetry(ctx, name, retryAt[name], now.Add(retryInterval(projects[name])))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !ok {
+			continue
+		}
 		changes := byProject[name]
 		slices.SortFunc(changes, func(a, b change) int { return strings.Compare(a.ref, b.ref) })
-		if err := w.queue(ctx, projects[name], builds[name], changes); err != nil {
+		if err := w.queue(ctx, projects[name], builds[name], changes, t); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	return next, errors.Join(errs...)
+}
+
+// retryInterval is the least time between two rebuilds of p on its bases:
+// its base_images.interval (an hour when unset).
+func retryInterval(p *config.Project) time.Duration {
+	if d := p.BaseImages.Interval.D(); d > 0 {
+		return d
+	}
+	return time.Hour
+}
+
+// earliest is the earlier of a and b, a zero time being none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 // refuseCycle logs, once per cycle, that project name is not rebuilt on
@@ -454,20 +507,77 @@ func (w *Watcher) refuseCycle(name string, cycle []string) {
 	}
 }
 
-// triedSince reports whether p has a build of its default branch created
-// after every change was first seen.
-func (w *Watcher) triedSince(ctx context.Context, p *config.Project, changes []change) (bool, error) {
+// tryKind is what a project's builds since its bases changed call for.
+type tryKind int
+
+const (
+	// tryNone: a build since is queued or running, or was canceled.
+	tryNone tryKind = iota
+	// tryFirst: no build since: the first rebuild.
+	tryFirst
+	// tryRetry: the builds since ended without one on the new digests.
+	tryRetry
+)
+
+// try is the rebuild nextTry decides on.
+type try struct {
+	kind tryKind
+	// n is the retry's number: the builds since the change that ended
+	// without one on the new digests.
+	n int
+	// last is the newest of them.
+	last store.Build
+}
+
+// nextTry decides on p's rebuild for changes from its default branch's
+// newest builds.
+func (w *Watcher) nextTry(ctx context.Context, p *config.Project, changes []change) (try, error) {
 	latest := changes[0].since
 	for _, c := range changes {
 		if c.since.After(latest) {
 			latest = c.since
 		}
 	}
-	recent, err := w.opts.Store.ListBuilds(ctx, store.Filter{Project: p.Name, Ref: gitref.Branch(p.DefaultBranch).String(), Limit: 1})
+	recent, err := w.opts.Store.ListBuilds(ctx, store.Filter{Project: p.Name, Ref: gitref.Branch(p.DefaultBranch).String()})
 	if err != nil {
-		return false, err
+		return try{}, err
 	}
-	return len(recent) > 0 && !recent[0].CreatedAt.Before(latest), nil
+	return decide(recent, latest), nil
+}
+
+// decide is the rebuild that recent, a default branch's builds newest
+// first, call for when the newest change of its bases was first seen at
+// since. Superseded builds never ran and do not count. The newest build
+// since decides: none calls for the first rebuild; one queued or running
+// for nothing yet; one canceled for nothing (a person stopped it; a push,
+// a build by hand or the next change tries again); one failed, or one
+// succeeded that was still built on the old digests (a push build that
+// used the engine's older copy of a base), for a retry.
+func decide(recent []store.Build, since time.Time) try {
+	var t try
+	for _, b := range recent {
+		if b.CreatedAt.Before(since) {
+			break
+		}
+		switch b.Status {
+		case store.StatusSuperseded:
+			continue
+		case store.StatusQueued, store.StatusRunning, store.StatusCanceled:
+			if t.n == 0 {
+				return try{kind: tryNone}
+			}
+			continue
+		}
+		if t.n == 0 {
+			t.last = b
+		}
+		t.n++
+	}
+	if t.n == 0 {
+		return try{kind: tryFirst}
+	}
+	t.kind = tryRetry
+	return t
 }
 
 // active reports whether project has a queued or running build of its
@@ -488,23 +598,42 @@ func (w *Watcher) active(ctx context.Context, project string) bool {
 	return false
 }
 
-// queue queues the rebuild of b's commit for changes.
-func (w *Watcher) queue(ctx context.Context, p *config.Project, b store.Build, changes []change) error {
+// queue queues the rebuild of b's commit for changes, the first or a
+// retry as t says.
+func (w *Watcher) queue(ctx context.Context, p *config.Project, b store.Build, changes []change, t try) error {
 	reasons := make([]string, len(changes))
 	for i, c := range changes {
 		reasons[i] = Reason(c.ref, c.from, c.to)
 	}
-	t := pipeline.Trigger{Kind: store.TriggerBaseImage, Project: p.Name, Ref: gitref.Branch(p.DefaultBranch), Commit: b.Commit,
-		Reason: strings.Join(reasons, "; ")}
-	res, err := w.opts.Queue.Enqueue(ctx, pipeline.Request{Triggers: []pipeline.Trigger{t}})
+	reason := strings.Join(reasons, "; ")
+	if t.kind == tryRetry {
+		reason += retrySuffix(t)
+	}
+	tr := pipeline.Trigger{Kind: store.TriggerBaseImage, Project: p.Name, Ref: gitref.Branch(p.DefaultBranch), Commit: b.Commit, Reason: reason}
+	res, err := w.opts.Queue.Enqueue(ctx, pipeline.Request{Triggers: []pipeline.Trigger{tr}})
 	if err != nil {
 		return fmt.Errorf("queue the base image rebuild of %s: %w", p.Name, err)
 	}
 	if r := res.Builds[0]; r.Created {
 		w.m.rebuilds.Inc()
-		w.log.Info().Str("project", p.Name).Int64("build", r.Build.ID).Str("commit", b.Commit).Str("reason", t.Reason).Msg("base images: rebuild queued")
+		ev := w.log.Info().Str("project", p.Name).Int64("build", r.Build.ID).Str("commit", b.Commit).Str("reason", tr.Reason)
+		if t.kind == tryRetry {
+			w.m.retries.Inc()
+			ev = ev.Int("retry", t.n).Int64("last", t.last.ID)
+		}
+		ev.Msg("base images: rebuild queued")
 	}
 	return nil
+}
+
+// retrySuffix ends a retry's reason: " (retry 2, last failed in #41)", or
+// for a build that succeeded on the old digest " (retry 1, #41 was built
+// on the old digest)".
+func retrySuffix(t try) string {
+	if t.last.Status == store.StatusSucceeded {
+		return fmt.Sprintf(" (retry %d, #%d was built on the old digest)", t.n, t.last.ID)
+	}
+	return fmt.Sprintf(" (retry %d, last failed in #%d)", t.n, t.last.ID)
 }
 
 // Reason is the build result's reason of a rebuild for ref's new digest:

@@ -9,6 +9,7 @@ type metrics struct {
 	checks   *prometheus.CounterVec
 	changes  prometheus.Counter
 	rebuilds prometheus.Counter
+	retries  prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -23,7 +24,11 @@ func newMetrics() *metrics {
 		}),
 		rebuilds: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "slipway_base_image_rebuilds_total",
-			Help: "Rebuilds queued because a base image got a new digest.",
+			Help: "Rebuilds queued because a base image got a new digest, retries included.",
+		}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "slipway_base_image_retries_total",
+			Help: "Rebuilds queued again because the rebuild on a new base digest failed.",
 		}),
 	}
 }
@@ -39,8 +44,8 @@ func (m *metrics) checked(err error) {
 var watchedDesc = prometheus.NewDesc("slipway_base_images_watched", "Base images the watcher checks (at its last pass).", nil, nil)
 
 // Collector returns the watcher's metrics: slipway_base_images_watched,
-// slipway_base_image_checks_total{result}, slipway_base_image_changes_total
-// and slipway_base_image_rebuilds_total.
+// slipway_base_image_checks_total{result}, slipway_base_image_changes_total,
+// slipway_base_image_rebuilds_total and slipway_base_image_retries_total.
 func (w *Watcher) Collector() prometheus.Collector { return collector{w} }
 
 type collector struct{ w *Watcher }
@@ -50,6 +55,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	c.w.m.checks.Describe(ch)
 	c.w.m.changes.Describe(ch)
 	c.w.m.rebuilds.Describe(ch)
+	c.w.m.retries.Describe(ch)
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -60,4 +66,5 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	c.w.m.checks.Collect(ch)
 	c.w.m.changes.Collect(ch)
 	c.w.m.rebuilds.Collect(ch)
+	c.w.m.retries.Collect(ch)
 }

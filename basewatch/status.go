@@ -36,8 +36,8 @@ type BaseStatus struct {
 	LastError string `json:"last_error,omitempty"`
 	// OutdatedSince is when the registry was first seen serving Latest,
 	// a digest other than the one built on: the image is outdated until a
-	// rebuild succeeds (one is queued at once; it stays outdated when that
-	// rebuild failed). Nil when up to date.
+	// rebuild succeeds (one is queued at once, and retried each interval
+	// while they fail). Nil when up to date.
 	OutdatedSince *time.Time `json:"outdated_since,omitempty"`
 	// Cycle names the upstream chain cycle this base closes, as project
 	// names ("a → b → a"), when the base is the image of a project that is

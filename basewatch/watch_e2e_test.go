@@ -29,10 +29,12 @@ import (
 )
 
 // proxy stands in front of a test registry: it counts the watcher's HEAD
-// requests of manifests and can play a registry that is down (503).
+// requests of manifests, can play a registry that is down (503), and one
+// that refuses the pushes to a repository (403 DENIED).
 type proxy struct {
-	Host string
-	down atomic.Bool
+	Host    string
+	down    atomic.Bool
+	refused atomic.Pointer[string] // the repository whose pushes are refused
 
 	mu    sync.Mutex
 	heads map[string][]time.Time // repository → times of the watcher's HEADs
@@ -49,6 +51,13 @@ func startProxy(t *testing.T, target string) *proxy {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p.down.Load() {
 			http.Error(w, "registry down for the test", http.StatusServiceUnavailable)
+			return
+		}
+		if repo := p.refused.Load(); repo != nil && r.Method != http.MethodGet && r.Method != http.MethodHead &&
+			strings.HasPrefix(r.URL.Path, "/v2/"+*repo+"/") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprint(w, `{"errors":[{"code":"DENIED","message":"pushes refused for the test"}]}`)
 			return
 		}
 		repo, _, isManifest := strings.Cut(strings.TrimPrefix(r.URL.Path, "/v2/"), "/manifests/")
@@ -75,13 +84,14 @@ func (p *proxy) headsOf(repo string) []time.Time {
 // projects built on a base behind a proxy.
 type world struct {
 	*fixture.World
-	px      *proxy
-	baseRef string // the base's repository behind the proxy, "base-x"
-	base    string // its reference, proxy host/base-x:1
-	svc     *pipeline.Service
-	queue   *pipeline.Queue
-	watcher *basewatch.Watcher // the first replica's
-	log     *testenv.Buffer
+	px       *proxy
+	baseRef  string // the base's repository behind the proxy, "base-x"
+	base     string // its reference, proxy host/base-x:1
+	svc      *pipeline.Service
+	queue    *pipeline.Queue
+	watcher  *basewatch.Watcher   // the first replica's
+	watchers []*basewatch.Watcher // every replica's
+	log      *testenv.Buffer
 }
 
 // newWorld makes the fixture with its Dockerfile FROM the base (through an
@@ -137,6 +147,7 @@ func newWorld(t *testing.T, o fixture.Options, extra func(w *fixture.World, base
 		go func() { queue.Run(ctx); done <- struct{}{} }()
 		go func() { watcher.Run(ctx); done <- struct{}{} }()
 		t.Cleanup(func() { cancel(); <-done; <-done })
+		wd.watchers = append(wd.watchers, watcher)
 		if wd.svc == nil {
 			wd.svc, wd.queue, wd.watcher = svc, queue, watcher
 		}
@@ -158,16 +169,23 @@ func (w *world) push(t *testing.T, project string) store.Build {
 // wait waits for build id to end and fails the test unless it succeeded.
 func (w *world) wait(t *testing.T, id int64) store.Build {
 	t.Helper()
+	b := w.waitEnd(t, id)
+	if b.Status != store.StatusSucceeded {
+		log, _ := w.svc.Store().ReadLog(t.Context(), id, 0, 1<<20)
+		t.Fatalf("build %d %s: %s; log:\n%s", id, b.Status, b.Error, log)
+	}
+	return b
+}
+
+// waitEnd waits for build id to end, whatever its status.
+func (w *world) waitEnd(t *testing.T, id int64) store.Build {
+	t.Helper()
 	var b store.Build
 	waitFor(t, 3*time.Minute, fmt.Sprintf("build %d to end", id), func() (bool, string) {
 		var err error
 		b, err = w.svc.Store().GetBuild(t.Context(), id)
 		return err == nil && store.Finished(b.Status), fmt.Sprintf("%s %v", b.Status, err)
 	})
-	if b.Status != store.StatusSucceeded {
-		log, _ := w.svc.Store().ReadLog(t.Context(), id, 0, 1<<20)
-		t.Fatalf("build %d %s: %s; log:\n%s", id, b.Status, b.Error, log)
-	}
 	return b
 }
 
@@ -191,11 +209,17 @@ func (w *world) rebuilds(t *testing.T, project string) []store.Build {
 // succeed.
 func (w *world) waitRebuild(t *testing.T, project string, n int, timeout time.Duration) store.Build {
 	t.Helper()
+	return w.wait(t, w.nthRebuild(t, project, n, timeout).ID)
+}
+
+// nthRebuild waits for project's n-th base_image build to be queued.
+func (w *world) nthRebuild(t *testing.T, project string, n int, timeout time.Duration) store.Build {
+	t.Helper()
 	waitFor(t, timeout, fmt.Sprintf("base image rebuild %d of %s", n, project), func() (bool, string) {
 		got := w.rebuilds(t, project)
 		return len(got) >= n, fmt.Sprintf("%d rebuilds; log:\n%s", len(got), w.log.String())
 	})
-	return w.wait(t, w.rebuilds(t, project)[n-1].ID)
+	return w.rebuilds(t, project)[n-1]
 }
 
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {

@@ -193,3 +193,54 @@ func (s *Store) CheckBasesNow(ctx context.Context, refs []string) (int, error) {
 	}
 	return int(n), nil
 }
+
+// BaseRetries returns, by project, when the watcher may queue the
+// project's next rebuild on a new base (the time ClaimBaseRetry last set);
+// a project it never queued one for is absent.
+func (s *Store) BaseRetries(ctx context.Context) (map[string]time.Time, error) {
+	rs, err := s.db.query(ctx, `SELECT project, retry_at FROM base_retries`)
+	if err != nil {
+		return nil, fmt.Errorf("list base image retries: %w", err)
+	}
+	defer rs.Close()
+	out := map[string]time.Time{}
+	for rs.Next() {
+		var (
+			project string
+			at      int64
+		)
+		if err := rs.Scan(&project, &at); err != nil {
+			return nil, fmt.Errorf("list base image retries: %w", err)
+		}
+		out[project] = fromNanos(at)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("list base image retries: %w", err)
+	}
+	return out, nil
+}
+
+// ClaimBaseRetry takes the queueing of project's rebuild on a new base for
+// this replica by moving the project's retry time from due (as
+// BaseRetries returned it; the zero time when it was absent) to until;
+// false when another replica moved it first. Replicas that decide on the
+// same rebuild so queue it once, as ClaimBaseCheck makes them check a base
+// once.
+func (s *Store) ClaimBaseRetry(ctx context.Context, project string, due, until time.Time) (bool, error) {
+	var n int64
+	err := s.write(ctx, func(tx querier) error {
+		var err error
+		if due.IsZero() {
+			n, err = tx.exec(ctx, `INSERT INTO base_retries (project, retry_at) VALUES (?, ?) ON CONFLICT (project) DO NOTHING`,
+				project, nanos(until))
+			return err
+		}
+		n, err = tx.exec(ctx, `UPDATE base_retries SET retry_at = ? WHERE project = ? AND retry_at = ?`,
+			nanos(until), project, nanos(due))
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("claim the base image rebuild of %s: %w", project, err)
+	}
+	return n == 1, nil
+}

@@ -107,4 +107,36 @@ func testBaseImages(t *testing.T, be testBackend) {
 			t.Errorf("BaseCheckOf(unwatched) = %v, want ErrNotFound", err)
 		}
 	})
+	t.Run("retry claims", func(t *testing.T) {
+		t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+		got, err := s.BaseRetries(ctx)
+		if err != nil || len(got) != 0 {
+			t.Fatalf("BaseRetries before any = %v, %v; want none", got, err)
+		}
+		claim := func(due, until time.Time) bool {
+			t.Helper()
+			ok, err := s.ClaimBaseRetry(ctx, "web", due, until)
+			if err != nil {
+				t.Fatalf("ClaimBaseRetry: %v", err)
+			}
+			return ok
+		}
+		if !claim(time.Time{}, t0) {
+			t.Fatal("the first claim of a project without a retry time failed")
+		}
+		// A replica that read the same (absent) time loses.
+		if claim(time.Time{}, t0.Add(time.Second)) {
+			t.Error("a second claim from no retry time succeeded")
+		}
+		if !claim(t0, t0.Add(time.Hour)) {
+			t.Error("the claim of the time read failed")
+		}
+		if claim(t0, t0.Add(2*time.Hour)) {
+			t.Error("a second claim of the same retry time succeeded")
+		}
+		got, err = s.BaseRetries(ctx)
+		if want := map[string]time.Time{"web": t0.Add(time.Hour)}; err != nil || !cmp.Equal(got, want) {
+			t.Errorf("BaseRetries = %v, %v; want %v", got, err, want)
+		}
+	})
 }
