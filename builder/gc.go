@@ -2,14 +2,17 @@ package builder
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
 )
 
 // ProjectLabel marks every image slipway builds with its project's name, so
@@ -19,44 +22,48 @@ const ProjectLabel = "io.slipway.project"
 // GCClient is the part of the engine API that engine hygiene uses; a
 // *client.Client satisfies it.
 type GCClient interface {
-	ImagesPrune(ctx context.Context, pruneFilter filters.Args) (image.PruneReport, error)
+	ImageList(ctx context.Context, options image.ListOptions) ([]image.Summary, error)
+	ImageInspect(ctx context.Context, imageID string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
+	ImageRemove(ctx context.Context, imageID string, options image.RemoveOptions) ([]image.DeleteResponse, error)
 	BuildCachePrune(ctx context.Context, opts build.CachePruneOptions) (*build.CachePruneReport, error)
 	DiskUsage(ctx context.Context, options types.DiskUsageOptions) (types.DiskUsage, error)
 }
 
 // GCReport says what a Clean removed.
 type GCReport struct {
-	ImagesDeleted    int
+	ImagesDeleted int
+	// ImageBytes is the size of the images removed, layers they shared
+	// with images kept included.
 	ImageBytes       uint64
 	BuildCacheBefore int64
 	BuildCacheBytes  uint64
 }
 
-// Clean removes the dangling images of project's builds (an image whose
-// tags all moved to a newer build) and, when maxBuildCache > 0 and the
-// engine's build cache is larger, prunes the oldest cache down to that size.
-// Images of other projects and of anything not built by slipway are never
-// touched. A prune or disk usage request the engine refuses because
-// another client's is running (see WhenIdle) is made again until ctx ends.
+// LeftoverAge is how old a dangling image of a project that was never
+// tagged must be for Clean to remove it: the last step a failed classic
+// build committed. A younger one may be the latest step of a build still
+// running, which the engine would otherwise let another build's hygiene
+// delete before the next step starts from it ("No such image").
+const LeftoverAge = time.Hour
+
+// Clean removes the dangling images of project's builds: an image whose
+// tags all moved to a newer build (it was tagged once), and a step a
+// failed build left (never tagged, older than LeftoverAge). When
+// maxBuildCache > 0 and the engine's build cache is larger, it prunes the
+// oldest cache down to that size. Images of other projects and of anything
+// not built by slipway are never touched, nor images a container uses. A
+// disk usage request the engine refuses because another client's is
+// running (see WhenIdle) is made again until ctx ends.
 func Clean(ctx context.Context, cli GCClient, project string, maxBuildCache int64) (GCReport, error) {
 	var rep GCReport
-	var pruned image.PruneReport
-	err := WhenIdle(ctx, func() (err error) {
-		pruned, err = cli.ImagesPrune(ctx, filters.NewArgs(
-			filters.Arg("dangling", "true"),
-			filters.Arg("label", ProjectLabel+"="+project),
-		))
-		return err
-	})
-	if err != nil {
-		return rep, fmt.Errorf("prune dangling images of %s: %w", project, err)
+	if err := removeDangling(ctx, cli, project, &rep); err != nil {
+		return rep, err
 	}
-	rep.ImagesDeleted, rep.ImageBytes = len(pruned.ImagesDeleted), pruned.SpaceReclaimed
 	if maxBuildCache <= 0 {
 		return rep, nil
 	}
 	var du types.DiskUsage
-	err = WhenIdle(ctx, func() (err error) {
+	err := WhenIdle(ctx, func() (err error) {
 		du, err = cli.DiskUsage(ctx, types.DiskUsageOptions{Types: []types.DiskUsageObject{types.BuildCacheObject}})
 		return err
 	})
@@ -108,4 +115,43 @@ func WhenIdle(ctx context.Context, op func() error) error {
 // because another client's of the kind is running (see WhenIdle).
 func engineBusy(err error) bool {
 	return strings.Contains(err.Error(), "operation is already running")
+}
+
+// removeDangling removes the dangling images of project that Clean
+// removes, counting them in rep. An image another client removed meanwhile
+// or a container uses is passed over.
+func removeDangling(ctx context.Context, cli GCClient, project string, rep *GCReport) error {
+	imgs, err := cli.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("dangling", "true"),
+		filters.Arg("label", ProjectLabel+"="+project),
+	)})
+	if err != nil {
+		return fmt.Errorf("list dangling images of %s: %w", project, err)
+	}
+	var errs []error
+	for _, img := range imgs {
+		if time.Since(time.Unix(img.Created, 0)) < LeftoverAge {
+			in, err := cli.ImageInspect(ctx, img.ID)
+			if cerrdefs.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("inspect dangling image %s: %w", img.ID, err))
+				continue
+			}
+			if in.Metadata.LastTagTime.IsZero() {
+				continue // maybe a step of a build still running
+			}
+		}
+		_, err := cli.ImageRemove(ctx, img.ID, image.RemoveOptions{PruneChildren: true})
+		switch {
+		case err == nil:
+			rep.ImagesDeleted++
+			rep.ImageBytes += uint64(max(img.Size, 0))
+		case cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err):
+		default:
+			errs = append(errs, fmt.Errorf("remove dangling image %s of %s: %w", img.ID, project, err))
+		}
+	}
+	return errors.Join(errs...)
 }
