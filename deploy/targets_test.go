@@ -3,7 +3,6 @@ package deploy_test
 import (
 	"context"
 	"errors"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -29,8 +28,8 @@ func TestTargets(t *testing.T) {
 	proxy := swarmtest.NewProxy(t, cli, 0)
 	targets := deploy.NewTargets(map[string]config.DeployTarget{
 		"up":     {Hosts: []string{proxy.Host}},
-		"down":   {Hosts: []string{"tcp://" + closedPort(t)}, TLS: config.TLS{Insecure: true}},
-		"silent": {Hosts: []string{swarmtest.Silent(t)}},
+		"down":   {Hosts: []string{"tcp://" + testenv.ClosedAddr(t)}, TLS: config.TLS{Insecure: true}},
+		"silent": {Hosts: []string{swarmtest.NewSilent(t).Host}},
 	})
 	t.Cleanup(func() { targets.Close() })
 	ctx := t.Context()
@@ -153,16 +152,4 @@ func TestTargets(t *testing.T) {
 			t.Errorf("Get after Close = %v, want ErrClosed", err)
 		}
 	})
-}
-
-// closedPort returns a loopback address on which nothing listens.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }

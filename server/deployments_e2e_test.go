@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -155,5 +156,74 @@ func TestDeploymentsAPI(t *testing.T) {
 	}
 	if code, _ := c.do(http.MethodPost, "/api/v1/deployments/local/"+svcName+"/rollback", "", strings.NewReader(`{"build": 1}`), nil); code != http.StatusUnauthorized {
 		t.Errorf("rollback without a token: %d, want 401", code)
+	}
+}
+
+// TestDeploymentsUnreachableTargets: with one target whose host is a
+// closed loopback port and one that accepts connections and never
+// answers, GET /api/v1/deployments and the dashboard's page still answer,
+// the reachable target's service as it runs and each other target as a
+// row whose note says it is unreachable (the silent one: no answer within
+// 5s) and what to check. Requests made at once share one read: the silent
+// target sees one connection.
+func TestDeploymentsUnreachableTargets(t *testing.T) {
+	cli := swarmtest.Manager(t)
+	service := testenv.Name(t, "dep")
+	const image = "127.0.0.1:1/none:v1"
+	swarmtest.CreateService(t, cli, swarmtest.Spec(service, image, 0, nil), "")
+	silent := swarmtest.NewSilent(t)
+	w := newWorld(t, setup{Fixture: fixture.Options{
+		Extra: fmt.Sprintf("deploy_targets:\n  local:\n    hosts: [%q]\n  down:\n    hosts: [%q]\n    tls: {insecure: true}\n  silent:\n    hosts: [%q]\n",
+			cli.DaemonHost(), "tcp://"+testenv.ClosedAddr(t), silent.Host),
+		ProjectExtra: fmt.Sprintf("    deploy:\n      - {target: local, services: [%q], on: [\"branch:main\"]}\n"+
+			"      - {target: down, services: [app], on: [\"branch:main\"]}\n      - {target: silent, services: [app], on: [\"branch:main\"]}\n", service),
+	}})
+	c := serve(t, w, nil)
+
+	// Four API requests and the page at once.
+	type answer struct {
+		path string
+		code int
+		body []byte
+	}
+	answers := make([]answer, 5)
+	var wg sync.WaitGroup
+	for i := range answers {
+		answers[i].path = "/api/v1/deployments"
+		if i == len(answers)-1 {
+			answers[i].path = "/deployments"
+		}
+		wg.Go(func() { answers[i].code, answers[i].body = c.get(answers[i].path) })
+	}
+	wg.Wait()
+	for _, a := range answers {
+		if a.code != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", a.path, a.code, a.body)
+		}
+	}
+	var states []pipeline.ServiceState
+	if err := json.Unmarshal(answers[0].body, &states); err != nil || len(states) != 3 {
+		t.Fatalf("GET /api/v1/deployments = %s (%v), want three rows", answers[0].body, err)
+	}
+	if st := states[0]; st.Target != "local" || st.Service != service || st.Image != image || st.Note != "not deployed by slipway yet" {
+		t.Errorf("the reachable target's row = %+v, want %s running %s", st, service, image)
+	}
+	for i, want := range map[int][]string{
+		1: {`deploy target "down" is unreachable`, "tcp://127.0.0.1:", "Cannot connect", "check that a manager in deploy_targets.down.hosts is up"},
+		2: {`deploy target "silent" is unreachable (no answer within 5s)`, "check that a manager in deploy_targets.silent.hosts is up"},
+	} {
+		for _, w := range want {
+			if !strings.Contains(states[i].Note, w) {
+				t.Errorf("row %d = %+v: its note lacks %q", i, states[i], w)
+			}
+		}
+	}
+	for _, want := range []string{service, "deploy target &#34;down&#34; is unreachable", "deploy target &#34;silent&#34; is unreachable (no answer within 5s)", "deploy_targets.silent.hosts"} {
+		if !strings.Contains(string(answers[4].body), want) {
+			t.Errorf("the Deployments page lacks %q", want)
+		}
+	}
+	if n := silent.Connections(); n != 1 {
+		t.Errorf("the silent target got %d connections from 5 requests made at once, want 1 (one shared read)", n)
 	}
 }

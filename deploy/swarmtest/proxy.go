@@ -162,17 +162,24 @@ func (p *Proxy) pipe(dst, src net.Conn, delay time.Duration) {
 	}
 }
 
-// Silent returns an engine endpoint (unix://…) that accepts connections and
-// never answers, as a manager behind a firewall that drops packets: a
-// client of it waits until its own deadline. It is closed when the test
-// ends.
-func Silent(t testing.TB) string {
+// Silent is an engine endpoint that accepts connections and never answers,
+// as a manager behind a firewall that drops packets: a client of it waits
+// until its own deadline.
+type Silent struct {
+	// Host is the endpoint's URL (unix://…).
+	Host     string
+	accepted atomic.Int64
+}
+
+// NewSilent starts a Silent endpoint, closed when the test ends.
+func NewSilent(t testing.TB) *Silent {
 	t.Helper()
 	path := shortSocket(t, "silent.sock")
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := &Silent{Host: "unix://" + path}
 	var (
 		mu    sync.Mutex
 		conns []net.Conn
@@ -185,6 +192,7 @@ func Silent(t testing.TB) string {
 			if err != nil {
 				return
 			}
+			s.accepted.Add(1)
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
@@ -199,5 +207,8 @@ func Silent(t testing.TB) string {
 			c.Close()
 		}
 	})
-	return "unix://" + path
+	return s
 }
+
+// Connections returns how many connections the endpoint has accepted.
+func (s *Silent) Connections() int64 { return s.accepted.Load() }
