@@ -17,8 +17,10 @@
 // git, the first clone keeps its pack and a later fetch of fewer than 100
 // objects (up to 1 MiB) is stored as loose objects, so that the packs, whose
 // indexes go-git reads on every checkout, do not grow by one per build;
-// once more than Options.GCAuto objects are loose, a fetch packs them into
-// one pack (as git's gc --auto does).
+// once more than Options.GCAuto objects are loose, a checkout packs them into
+// one pack, and once there are more than Options.GCAutoPackLimit packs, it
+// folds them into one, pruning the objects no ref reaches that are older
+// than Options.GCPruneExpire (as git's gc --auto does; see Cache.maintain).
 //
 // A Cache is safe for concurrent use. Checkouts of one project are
 // serialised (fetch and work-tree writing); different projects proceed in
@@ -82,13 +84,26 @@ type Options struct {
 	// MaxDepth caps the number of path components of any entry of a work
 	// tree (git.max_depth). Default 64.
 	MaxDepth int
-	// GCAuto is git's gc.auto for the clone cache: after a fetch, once a
-	// project's cache holds more loose objects than this (estimated as
+	// GCAuto is git's gc.auto for the clone cache: after a checkout, once
+	// a project's cache holds more loose objects than this (estimated as
 	// git does, from a sample of the fan-out directories), they are
 	// written into one new pack (objects over 1 MiB into a second, without
 	// deltas) and removed. Default 6700 (git's);
 	// negative never packs them.
 	GCAuto int
+	// GCAutoPackLimit is git's gc.autoPackLimit for the clone cache: once
+	// a project's cache (or a submodule's) holds more packs than this, a
+	// checkout, its work tree written, folds them and the reachable loose
+	// objects into one pack (objects over 1 MiB into a second) and
+	// removes the old ones, so that a checkout reads one pack index, not
+	// many. Default 50 (git's); negative never.
+	GCAutoPackLimit int
+	// GCPruneExpire is git's gc.pruneExpire for the clone cache: when the
+	// cache is repacked or its loose objects packed, objects that no ref
+	// reaches (a force-pushed branch's old commits) are deleted once they
+	// are older than this; a younger one waits, loose. Default two weeks
+	// (git's); negative never deletes them.
+	GCPruneExpire time.Duration
 }
 
 // withDefaults returns o with every zero value replaced by its default, or an
@@ -114,6 +129,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.GCAuto == 0 {
 		o.GCAuto = DefaultGCAuto
+	}
+	if o.GCAutoPackLimit == 0 {
+		o.GCAutoPackLimit = DefaultGCAutoPackLimit
+	}
+	if o.GCPruneExpire == 0 {
+		o.GCPruneExpire = DefaultGCPruneExpire
 	}
 	return o, nil
 }
@@ -290,6 +311,7 @@ func (c *Cache) Checkout(ctx context.Context, req Request) (*Checkout, error) {
 			return nil, fmt.Errorf("checkout %s from %s: the git cache is still unreadable after a fresh clone (a broken remote or a failing disk under data_dir/git): %w", req.Project, redact.URL(req.URL), ce.err)
 		}
 	}
+	c.maintain(ctx, req.Project, projDir)
 	return co, err
 }
 
@@ -310,7 +332,6 @@ func (c *Cache) checkout(ctx context.Context, req Request, projDir string) (*Che
 		}
 		return nil, err
 	}
-	c.autoGC(ctx, st, req.Project, projDir)
 	commit, err := c.resolve(repo, req, ref, local)
 	if err != nil {
 		return nil, err
@@ -358,8 +379,7 @@ func (c *Cache) checkout(ctx context.Context, req Request, projDir string) (*Che
 // openOrInit opens the bare repository in dir, initialising it when there is
 // none (cloned is then true). An unreadable repository is reported corrupt.
 func openOrInit(dir string) (repo *git.Repository, st *filesystem.Storage, cloned bool, err error) {
-	st = filesystem.NewStorageWithOptions(idxBufferedFS{osfs.New(dir)}, cache.NewObjectLRUDefault(),
-		filesystem.Options{LargeObjectThreshold: largeObject})
+	st = openStorage(dir)
 	repo, err = git.Open(st, nil)
 	switch {
 	case err == nil:
@@ -383,6 +403,12 @@ func openOrInit(dir string) (repo *git.Repository, st *filesystem.Storage, clone
 		return nil, nil, false, fmt.Errorf("init bare repository %s: %w", dir, err)
 	}
 	return repo, st, true, nil
+}
+
+// openStorage returns the object and ref storage of the repository in dir.
+func openStorage(dir string) *filesystem.Storage {
+	return filesystem.NewStorageWithOptions(idxBufferedFS{osfs.New(dir)}, cache.NewObjectLRUDefault(),
+		filesystem.Options{LargeObjectThreshold: largeObject})
 }
 
 // resetRepo removes the repository in dir, sparing the work trees of builds

@@ -15,8 +15,17 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// DefaultGCAuto is the default of Options.GCAuto: git's gc.auto.
-const DefaultGCAuto = 6700
+// Defaults of Options' clone-cache maintenance, git's own.
+const (
+	// DefaultGCAuto is Options.GCAuto's: git's gc.auto.
+	DefaultGCAuto = 6700
+	// DefaultGCAutoPackLimit is Options.GCAutoPackLimit's: git's
+	// gc.autoPackLimit.
+	DefaultGCAutoPackLimit = 50
+	// DefaultGCPruneExpire is Options.GCPruneExpire's: git's
+	// gc.pruneExpire, "2.weeks.ago".
+	DefaultGCPruneExpire = 14 * 24 * time.Hour
+)
 
 // gcPackWindow is the delta search window of the pack of loose objects,
 // git's pack.window.
@@ -62,6 +71,140 @@ func isHex(s string) bool {
 	return true
 }
 
+// gcLogName is the file in a repository that holds the error of its last
+// failed maintenance, as git's gc.log: while it is younger than
+// gcLogExpiry, the repository is not maintained again.
+const (
+	gcLogName   = "gc.log"
+	gcLogExpiry = 24 * time.Hour
+)
+
+// maintain is git's gc --auto for the project's cache and each of its
+// submodules' caches (modules/), run by Checkout under the project's lock
+// once the work tree is written: a repository with more packs than
+// Options.GCAutoPackLimit is repacked into one (repackAll), one with more
+// loose objects than Options.GCAuto has them packed (packLoose), and
+// either prunes the unreachable objects older than Options.GCPruneExpire.
+// What it did is logged with before and after figures. A failure is logged,
+// not returned (the checkout is done), leaves every object readable, and
+// pauses the repository's maintenance for gcLogExpiry (its gc.log says
+// why).
+func (c *Cache) maintain(ctx context.Context, project, projDir string) {
+	repos := []string{projDir}
+	mods, _ := os.ReadDir(filepath.Join(projDir, modulesDirName))
+	for _, m := range mods {
+		if m.IsDir() {
+			repos = append(repos, filepath.Join(projDir, modulesDirName, m.Name()))
+		}
+	}
+	for _, dir := range repos {
+		if ctx.Err() != nil {
+			return
+		}
+		log := zerolog.Ctx(ctx).With().Str("project", project).Logger()
+		if dir != projDir {
+			log = log.With().Str("submodule_cache", modulesDirName+"/"+filepath.Base(dir)).Logger()
+		}
+		c.maintainRepo(ctx, &log, dir)
+	}
+}
+
+// maintainRepo is maintain for the repository in dir.
+func (c *Cache) maintainRepo(ctx context.Context, log *zerolog.Logger, dir string) {
+	objDir := filepath.Join(dir, "objects")
+	if _, err := os.Stat(objDir); err != nil {
+		return // no repository (a failed first clone)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, gcLogName)); err == nil && time.Since(fi.ModTime()) < gcLogExpiry {
+		return
+	}
+	repack := false
+	if c.opts.GCAutoPackLimit >= 0 {
+		packs, err := listPacks(filepath.Join(objDir, "pack"))
+		if err != nil {
+			log.Warn().Err(err).Msg("git cache: cannot count packs")
+			return
+		}
+		n := 0
+		for _, p := range packs {
+			if !p.keep {
+				n++
+			}
+		}
+		repack = n > c.opts.GCAutoPackLimit
+	}
+	packTheLoose := false
+	if !repack && c.opts.GCAuto >= 0 {
+		n, err := looseEstimate(objDir, c.opts.GCAuto)
+		if err != nil {
+			log.Warn().Err(err).Msg("git cache: cannot count loose objects")
+			return
+		}
+		packTheLoose = n > c.opts.GCAuto
+	}
+	if !repack && !packTheLoose {
+		return
+	}
+	var expire time.Time // zero: never
+	if c.opts.GCPruneExpire > 0 {
+		expire = time.Now().Add(-c.opts.GCPruneExpire)
+	}
+	st := openStorage(dir)
+	defer st.Close()
+	start := time.Now()
+	if repack {
+		stats, err := repackAll(ctx, st, objDir, expire)
+		ev := log.Info()
+		if err != nil {
+			ev = log.Warn().Err(err)
+		}
+		ev = ev.Int("packs_before", stats.packsBefore).Int("packs_after", stats.packsAfter).
+			Int64("pack_bytes_before", stats.packBytesBefore).Int64("pack_bytes_after", stats.packBytesAfter).
+			Int("loose_before", stats.looseBefore).Int("loose_after", stats.looseAfter).
+			Int("objects", stats.objects).Int("unreachable_kept", stats.kept).Int("pruned", stats.pruned).
+			Strs("packs", stats.packs).Dur("duration", time.Since(start))
+		if err != nil {
+			failed(ctx, ev, dir, "repacking failed", err)
+			return
+		}
+		ev.Msg("git cache: repacked")
+		return
+	}
+	pruned := 0
+	if !expire.IsZero() {
+		var err error
+		if pruned, err = pruneLoose(ctx, st, objDir, expire); err != nil {
+			failed(ctx, log.Warn().Err(err).Int("pruned", pruned), dir, "pruning unreachable objects failed", err)
+			return
+		}
+	}
+	stats, err := packLoose(st, filepath.Join(objDir, "pack"))
+	ev := log.Info()
+	if err != nil {
+		ev = log.Warn().Err(err)
+	}
+	ev = ev.Int("loose_objects", stats.loose).Int("removed", stats.removed).Int("pruned", pruned).
+		Strs("packs", stats.packs).Dur("duration", time.Since(start))
+	if err != nil {
+		failed(ctx, ev, dir, "packing loose objects failed", err)
+		return
+	}
+	ev.Msg("git cache: packed loose objects")
+}
+
+// failed logs a failed maintenance of the repository in dir (what), which
+// lost nothing, and writes its gc.log so that it pauses, as git's gc --auto
+// does; a canceled one is simply tried again.
+func failed(ctx context.Context, ev *zerolog.Event, dir, what string, err error) {
+	if ctx.Err() != nil {
+		ev.Msg("git cache: " + what + " (canceled); nothing is lost, the next checkout tries again")
+		return
+	}
+	logPath := filepath.Join(dir, gcLogName)
+	_ = os.WriteFile(logPath, []byte(time.Now().UTC().Format(time.RFC3339)+" "+what+": "+err.Error()+"\n"), 0o600)
+	ev.Str("gc_log", logPath).Msg("git cache: " + what + "; nothing is lost; this cache is not maintained again for a day, or until its gc.log is removed")
+}
+
 // gcStats is what one packLoose did.
 type gcStats struct {
 	loose   int      // loose objects found
@@ -69,63 +212,74 @@ type gcStats struct {
 	packs   []string // the new packs' checksums
 }
 
-// autoGC packs the project's loose objects when there are more than
-// Options.GCAuto of them (estimated), as git's gc --auto does after a fetch.
-// The caller holds the project's lock. A failure leaves the cache as
-// consistent as before (a loose object is removed only once the pack holding
-// it is in place) and is logged, not returned: the checkout goes on.
-func (c *Cache) autoGC(ctx context.Context, st *filesystem.Storage, project, projDir string) {
-	if c.opts.GCAuto < 0 {
-		return
-	}
-	log := zerolog.Ctx(ctx)
-	objDir := filepath.Join(projDir, "objects")
-	n, err := looseEstimate(objDir, c.opts.GCAuto)
-	if err != nil {
-		log.Warn().Err(err).Str("project", project).Msg("git cache: cannot count loose objects")
-		return
-	}
-	if n <= c.opts.GCAuto {
-		return
-	}
-	start := time.Now()
-	stats, err := packLoose(st, filepath.Join(objDir, "pack"))
-	if err != nil {
-		log.Warn().Err(err).Str("project", project).Int("loose_objects", stats.loose).Int("removed", stats.removed).
-			Msg("git cache: packing loose objects failed; nothing is lost, the next fetch tries again")
-		return
-	}
-	log.Info().Str("project", project).Int("loose_objects", stats.loose).Int("removed", stats.removed).
-		Strs("packs", stats.packs).Dur("duration", time.Since(start)).
-		Msg("git cache: packed loose objects")
-}
-
-// packLoose writes the loose objects of st into a new pack, as git's
-// repack -d does without -a, and removes them: objects up to largeObject go
-// into one pack with git's delta search, larger ones (resolved from a thin
-// pack) into a second without deltas, so that none is read whole into
-// memory. Existing packs are left alone. The memory is what go-git's
-// packfile encoder needs for the small objects (each at most largeObject)
-// and their deltas.
+// packLoose writes the loose objects of st into new packs (packObjects), as
+// git's repack -d does without -a, and removes them. Existing packs are left
+// alone.
 func packLoose(st *filesystem.Storage, packDir string) (gcStats, error) {
 	var stats gcStats
+	hashes, err := looseHashes(st)
+	if err != nil {
+		return stats, err
+	}
+	stats.loose = len(hashes)
+	packs, err := packObjects(st, packDir, hashes)
+	for _, p := range packs {
+		stats.packs = append(stats.packs, p.hash.String())
+		if err != nil {
+			continue // what is packed stays loose too: harmless
+		}
+		if err = p.verify(); err == nil {
+			var n int
+			n, err = deleteLoose(st, filepath.Dir(packDir), p.hashes)
+			stats.removed += n
+		}
+	}
+	return stats, err
+}
+
+// newPack is a pack written by packObjects and the objects put in it.
+type newPack struct {
+	hash   plumbing.Hash
+	idx    *idxfile.MemoryIndex
+	hashes []plumbing.Hash
+}
+
+// verify checks that the index of the pack, now in place, holds every
+// object put in it: only then may another copy of them go.
+func (p newPack) verify() error {
+	for _, h := range p.hashes {
+		ok, err := p.idx.Contains(h)
+		if err != nil {
+			return fmt.Errorf("read the index of the new pack %s: %w", p.hash, err)
+		}
+		if !ok {
+			return fmt.Errorf("object %s is not in the new pack %s; nothing removed", h, p.hash)
+		}
+	}
+	return nil
+}
+
+// packObjects writes the objects hashes of st into new packs in packDir:
+// those up to largeObject into one with git's delta search (deltas already
+// in a pack are reused), larger ones (resolved from a thin pack, or big
+// files) into a second without deltas, so that none is read whole into
+// memory. The memory is what go-git's packfile encoder needs for the small
+// objects (each at most largeObject) and their deltas. It returns the packs
+// written, also when it fails with the second.
+func packObjects(st *filesystem.Storage, packDir string, hashes []plumbing.Hash) ([]newPack, error) {
 	var small, large []plumbing.Hash
-	err := st.ForEachObjectHash(func(h plumbing.Hash) error {
+	for _, h := range hashes {
 		size, err := st.EncodedObjectSize(h)
 		if err != nil {
-			return fmt.Errorf("object %s: %w", h, err)
+			return nil, fmt.Errorf("object %s: %w", h, err)
 		}
 		if size > largeObject {
 			large = append(large, h)
 		} else {
 			small = append(small, h)
 		}
-		return nil
-	})
-	if err != nil {
-		return stats, fmt.Errorf("list loose objects: %w", err)
 	}
-	stats.loose = len(small) + len(large)
+	var packs []newPack
 	for _, part := range []struct {
 		hashes []plumbing.Hash
 		window uint
@@ -135,16 +289,11 @@ func packLoose(st *filesystem.Storage, packDir string) (gcStats, error) {
 		}
 		idx, pack, err := encodePack(st, packDir, part.hashes, part.window)
 		if err != nil {
-			return stats, err
+			return packs, err
 		}
-		stats.packs = append(stats.packs, pack.String())
-		n, err := removePacked(st, filepath.Dir(packDir), part.hashes, idx, pack)
-		stats.removed += n
-		if err != nil {
-			return stats, err
-		}
+		packs = append(packs, newPack{hash: pack, idx: idx, hashes: part.hashes})
 	}
-	return stats, nil
+	return packs, nil
 }
 
 // encodePack writes the objects hashes of st into a new pack in packDir with
@@ -159,41 +308,13 @@ func encodePack(st *filesystem.Storage, packDir string, hashes []plumbing.Hash, 
 	if _, err := packfile.NewEncoder(w, st, false).Encode(hashes, window); err != nil {
 		w.pw.CloseWithError(err) // the indexing goroutine fails: Close keeps nothing
 		w.Close()
-		return nil, plumbing.ZeroHash, fmt.Errorf("pack loose objects: %w", err)
+		return nil, plumbing.ZeroHash, fmt.Errorf("write pack: %w", err)
 	}
 	if err := w.Close(); err != nil {
-		return nil, plumbing.ZeroHash, fmt.Errorf("pack loose objects: %w", err)
+		return nil, plumbing.ZeroHash, fmt.Errorf("write pack: %w", err)
 	}
 	if w.idx == nil {
-		return nil, plumbing.ZeroHash, errors.New("pack loose objects: the encoder wrote an empty pack; loose objects kept")
+		return nil, plumbing.ZeroHash, errors.New("write pack: the encoder wrote an empty pack; nothing removed")
 	}
 	return w.idx, w.scan.checksum, nil
-}
-
-// removePacked removes the loose objects hashes, once the index of the pack
-// now in place says it holds every one, and the fan-out directories they
-// leave empty. It returns how many it removed.
-func removePacked(st *filesystem.Storage, objDir string, hashes []plumbing.Hash, idx *idxfile.MemoryIndex, pack plumbing.Hash) (int, error) {
-	for _, h := range hashes {
-		ok, err := idx.Contains(h)
-		if err != nil {
-			return 0, fmt.Errorf("read the index of the new pack %s: %w", pack, err)
-		}
-		if !ok {
-			return 0, fmt.Errorf("pack loose objects: object %s is not in the new pack %s; loose objects kept", h, pack)
-		}
-	}
-	removed := 0
-	fanout := make(map[string]bool)
-	for _, h := range hashes {
-		if err := st.DeleteLooseObject(h); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return removed, fmt.Errorf("remove packed loose object %s: %w", h, err)
-		}
-		removed++
-		fanout[h.String()[:2]] = true
-	}
-	for d := range fanout {
-		_ = os.Remove(filepath.Join(objDir, d)) // fails unless empty
-	}
-	return removed, nil
 }

@@ -2,6 +2,7 @@ package source_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -146,17 +147,31 @@ func TestCheckoutPacksLooseObjects(t *testing.T) {
 	}
 }
 
-// A repack runs under the project's lock: a checkout running beside the
+// Packing runs under the project's lock: a checkout running beside the
 // fetches that pack the cache always reads a whole store (run with -race).
 func TestCheckoutPackingBesideCheckouts(t *testing.T) {
 	t.Parallel()
-	fx := gitfixture.New(t)
-	base := fx.Commit(t, "main", map[string]string{"a": "0"}, "zero")
-	dir := t.TempDir()
-	c := newCache(t, source.Options{Dir: dir, GCAuto: 10})
-	checkout(t, c, source.Request{Project: "p", URL: fx.URL(), Ref: "main"})
 	const branches = 12
-	heads := make([]string, branches)
+	repoDir := checkoutsBesideFetches(t, t.Context(), source.Options{GCAuto: 10}, branches)
+	loose, packs := cacheObjects(t, repoDir)
+	if len(packs) < 2 {
+		t.Errorf("after %d fetches of 3 objects over threshold 10: %d packs (%d loose objects), want the cache packed at least once", branches, len(packs), loose)
+	}
+	fsck(t, repoDir)
+}
+
+// checkoutsBesideFetches runs, at once, fetches of n new branches into a
+// cache with opts (each a small fetch, so that the cache is maintained on
+// the way) and n checkouts of main's first commit, which must each read
+// the whole tree. It returns the project's cache.
+func checkoutsBesideFetches(t *testing.T, ctx context.Context, opts source.Options, n int) string {
+	t.Helper()
+	fx := gitfixture.New(t)
+	base := fx.Commit(t, "main", map[string]string{"a": "0", "dir/b": "b"}, "zero")
+	opts.Dir = t.TempDir()
+	c := newCache(t, opts)
+	checkout(t, c, source.Request{Project: "p", URL: fx.URL(), Ref: "main"})
+	heads := make([]string, n)
 	for i := range heads {
 		fx.Git(t, "checkout", "-q", "main")
 		heads[i] = fx.Commit(t, fmt.Sprint("b", i), map[string]string{"b": fmt.Sprint(i)}, fmt.Sprint("branch ", i))
@@ -164,12 +179,12 @@ func TestCheckoutPackingBesideCheckouts(t *testing.T) {
 	want := fixtureTree(t, fx, base)
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 2*branches)
+	errs := make(chan error, 2*n)
 	wg.Add(2)
-	go func() { // each branch is one small fetch: the cache is packed on the way
+	go func() {
 		defer wg.Done()
 		for i, head := range heads {
-			co, err := c.Checkout(t.Context(), source.Request{Project: "p", URL: fx.URL(), Ref: fmt.Sprint("b", i)})
+			co, err := c.Checkout(ctx, source.Request{Project: "p", URL: fx.URL(), Ref: fmt.Sprint("b", i)})
 			if err != nil {
 				errs <- err
 				continue
@@ -182,8 +197,8 @@ func TestCheckoutPackingBesideCheckouts(t *testing.T) {
 	}()
 	go func() {
 		defer wg.Done()
-		for range branches {
-			co, err := c.Checkout(t.Context(), source.Request{Project: "p", URL: fx.URL(), Ref: "main", Commit: base})
+		for range n {
+			co, err := c.Checkout(ctx, source.Request{Project: "p", URL: fx.URL(), Ref: "main", Commit: base})
 			if err != nil {
 				errs <- err
 				continue
@@ -197,7 +212,7 @@ func TestCheckoutPackingBesideCheckouts(t *testing.T) {
 				got[name] = string(b)
 			}
 			if diff := cmp.Diff(want, got); diff != "" {
-				errs <- fmt.Errorf("main at %s during packing differs (-want +got):\n%s", base, diff)
+				errs <- fmt.Errorf("main at %s beside the fetches differs (-want +got):\n%s", base, diff)
 			}
 			co.Close()
 		}
@@ -207,11 +222,7 @@ func TestCheckoutPackingBesideCheckouts(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	loose, packs := cacheObjects(t, filepath.Join(dir, "p"))
-	if len(packs) < 2 {
-		t.Errorf("after %d fetches of 3 objects over threshold 10: %d packs (%d loose objects), want the cache packed at least once", branches, len(packs), loose)
-	}
-	fsck(t, filepath.Join(dir, "p"))
+	return filepath.Join(opts.Dir, "p")
 }
 
 // The fetch of a push's changed files (path filters) stores a small push

@@ -142,7 +142,7 @@ func (c *Cache) ChangedFiles(ctx context.Context, req ChangesRequest) (Changes, 
 	defer st.Close()
 	// Small fetches are stored loose, as the build's (which then fetches
 	// nothing): the packs would otherwise grow by one per push. They are
-	// packed by the build's checkout (autoGC), not here, where the
+	// packed by the build's checkout (maintain), not here, where the
 	// delivery's answer waits.
 	fs := fetchStorage{Storage: st, packDir: filepath.Join(projDir, "objects", "pack"), unpack: !cloned}
 	if _, _, err := c.fetch(ctx, fs, r); err != nil {

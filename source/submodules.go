@@ -84,12 +84,15 @@ func (c *Cache) writeSubmodules(ctx context.Context, projDir, parentURL string, 
 // writeSubmodule fetches and writes one submodule (and its own).
 func (c *Cache) writeSubmodule(ctx context.Context, projDir, subURL string, auth Auth, l gitlink, w *treeWriter, nesting int) error {
 	dir := filepath.Join(projDir, modulesDirName, moduleKey(subURL))
-	repo, st, _, err := openOrInit(dir)
+	repo, st, cloned, err := openOrInit(dir)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := c.fetchCommit(ctx, fetchStorage{Storage: st, packDir: filepath.Join(dir, "objects", "pack")}, subURL, auth, l.commit); err != nil {
+	// As the project's own cache: a small fetch is stored loose, and
+	// Checkout's maintenance packs and repacks it (maintain).
+	fs := fetchStorage{Storage: st, packDir: filepath.Join(dir, "objects", "pack"), unpack: !cloned}
+	if err := c.fetchCommit(ctx, fs, subURL, auth, l.commit); err != nil {
 		return fmt.Errorf("submodule %s: %w", l.rel, err)
 	}
 	commit, err := object.GetCommit(repo.Storer, l.commit)
