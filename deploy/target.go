@@ -45,8 +45,9 @@ type Target struct {
 // and no files, else the host is refused with config.ErrPlainTCP) and ssh://
 // through the docker CLI's connection helper (`ssh … docker system
 // dial-stdio` on the remote host, ssh in batch mode). Each host gets at
-// most 15s. The API version is negotiated, so engines from API 1.41 on
-// work.
+// most 15s, and when ctx's deadline is nearer an equal share of the time
+// left (a silent first host leaves time for the next). The API version is
+// negotiated, so engines from API 1.41 on work.
 //
 // Failover happens here only: a Target stays on its manager, and a rollout
 // whose manager goes away fails; the next deploy connects afresh. When no
@@ -71,10 +72,10 @@ func errNoHosts(name string) error {
 // target.
 func connect(ctx context.Context, name string, t config.DeployTarget) (*Target, error) {
 	var errs hostErrors
-	for _, host := range t.Hosts {
+	for i, host := range t.Hosts {
 		cli, err := dial(host, t.TLS, "deploy_targets."+name+".tls")
 		if err == nil {
-			if err = checkHost(ctx, cli, host); err != nil {
+			if err = checkHost(ctx, cli, hostBudget(ctx, len(t.Hosts)-i)); err != nil {
 				cli.Close()
 			}
 		}
@@ -143,11 +144,37 @@ func dial(host string, tls config.TLS, tlsKey string) (*client.Client, error) {
 	return cli, nil
 }
 
-// checkHost pings the endpoint and checks that it is a swarm manager.
-func checkHost(ctx context.Context, cli *client.Client, host string) error {
-	ctx, cancel := context.WithTimeout(ctx, hostTimeout)
-	defer cancel()
+// hostBudget is the time the next of left hosts gets: hostTimeout, or
+// when ctx's deadline is nearer an equal share of the time left, so that
+// a first host that does not answer leaves time for the others; 0 (ctx's
+// deadline alone) for the last host then.
+func hostBudget(ctx context.Context, left int) time.Duration {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return hostTimeout
+	}
+	share := time.Until(deadline) / time.Duration(left)
+	switch {
+	case share >= hostTimeout:
+		return hostTimeout
+	case left == 1:
+		return 0
+	}
+	return share.Truncate(10 * time.Millisecond)
+}
+
+// checkHost pings the endpoint and checks that it is a swarm manager,
+// within timeout (0: ctx's deadline alone).
+func checkHost(ctx context.Context, cli *client.Client, timeout time.Duration) error {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
 	if _, err := cli.Ping(ctx); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("no answer within %s: %w", timeout, ctx.Err())
+		}
 		return fmt.Errorf("no answer: %w", err)
 	}
 	info, err := cli.Info(ctx)

@@ -18,7 +18,7 @@ import (
 // share it) and kept across reads, an engine's answer keeps it, a lost endpoint drops it
 // and the next Get connects again once the endpoint is back; a target that
 // refuses or does not answer is an UnreachableError saying what to check,
-// within the caller's deadline; Close ends it all.
+// within the caller's deadline, which its hosts share; Close ends it all.
 func TestTargets(t *testing.T) {
 	t.Parallel()
 	cli := swarmtest.Manager(t)
@@ -26,10 +26,12 @@ func TestTargets(t *testing.T) {
 	const image = "127.0.0.1:1/none:v1"
 	swarmtest.CreateService(t, cli, swarmtest.Spec(service, image, 0, nil), "")
 	proxy := swarmtest.NewProxy(t, cli, 0)
+	silent := swarmtest.NewSilent(t).Host
 	targets := deploy.NewTargets(map[string]config.DeployTarget{
 		"up":     {Hosts: []string{proxy.Host}},
+		"ha":     {Hosts: []string{silent, cli.DaemonHost()}},
 		"down":   {Hosts: []string{"tcp://" + testenv.ClosedAddr(t)}, TLS: config.TLS{Insecure: true}},
-		"silent": {Hosts: []string{swarmtest.NewSilent(t).Host}},
+		"silent": {Hosts: []string{silent}},
 	})
 	t.Cleanup(func() { targets.Close() })
 	ctx := t.Context()
@@ -135,6 +137,18 @@ func TestTargets(t *testing.T) {
 		_, err := targets.Get(dctx, "silent")
 		if !errors.As(err, new(*deploy.UnreachableError)) || !strings.Contains(err.Error(), `deploy target "silent" is unreachable (no answer within 1s)`) {
 			t.Errorf("Get of a silent endpoint = %v, want unreachable, no answer within 1s", err)
+		}
+	})
+
+	t.Run("a silent first host leaves time for the next", func(t *testing.T) {
+		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		target, err := targets.Get(dctx, "ha")
+		if err != nil {
+			t.Fatalf("Get of a target whose second host answers = %v", err)
+		}
+		if got := target.Host(); got != cli.DaemonHost() {
+			t.Errorf("connected through %s, want the second host %s", got, cli.DaemonHost())
 		}
 	})
 
