@@ -197,10 +197,10 @@ func sleeping(t *testing.T, arg string) []int {
 	return pids
 }
 
-// waitSleeping waits up to 10 seconds for a process sleeping arg.
+// waitSleeping waits up to 30 seconds for a process sleeping arg.
 func waitSleeping(t *testing.T, arg string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for len(sleeping(t, arg)) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("no process runs sleep %s", arg)
@@ -209,11 +209,11 @@ func waitSleeping(t *testing.T, arg string) {
 	}
 }
 
-// waitGone fails unless every process sleeping arg is gone within 10
+// waitGone fails unless every process sleeping arg is gone within 30
 // seconds.
 func waitGone(t *testing.T, arg string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		pids := sleeping(t, arg)
 		if len(pids) == 0 {
@@ -235,15 +235,16 @@ func TestHookTimeoutKillsGroup(t *testing.T) {
 	writeHook(t, dir, HookPreTest, "#!/bin/sh\nsleep "+arg+" &\necho started\nsleep 300\n", 0o755)
 	start := time.Now()
 	var log bytes.Buffer
-	ran, err := findHooks(t, dir).Run(t.Context(), HookPreTest, testEnv, 3*time.Second, &log)
+	// Long enough for the hook to start and log on a loaded machine.
+	ran, err := findHooks(t, dir).Run(t.Context(), HookPreTest, testEnv, 10*time.Second, &log)
 	if !ran || !errors.Is(err, ErrHookTimeout) {
 		t.Fatalf("Run = %v, %v; want an ErrHookTimeout", ran, err)
 	}
 	if !strings.Contains(err.Error(), "pre_test") {
 		t.Errorf("err = %q, want it to name the hook", err)
 	}
-	if d := time.Since(start); d > 30*time.Second {
-		t.Errorf("Run took %s after a 3s timeout", d)
+	if d := time.Since(start); d > 40*time.Second {
+		t.Errorf("Run took %s after a 10s timeout", d)
 	}
 	waitGone(t, arg)
 	if !strings.Contains(log.String(), "[hook pre_test] started") {
@@ -308,7 +309,9 @@ func TestHookSetsidChildKilled(t *testing.T) {
 		wantErr error
 	}{
 		{name: "the hook exits", script: "setsid " + ready + " &\n" + waitReady + "exit 0\n"},
-		{name: "the hook times out", script: "setsid " + ready + " &\n" + waitReady + "sleep 300\n", timeout: 2 * time.Second, wantErr: ErrHookTimeout},
+		// Long enough for the child to start and the hook to log on a
+		// loaded machine.
+		{name: "the hook times out", script: "setsid " + ready + " &\n" + waitReady + "sleep 300\n", timeout: 10 * time.Second, wantErr: ErrHookTimeout},
 		{name: "the build is canceled", script: "setsid " + ready + " &\n" + waitReady + "sleep 300\n", cancel: true, wantErr: context.Canceled},
 		{name: "an orphan in its own session without the output pipe",
 			script: "(setsid " + ready + " </dev/null >/dev/null 2>&1 &)\n" + waitReady + "exit 0\n"},
@@ -329,7 +332,7 @@ func TestHookSetsidChildKilled(t *testing.T) {
 				go func() {
 					// Cancel once the child runs (the hook may not have
 					// logged yet).
-					deadline := time.Now().Add(10 * time.Second)
+					deadline := time.Now().Add(30 * time.Second)
 					for len(sleeping(t, arg)) == 0 && time.Now().Before(deadline) {
 						time.Sleep(20 * time.Millisecond)
 					}
