@@ -85,8 +85,8 @@ func testQueueSignal(t *testing.T, be testBackend) {
 	enqueue(t, s, push("web", "main", "c1"))
 	select {
 	case <-ch:
-	case <-time.After(10 * time.Second):
-		t.Fatal("QueueSignal did not fire within 10s of an enqueue")
+	case <-time.After(30 * time.Second):
+		t.Fatal("QueueSignal did not fire within 30s of an enqueue")
 	}
 	b, ok, err := s.ClaimNext(ctx)
 	if err != nil || !ok {
@@ -98,8 +98,8 @@ func testQueueSignal(t *testing.T, be testBackend) {
 	}
 	select {
 	case <-ch:
-	case <-time.After(10 * time.Second):
-		t.Fatal("QueueSignal did not fire within 10s of a build ending")
+	case <-time.After(30 * time.Second):
+		t.Fatal("QueueSignal did not fire within 30s of a build ending")
 	}
 	// Wait returns at the poll interval when nothing changes.
 	if err := s.Wait(ctx, time.Millisecond); err != nil {

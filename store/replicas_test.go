@@ -304,20 +304,23 @@ func TestPostgresQueueSignalAcrossReplicas(t *testing.T) {
 	// only a's enqueue can close the channel taken after.
 	select {
 	case <-b.listening:
-	case <-time.After(10 * time.Second):
-		t.Fatal("replica b's listener did not connect within 10s")
+	case <-time.After(30 * time.Second):
+		t.Fatal("replica b's listener did not connect within 30s")
 	}
 	ch := b.QueueSignal()
 	enqueue(t, a, push("web", "main", "c1"))
 	select {
 	case <-ch:
-	case <-time.After(10 * time.Second):
-		t.Fatal("replica b was not woken within 10s by replica a's enqueue")
+	case <-time.After(30 * time.Second):
+		t.Fatal("replica b was not woken within 30s by replica a's enqueue")
 	}
 }
 
 func TestPostgresLeaseKeeper(t *testing.T) {
-	const lease = time.Second
+	// Long enough that a's keeper (every lease/10) always extends it in
+	// time on a loaded machine, where a PostgreSQL update may take a
+	// second: a lapse would let b take the build from a live a.
+	const lease = 3 * time.Second
 	database := newPostgres(t)
 	opts := func(name string) Options {
 		return Options{Replica: name, Lease: lease, KeepLeases: lease / 10}
@@ -339,7 +342,7 @@ func TestPostgresLeaseKeeper(t *testing.T) {
 	}
 	// a is alive: its keeper extends the lease past the first one, and b's
 	// keeper leaves the build alone.
-	waitUntil(t, 10*time.Second, "a's keeper extends its lease past the first", func() bool {
+	waitUntil(t, 30*time.Second, "a's keeper extends its lease past the first", func() bool {
 		who, until, ok, err := b.Lease(ctx, build.ID)
 		return err == nil && ok && who == "a" && until.After(first.Add(lease))
 	})
@@ -398,8 +401,8 @@ func TestPostgresCancelAcrossReplicas(t *testing.T) {
 			if id != running.ID {
 				t.Errorf("a got a cancel of build %d, want %d", id, running.ID)
 			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("a got no cancel request %d within 5s", i+1)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("a got no cancel request %d within 30s", i+1)
 		}
 	}
 	sqlite := openAt(t, "", t.TempDir(), Options{})
@@ -433,8 +436,8 @@ func TestPostgresTakenOverBuildIsFenced(t *testing.T) {
 		if id != build.ID {
 			t.Errorf("a was told to stop build %d, want %d", id, build.ID)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a was not told within 10s that its build was taken over")
+	case <-time.After(30 * time.Second):
+		t.Fatal("a was not told within 30s that its build was taken over")
 	}
 	// ... and its late write changes nothing.
 	mine.Status, mine.Error = StatusFailed, "written by the replica that lost it"
