@@ -135,19 +135,19 @@ func TestNotify(t *testing.T) {
 	if len(log.lines) != 1 || !strings.Contains(log.lines[0], "failed queued for ops") {
 		t.Errorf("build log = %q, want the failed message queued", log.lines)
 	}
-	waitFor(t, 10*time.Second, "the failed message", func() bool { return len(good.messages()) == 1 })
+	waitFor(t, 30*time.Second, "the failed message", func() bool { return len(good.messages()) == 1 })
 	if m := good.messages()[0]; m["event"] != "failed" || m["id"] != float64(failed.ID) || m["status"] != "failed" {
 		t.Errorf("message = %v, want event failed of build %d", m, failed.ID)
 	}
 	fixed, _ := finish(t, st, n, push("c2"), store.StatusSucceeded)
-	waitFor(t, 10*time.Second, "the fixed message", func() bool { return len(good.messages()) == 2 })
+	waitFor(t, 30*time.Second, "the fixed message", func() bool { return len(good.messages()) == 2 })
 	if m := good.messages()[1]; m["event"] != "fixed" || m["id"] != float64(fixed.ID) {
 		t.Errorf("message = %v, want event fixed of build %d", m, fixed.ID)
 	}
 	if _, log := finish(t, st, n, push("c3"), store.StatusSucceeded); len(log.lines) != 0 {
 		t.Errorf("a second success queued %q, want nothing", log.lines)
 	}
-	waitFor(t, 10*time.Second, "the sends logged", func() bool {
+	waitFor(t, 30*time.Second, "the sends logged", func() bool {
 		b, _ := st.ReadLog(t.Context(), fixed.ID, 0, 0)
 		return strings.Contains(string(b), "notify: fixed sent to ops (attempt 1)")
 	})
@@ -168,7 +168,7 @@ func TestNotify(t *testing.T) {
 	ctx, stop = context.WithCancel(t.Context())
 	defer stop()
 	go n.Run(ctx)
-	waitFor(t, 10*time.Second, "a failed attempt", func() bool {
+	waitFor(t, 30*time.Second, "a failed attempt", func() bool {
 		b, _ := st.ReadLog(t.Context(), down.ID, 0, 0)
 		return strings.Contains(string(b), "attempt 1 failed")
 	})
@@ -192,7 +192,7 @@ func TestNotify(t *testing.T) {
 	n2 := notify.New(cfg2, st, notify.Options{Poll: 100 * time.Millisecond})
 	go n2.Run(ctx)
 	refused, _ := finish(t, st, n2, push("c5"), store.StatusFailed)
-	waitFor(t, 10*time.Second, "the refusal in the build log", func() bool {
+	waitFor(t, 30*time.Second, "the refusal in the build log", func() bool {
 		b, _ := st.ReadLog(t.Context(), refused.ID, 0, 0)
 		return strings.Contains(string(b), "other answered 401 Unauthorized: bad signature")
 	})
@@ -230,8 +230,8 @@ func TestSlack(t *testing.T) {
 		if r.Header.Get(notify.SignatureHeader) != "" {
 			t.Errorf("a Slack message is signed")
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no Slack message within 10s")
+	case <-time.After(30 * time.Second):
+		t.Fatal("no Slack message within 30s")
 	}
 	var m struct{ Text string }
 	if err := json.Unmarshal([]byte(<-bodies), &m); err != nil {

@@ -18,7 +18,7 @@ import (
 )
 
 // deadline bounds every wait of these tests.
-const deadline = 10 * time.Second
+const deadline = 30 * time.Second
 
 func openStore(t *testing.T) *store.Store {
 	t.Helper()

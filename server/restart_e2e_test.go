@@ -243,7 +243,7 @@ func TestShutdownRequeuesARunningBuild(t *testing.T) {
 		if err != nil {
 			t.Errorf("the follow stream broke off at the shutdown instead of ending: %v", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Errorf("the follow stream did not end with the server")
 	}
 	if took := time.Since(start); took > serveGrace+30*time.Second {
