@@ -94,9 +94,11 @@ func TestTest(t *testing.T) {
 		{
 			name:    "timeout",
 			command: []string{"sleep", "60"},
-			timeout: 2 * time.Second,
+			// Room for the command to print "sleeping" on a loaded
+			// machine before it is killed.
+			timeout: 5 * time.Second,
 			wantErr: func(err error) bool {
-				return errors.Is(err, builder.ErrTestTimeout) && strings.Contains(err.Error(), "2s") &&
+				return errors.Is(err, builder.ErrTestTimeout) && strings.Contains(err.Error(), "5s") &&
 					strings.Contains(err.Error(), "test.timeout")
 			},
 			wantLog: []string{"sleeping\n"},
