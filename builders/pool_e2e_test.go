@@ -252,7 +252,10 @@ func restart(t testing.TB, e *testenv.Engine) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	// A killed engine refuses at once; a running one may be slow to answer
+	// on a loaded machine, and starting a second dockerd on its data
+	// would fail.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := cli.Ping(ctx); err == nil {
 		return
