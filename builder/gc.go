@@ -88,13 +88,13 @@ func Clean(ctx context.Context, cli GCClient, project string, maxBuildCache int6
 
 // WhenIdle calls op until the engine stops refusing it because another
 // client's operation of the kind is running, or ctx ends, pausing 50ms,
-// then longer, up to half a second, in between. Engines before 23.0 run
-// one image prune and one disk usage request at a time and refuse the
-// others meanwhile ("a prune operation is already running", a 409; "a
-// disk usage operation is already running", a 500 that only its text
-// tells apart): on an engine shared by several builds that is a matter of
-// waiting. Any other error is returned at once; when ctx ends, the last
-// refusal is.
+// then 100ms, in between (often: another client asking in a loop leaves
+// short gaps). Engines before 23.0 run one image prune and one disk usage
+// request at a time and refuse the others meanwhile ("a prune operation
+// is already running", a 409; "a disk usage operation is already
+// running", a 500 that only its text tells apart): on an engine shared by
+// several builds that is a matter of waiting. Any other error is returned
+// at once; when ctx ends, the last refusal is.
 func WhenIdle(ctx context.Context, op func() error) error {
 	wait := 50 * time.Millisecond
 	for {
@@ -107,7 +107,7 @@ func WhenIdle(ctx context.Context, op func() error) error {
 			return err
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, 500*time.Millisecond)
+		wait = min(2*wait, 100*time.Millisecond)
 	}
 }
 
