@@ -60,9 +60,11 @@ func TestProbe(t *testing.T) {
 	id := swarmtest.CreateService(t, cli, probed(name, v1.Ref(), stack, netID), reg.Auth)
 	swarmtest.WaitRunning(t, cli, id, 1, testTimeout)
 
+	// The probe gets 15s: a fresh container on the overlay network may
+	// take seconds to reach the service by name on a loaded machine.
 	opts := func(log *logBuffer) deploy.RolloutOptions {
 		return deploy.RolloutOptions{Timeout: testTimeout, Rollback: true, RegistryAuth: reg.Auth, Log: log,
-			Probe: &deploy.Probe{Check: probe.Check{URL: "http://" + name + ":8080/healthz", Status: 200, Timeout: 5 * time.Second}, Executable: exe}}
+			Probe: &deploy.Probe{Check: probe.Check{URL: "http://" + name + ":8080/healthz", Status: 200, Timeout: 15 * time.Second}, Executable: exe}}
 	}
 
 	var log logBuffer

@@ -54,8 +54,10 @@ func TestProbeAndNotifications(t *testing.T) {
 	}))
 	defer rcv.Close()
 
+	// The probe gets 15s: a fresh container on the overlay network may
+	// take seconds to reach the service by name on a loaded machine.
 	stack, svcName, w := swarmWorld(t, fixture.Options{Extra: fmt.Sprintf("probe_executable: %q\nnotify:\n  - {name: ops, kind: webhook, url: %q, secret: %q}\n", exe, rcv.URL, secret)},
-		`, stable_for: 1s, probe: {url: "http://{service}:8080/healthz", status: 200, timeout: 5s}`)
+		`, stable_for: 1s, probe: {url: "http://{service}:8080/healthz", status: 200, timeout: 15s}`)
 	net, err := cli.NetworkCreate(t.Context(), testenv.Name(t, "net"), network.CreateOptions{Driver: "overlay", Attachable: true, Labels: map[string]string{swarmtest.StackLabel: stack}})
 	if err != nil {
 		t.Fatal(err)
