@@ -19,8 +19,9 @@ import (
 )
 
 // buildTimeout bounds the wait for one fixture build (clone, image build,
-// test, push) on a busy CI machine.
-const buildTimeout = 2 * time.Minute
+// test, push) on a busy CI machine, where a build waiting for the engine
+// behind other packages' builds may take minutes.
+const buildTimeout = 5 * time.Minute
 
 // helloWorldWorld is a world whose project tracks the repository of the
 // recorded payloads on branch master, as push-new-branch.json pushes.

@@ -206,7 +206,7 @@ func TestClientCommands(t *testing.T) {
 		// A read is kept for up to 5s (a finished build drops it): ask
 		// again until the deploy shows, as a user would.
 		var states []pipeline.ServiceState
-		deadline := time.Now().Add(20 * time.Second)
+		deadline := time.Now().Add(time.Minute)
 		for {
 			decode(t, mustRun(t, "deployments", "--json"), &states)
 			if len(states) == 1 && states[0].Digest == b.Digest || time.Now().After(deadline) {
