@@ -1,6 +1,7 @@
 package source_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -393,4 +394,87 @@ func TestSubmoduleCacheMaintained(t *testing.T) {
 		t.Errorf("log: %d packings and %d repacks of %s, want 4 and 1:\n%s", p, r, cache, logs.String())
 	}
 	fsck(t, modules[0])
+}
+
+// BenchmarkCheckoutPacks checks out the head of a history of 60 commits of
+// 1000 files (4 MiB) from a cache whose objects are spread over 60 packs
+// (the clone's and 59 fetches' of 20 changed files each: what
+// GCAutoPackLimit lets a cache grow to, and more) and from the same cache
+// repacked into one; and walks that history (IsAncestor of the first
+// commit), which reads every commit.
+// go test ./source -run X -bench CheckoutPacks -benchtime 20x
+func BenchmarkCheckoutPacks(b *testing.B) {
+	fx := gitfixture.New(b)
+	files := map[string]string{}
+	for i := range 1000 {
+		files[fmt.Sprintf("d%02d/f%04d", i%40, i)] = strings.Repeat(fmt.Sprintf("line of file %d\n", i), 250)
+	}
+	first := fx.Commit(b, "main", files, "1000 files")
+	head := first
+	many := b.TempDir()
+	c, err := source.NewCache(source.Options{Dir: many, GCAuto: 1, GCAutoPackLimit: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	get := func(ctx context.Context, c *source.Cache) {
+		co, err := c.Checkout(ctx, source.Request{Project: "p", URL: fx.URL(), Ref: "main"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		co.Close()
+		if co.Commit != head {
+			b.Fatalf("checked out %s, want %s", co.Commit, head)
+		}
+	}
+	get(b.Context(), c)
+	for i := 1; i < 60; i++ {
+		changed := map[string]string{}
+		for j := range 20 {
+			k := (i*97 + j*53) % 1000
+			changed[fmt.Sprintf("d%02d/f%04d", k%40, k)] = fmt.Sprintf("file %d at commit %d\n", k, i)
+		}
+		head = fx.Commit(b, "main", changed, fmt.Sprint("commit ", i))
+		get(b.Context(), c)
+	}
+	packs := func(dir string) int {
+		p, err := filepath.Glob(filepath.Join(dir, "p", "objects", "pack", "*.pack"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return len(p)
+	}
+	one := b.TempDir()
+	if out, err := exec.Command("cp", "-a", filepath.Join(many, "p"), one).CombinedOutput(); err != nil {
+		b.Fatalf("copy the cache: %v\n%s", err, out)
+	}
+	repacker, err := source.NewCache(source.Options{Dir: one, GCAuto: -1, GCAutoPackLimit: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var logs testenv.Buffer
+	get(zerolog.New(&logs).WithContext(b.Context()), repacker)
+	b.Logf("the repack: %s", logs.String())
+	if n, m := packs(many), packs(one); n != 60 || m != 1 {
+		b.Fatalf("%d and %d packs, want 60 and 1", n, m)
+	}
+	for _, bc := range []struct {
+		name, dir string
+	}{{"packs=60", many}, {"packs=1", one}} {
+		c, err := source.NewCache(source.Options{Dir: bc.dir, GCAuto: -1, GCAutoPackLimit: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(bc.name+"/checkout", func(b *testing.B) {
+			for b.Loop() {
+				get(b.Context(), c)
+			}
+		})
+		b.Run(bc.name+"/history", func(b *testing.B) {
+			for b.Loop() {
+				if ok, err := c.IsAncestor(b.Context(), "p", first, head); err != nil || !ok {
+					b.Fatal(ok, err)
+				}
+			}
+		})
+	}
 }
