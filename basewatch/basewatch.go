@@ -429,7 +429,7 @@ func (w *Watcher) rebuild(ctx context.Context, bases map[string]base, state map[
 			w.refuseCycle(name, cycle)
 			continue
 		}
-		t, err := w.nextTry(ctx, projects[name], byProject[name])
+		t, err := w.nextTry(ctx, projects[name], builds[name], byProject[name])
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -529,9 +529,10 @@ type try struct {
 	last store.Build
 }
 
-// nextTry decides on p's rebuild for changes from its default branch's
-// newest builds.
-func (w *Watcher) nextTry(ctx context.Context, p *config.Project, changes []change) (try, error) {
+// nextTry decides on p's rebuild for changes, which compare the bases of
+// its build built with the registry's, from its default branch's newest
+// builds.
+func (w *Watcher) nextTry(ctx context.Context, p *config.Project, built store.Build, changes []change) (try, error) {
 	latest := changes[0].since
 	for _, c := range changes {
 		if c.since.After(latest) {
@@ -542,7 +543,7 @@ func (w *Watcher) nextTry(ctx context.Context, p *config.Project, changes []chan
 	if err != nil {
 		return try{}, err
 	}
-	return decide(recent, latest), nil
+	return decide(recent, latest, built.ID), nil
 }
 
 // decide is the rebuild that recent, a default branch's builds newest
@@ -552,9 +553,17 @@ func (w *Watcher) nextTry(ctx context.Context, p *config.Project, changes []chan
 // for nothing yet; one canceled for nothing (a person stopped it; a push,
 // a build by hand or the next change tries again); one failed, or one
 // succeeded that was still built on the old digests (a push build that
-// used the engine's older copy of a base), for a retry.
-func decide(recent []store.Build, since time.Time) try {
+// used the engine's older copy of a base), for a retry. built is the
+// newest succeeded build when the changes were found: one succeeded after
+// it (the rebuild, ending meanwhile) makes them stale, and nothing is
+// decided until the next pass compares its bases.
+func decide(recent []store.Build, since time.Time, built int64) try {
 	var t try
+	for _, b := range recent {
+		if b.Status == store.StatusSucceeded && b.ID > built {
+			return try{kind: tryNone}
+		}
+	}
 	for _, b := range recent {
 		if b.CreatedAt.Before(since) {
 			break

@@ -58,7 +58,7 @@ func TestRetryFailedRebuild(t *testing.T) {
 		t.Errorf("the retry: %s of %s, want failed of %s", rb2.Status, rb2.Commit, first.Commit)
 	}
 	// At most one rebuild per interval (1s), none while one runs.
-	if gap := rb2.CreatedAt.Sub(rb1.CreatedAt); gap < 950*time.Millisecond {
+	if gap := rb2.CreatedAt.Sub(rb1.CreatedAt); gap < 900*time.Millisecond {
 		t.Errorf("the retry was queued %s after the rebuild, want an interval at least", gap)
 	}
 	if rb2.CreatedAt.Before(*rb1.FinishedAt) {
@@ -108,7 +108,7 @@ func TestRetryFailedRebuild(t *testing.T) {
 		t.Errorf("%d rebuilds for the newest digest that are not retries, want 1", n)
 	}
 	for i := 1; i < len(all); i++ {
-		if gap := all[i].CreatedAt.Sub(all[i-1].CreatedAt); gap < 950*time.Millisecond && strings.Contains(all[i].Reason, "(retry") {
+		if gap := all[i].CreatedAt.Sub(all[i-1].CreatedAt); gap < 900*time.Millisecond && strings.Contains(all[i].Reason, "(retry") {
 			t.Errorf("retry #%d came %s after #%d, want an interval at least", all[i].ID, gap, all[i-1].ID)
 		}
 	}
