@@ -2,10 +2,12 @@ package server_test
 
 import (
 	"bufio"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slipwayci/slipway/store"
 )
@@ -75,7 +77,15 @@ func TestMetricsCountBuildsStagesAndDeliveries(t *testing.T) {
 		t.Fatalf("build of a missing branch: %s, want failed", describe(failed))
 	}
 
-	got := scrape(t, c)
+	// A build is counted once its run has ended, a moment after the API
+	// shows it finished: scrape until both builds are in.
+	var got map[string]float64
+	waitFor(t, 30*time.Second, "both builds counted in /metrics", func() (bool, string) {
+		got = scrape(t, c)
+		succeeded, failed := got[`slipway_builds_total{project="fixture",result="succeeded"}`], got[`slipway_builds_total{project="fixture",result="failed"}`]
+		steps := got[`slipway_build_steps_total{project="fixture"}`]
+		return succeeded > 0 && failed > 0 && steps > 0, fmt.Sprintf("builds_total succeeded %v, failed %v; build_steps_total %v", succeeded, failed, steps)
+	})
 	want := map[string]float64{
 		`slipway_builds_total{project="fixture",result="succeeded"}`:                        1,
 		`slipway_builds_total{project="fixture",result="failed"}`:                           1,
