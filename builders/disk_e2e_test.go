@@ -19,7 +19,10 @@ import (
 // share the engine's answer.
 func TestDiskUseWhileAnotherClientAsks(t *testing.T) {
 	cli := testenv.Docker(t)
-	pl, err := builders.New([]config.Builder{{Name: "main", Host: cli.DaemonHost(), Concurrency: 1}}, builders.Options{})
+	// A check's time bounds the disk use's retries: on a loaded engine
+	// each request of the other client takes seconds and leaves short
+	// gaps, more than the default 5s may pass before one is found.
+	pl, err := builders.New([]config.Builder{{Name: "main", Host: cli.DaemonHost(), Concurrency: 1}}, builders.Options{Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
