@@ -287,7 +287,10 @@ func (r Request) validate() error {
 //
 // A corrupt cache (unreadable repository, missing objects) is removed and
 // cloned again, once. The fetch is bounded by Options.FetchTimeout; writing
-// the tree by the limits of Options and by ctx.
+// the tree by the limits of Options and by ctx. Then, still holding the
+// project, it maintains the cache as git's gc --auto does when it has too
+// many loose objects or packs (Options.GCAuto, Options.GCAutoPackLimit),
+// which the call waits for; a failure of that is logged, not returned.
 func (c *Cache) Checkout(ctx context.Context, req Request) (*Checkout, error) {
 	if err := req.validate(); err != nil {
 		return nil, err
