@@ -388,8 +388,8 @@ type change struct {
 // of a base than the registry serves (nextTry decides between a first
 // rebuild, a retry and nothing), unless a build of its default branch is
 // queued or running, or one of its upstream projects is being rebuilt: its
-// push rebuilds it. A retry waits for the project's retry time. It returns when a retry that is not
-// due yet will be (zero when none waits).
+// push rebuilds it. A retry waits for the project's retry time; rebuild
+// returns the earliest of those still ahead (zero when none waits).
 func (w *Watcher) rebuild(ctx context.Context, bases map[string]base, state map[string]store.BaseCheck, g *graph) (time.Time, error) {
 	byProject := map[string][]change{}
 	builds := map[string]store.Build{}
