@@ -104,6 +104,13 @@ type Options struct {
 	// are older than this; a younger one waits, loose. Default two weeks
 	// (git's); negative never deletes them.
 	GCPruneExpire time.Duration
+	// GCRefExpire: when the cache is maintained (see GCAuto and
+	// GCAutoPackLimit), a ref that no fetch has brought for this long (a
+	// deleted branch, a closed pull request, a tag built once) is
+	// deleted, all but the newest, so that what only it reaches is pruned
+	// as GCPruneExpire says; the next build of it fetches it again. Default
+	// 90 days (git's gc.reflogExpire); negative keeps every ref.
+	GCRefExpire time.Duration
 }
 
 // withDefaults returns o with every zero value replaced by its default, or an
@@ -135,6 +142,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.GCPruneExpire == 0 {
 		o.GCPruneExpire = DefaultGCPruneExpire
+	}
+	if o.GCRefExpire == 0 {
+		o.GCRefExpire = DefaultGCRefExpire
 	}
 	return o, nil
 }
@@ -500,6 +510,7 @@ func (c *Cache) fetch(ctx context.Context, st fetchStorage, req Request) (plumbi
 		})
 		switch {
 		case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
+			touchRef(st.packDir, cand.local)
 			return cand.remote, cand.local, nil
 		case errors.Is(err, git.NoMatchingRefSpecError{}), errors.Is(err, transport.ErrEmptyRemoteRepository):
 			whats = append(whats, cand.what)

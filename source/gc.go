@@ -25,6 +25,8 @@ const (
 	// DefaultGCPruneExpire is Options.GCPruneExpire's: git's
 	// gc.pruneExpire, "2.weeks.ago".
 	DefaultGCPruneExpire = 14 * 24 * time.Hour
+	// DefaultGCRefExpire is Options.GCRefExpire's: git's gc.reflogExpire.
+	DefaultGCRefExpire = 90 * 24 * time.Hour
 )
 
 // gcPackWindow is the delta search window of the pack of loose objects,
@@ -84,7 +86,9 @@ const (
 // once the work tree is written: a repository with more packs than
 // Options.GCAutoPackLimit is repacked into one (repackAll), one with more
 // loose objects than Options.GCAuto has them packed (packLoose), and
-// either prunes the unreachable objects older than Options.GCPruneExpire.
+// either first deletes the refs no fetch brought for Options.GCRefExpire
+// (expireRefs) and prunes the unreachable objects older than
+// Options.GCPruneExpire.
 // What it did is logged with before and after figures. A failure is logged,
 // not returned (the checkout is done), leaves every object readable, and
 // pauses the repository's maintenance for gcLogExpiry (its gc.log says
@@ -149,9 +153,17 @@ func (c *Cache) maintainRepo(ctx context.Context, log *zerolog.Logger, dir strin
 	if c.opts.GCPruneExpire > 0 {
 		expire = time.Now().Add(-c.opts.GCPruneExpire)
 	}
+	start := time.Now()
+	expired := 0
+	if c.opts.GCRefExpire > 0 {
+		var err error
+		if expired, err = expireRefs(dir, start.Add(-c.opts.GCRefExpire)); err != nil {
+			failed(ctx, log.Warn().Err(err).Int("refs_expired", expired), dir, "expiring old refs failed", err)
+			return
+		}
+	}
 	st := openStorage(dir)
 	defer st.Close()
-	start := time.Now()
 	if repack {
 		stats, err := repackAll(ctx, st, objDir, expire)
 		ev := log.Info()
@@ -161,7 +173,7 @@ func (c *Cache) maintainRepo(ctx context.Context, log *zerolog.Logger, dir strin
 		ev = ev.Int("packs_before", stats.packsBefore).Int("packs_after", stats.packsAfter).
 			Int64("pack_bytes_before", stats.packBytesBefore).Int64("pack_bytes_after", stats.packBytesAfter).
 			Int("loose_before", stats.looseBefore).Int("loose_after", stats.looseAfter).
-			Int("objects", stats.objects).Int("unreachable_kept", stats.kept).Int("pruned", stats.pruned).
+			Int("objects", stats.objects).Int("unreachable_kept", stats.kept).Int("pruned", stats.pruned).Int("refs_expired", expired).
 			Strs("packs", stats.packs).Dur("duration", time.Since(start))
 		if err != nil {
 			failed(ctx, ev, dir, "repacking failed", err)
@@ -183,7 +195,7 @@ func (c *Cache) maintainRepo(ctx context.Context, log *zerolog.Logger, dir strin
 	if err != nil {
 		ev = log.Warn().Err(err)
 	}
-	ev = ev.Int("loose_objects", stats.loose).Int("removed", stats.removed).Int("pruned", pruned).
+	ev = ev.Int("loose_objects", stats.loose).Int("removed", stats.removed).Int("pruned", pruned).Int("refs_expired", expired).
 		Strs("packs", stats.packs).Dur("duration", time.Since(start))
 	if err != nil {
 		failed(ctx, ev, dir, "packing loose objects failed", err)

@@ -2,15 +2,19 @@ package source
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+	"github.com/google/go-cmp/cmp"
 )
 
 // The loose-object estimate samples objects/17 as git's gc --auto does at
@@ -133,5 +137,54 @@ func BenchmarkPackLoose(b *testing.B) {
 		if err != nil || stats.removed != files*versions {
 			b.Fatalf("packLoose: %+v, %v; want %d removed", stats, err, files*versions)
 		}
+	}
+}
+
+// expireRefs deletes the refs older than its limit but the newest ref, and
+// leaves lock files and directories.
+func TestExpireRefs(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	for _, tc := range []struct {
+		name string
+		ages map[string]time.Duration // ref path -> age
+		want []string                 // refs left
+	}{
+		{"old ones go", map[string]time.Duration{"heads/a": time.Hour, "remotes/origin/b": 100 * 24 * time.Hour, "pull/1/head": 91 * 24 * time.Hour, "tags/v1": 89 * 24 * time.Hour},
+			[]string{"heads/a", "tags/v1"}},
+		{"the newest stays", map[string]time.Duration{"heads/a": 200 * 24 * time.Hour, "heads/b": 100 * 24 * time.Hour, "heads/b.lock": 300 * 24 * time.Hour},
+			[]string{"heads/b", "heads/b.lock"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, age := range tc.ages {
+				p := filepath.Join(dir, "refs", filepath.FromSlash(name))
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(strings.Repeat("a", 40)+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chtimes(p, now.Add(-age), now.Add(-age)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n, err := expireRefs(dir, now.Add(-90*24*time.Hour))
+			if err != nil || n != len(tc.ages)-len(tc.want) {
+				t.Errorf("expireRefs = %d, %v; want %d deleted", n, err, len(tc.ages)-len(tc.want))
+			}
+			var left []string
+			filepath.WalkDir(filepath.Join(dir, "refs"), func(p string, d fs.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					rel, _ := filepath.Rel(filepath.Join(dir, "refs"), p)
+					left = append(left, filepath.ToSlash(rel))
+				}
+				return err
+			})
+			slices.Sort(left)
+			if diff := cmp.Diff(tc.want, left); diff != "" {
+				t.Errorf("refs left (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -434,4 +435,60 @@ func removeTemporary(objDir string, before time.Time) {
 			}
 		}
 	}
+}
+
+// touchRef dates the loose ref name of the repository whose pack directory
+// is packDir now: a fetch brought it (unchanged or not), and expireRefs
+// goes by that date.
+func touchRef(packDir string, name plumbing.ReferenceName) {
+	now := time.Now()
+	_ = os.Chtimes(filepath.Join(filepath.Dir(filepath.Dir(packDir)), filepath.FromSlash(name.String())), now, now)
+}
+
+// expireRefs deletes the refs of the repository in dir that no fetch has
+// brought since before (a loose ref's time is when one last did: see
+// touchRef), but never the newest one, and returns how many it deleted:
+// what only a deleted branch, a closed pull request or a tag built long ago
+// reaches can then be pruned, and the next build of one fetches it again.
+// Refs in packed-refs (go-git writes none) are left.
+func expireRefs(dir string, before time.Time) (int, error) {
+	type ref struct {
+		path  string
+		mtime time.Time
+	}
+	var refs []ref
+	err := filepath.WalkDir(filepath.Join(dir, "refs"), func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil || !d.Type().IsRegular() || strings.HasSuffix(p, ".lock") {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		refs = append(refs, ref{p, fi.ModTime()})
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("list refs: %w", err)
+	}
+	newest := 0
+	for i, r := range refs {
+		if r.mtime.After(refs[newest].mtime) {
+			newest = i
+		}
+	}
+	n := 0
+	for i, r := range refs {
+		if i == newest || !r.mtime.Before(before) {
+			continue
+		}
+		if err := os.Remove(r.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return n, fmt.Errorf("expire ref: %w", err)
+		}
+		n++
+	}
+	return n, nil
 }

@@ -371,6 +371,11 @@ func TestSubmoduleCacheMaintained(t *testing.T) {
 			t.Errorf("bump %d: vendor/lib/lib.txt = %q, want %q", i, got, want)
 		}
 		co.Close()
+		// The pinned commit has a ref of its own, dated by this checkout,
+		// which keeps it however its branch moves.
+		if fi, err := os.Stat(filepath.Join(modules[0], "refs", "slipway", pinned)); err != nil || time.Since(fi.ModTime()) > time.Hour {
+			t.Errorf("bump %d: the pinned commit's ref: %v, %v; want one dated now", i, fi, err)
+		}
 		loose, packs := cacheObjects(t, modules[0])
 		if loose != 0 {
 			t.Errorf("bump %d: %d loose objects in the submodule's cache, want them packed", i, loose)
@@ -476,5 +481,66 @@ func BenchmarkCheckoutPacks(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A ref no fetch has brought for GCRefExpire (a deleted branch, a closed
+// pull request) goes when the cache is maintained, and what only it reached
+// is pruned once old enough; a later build of it fetches it again.
+func TestRepackExpiresStaleRefs(t *testing.T) {
+	t.Parallel()
+	fx := gitfixture.New(t)
+	base := fx.Commit(t, "main", map[string]string{"a": "0"}, "zero")
+	gone := fx.Commit(t, "gone", map[string]string{"gone.txt": "a branch built once, long ago"}, "gone")
+	dir := t.TempDir()
+	repoDir := filepath.Join(dir, "p")
+	var logs testenv.Buffer
+	ctx := zerolog.New(&logs).WithContext(t.Context())
+	c := newCache(t, source.Options{Dir: dir, GCAuto: 1, GCAutoPackLimit: 1})
+	checkout(t, c, source.Request{Project: "p", URL: fx.URL(), Ref: "main"})
+	_, before := cacheObjects(t, repoDir)
+	checkout(t, c, source.Request{Project: "p", URL: fx.URL(), Ref: "gone"}) // its objects packed: 2 packs
+	_, after := cacheObjects(t, repoDir)
+	gonePacks := newPacks(before, after)
+	if len(gonePacks) != 1 {
+		t.Fatalf("fetch of gone: new packs %v, want 1", gonePacks)
+	}
+	longAgo := time.Now().Add(-100 * 24 * time.Hour)
+	goneRef := filepath.Join(repoDir, "refs", "remotes", "origin", "gone")
+	for _, f := range []string{goneRef, gonePacks[0]} {
+		if err := os.Chtimes(f, longAgo, longAgo); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// main's ref is older still, but the fetch below, with nothing new,
+	// dates it afresh.
+	evenLonger := longAgo.Add(-24 * time.Hour)
+	if err := os.Chtimes(filepath.Join(repoDir, "refs", "remotes", "origin", "main"), evenLonger, evenLonger); err != nil {
+		t.Fatal(err)
+	}
+
+	co, err := c.Checkout(ctx, source.Request{Project: "p", URL: fx.URL(), Ref: "main"}) // 2 packs: repacked
+	if err != nil || co.Commit != base {
+		t.Fatalf("Checkout(main) = %v, %v; want %s", co, err, base)
+	}
+	co.Close()
+	if _, err := os.Stat(goneRef); !os.IsNotExist(err) {
+		t.Errorf("the ref of gone, last fetched 100 days ago: %v, want it deleted", err)
+	}
+	if hasObject(repoDir, gone) {
+		t.Errorf("commit %s, reached only by the expired ref, is still there", gone)
+	}
+	lines := logLines(t, &logs, "git cache: repacked")
+	if len(lines) != 1 || lines[0]["refs_expired"] != 1.0 || lines[0]["pruned"] != 3.0 {
+		t.Errorf("log: %v; want one line, refs_expired 1, pruned 3\n%s", lines, logs.String())
+	}
+	fsck(t, repoDir)
+
+	co = checkout(t, c, source.Request{Project: "p", URL: fx.URL(), Ref: "gone"})
+	if co.Commit != gone {
+		t.Errorf("gone checked out %s after its ref expired, want %s", co.Commit, gone)
+	}
+	if diff := cmp.Diff(fixtureTree(t, fx, gone), readTree(t, co.Dir)); diff != "" {
+		t.Errorf("checkout of gone after its ref expired differs from the fixture (-want +got):\n%s", diff)
 	}
 }

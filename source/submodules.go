@@ -95,6 +95,13 @@ func (c *Cache) writeSubmodule(ctx context.Context, projDir, subURL string, auth
 	if err := c.fetchCommit(ctx, fs, subURL, auth, l.commit); err != nil {
 		return fmt.Errorf("submodule %s: %w", l.rel, err)
 	}
+	// A ref per pinned commit, dated by its last checkout: the commit
+	// stays while in use, whatever its branches do (see expireRefs).
+	pin := plumbing.ReferenceName("refs/slipway/" + l.commit.String())
+	if err := st.SetReference(plumbing.NewHashReference(pin, l.commit)); err != nil {
+		return fmt.Errorf("submodule %s: %w", l.rel, err)
+	}
+	touchRef(fs.packDir, pin)
 	commit, err := object.GetCommit(repo.Storer, l.commit)
 	if err != nil {
 		return corrupt(fmt.Errorf("submodule %s: read commit %s: %w", l.rel, l.commit, err))
