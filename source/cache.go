@@ -96,7 +96,8 @@ type Options struct {
 	// checkout, its work tree written, folds them and the reachable loose
 	// objects into one pack (objects over 1 MiB into a second) and
 	// removes the old ones, so that a checkout reads one pack index, not
-	// many. Default 50 (git's); negative never.
+	// many. Default 50 (git's); negative never. Below 2, a cache holding
+	// objects over 1 MiB is repacked at every checkout.
 	GCAutoPackLimit int
 	// GCPruneExpire is git's gc.pruneExpire for the clone cache: when the
 	// cache is repacked or its loose objects packed, objects that no ref

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -542,5 +543,50 @@ func TestRepackExpiresStaleRefs(t *testing.T) {
 	}
 	if diff := cmp.Diff(fixtureTree(t, fx, gone), readTree(t, co.Dir)); diff != "" {
 		t.Errorf("checkout of gone after its ref expired differs from the fixture (-want +got):\n%s", diff)
+	}
+}
+
+// Objects over 1 MiB are repacked into a pack of their own, without deltas
+// (none is read whole into memory): three packs of large files become two,
+// which a pack limit of 2 then leaves alone, and every version checks out.
+// (A pack limit below 2 would repack such a cache at every checkout.)
+func TestRepackLargeObjects(t *testing.T) {
+	t.Parallel()
+	fx := gitfixture.New(t)
+	big := func(i int) string {
+		b := make([]byte, 1536<<10)
+		rand.NewChaCha8([32]byte{byte(i)}).Read(b) // incompressible: each fetch is a pack of over 1 MiB
+		return string(b)
+	}
+	dir := t.TempDir()
+	repoDir := filepath.Join(dir, "p")
+	var logs testenv.Buffer
+	ctx := zerolog.New(&logs).WithContext(t.Context())
+	c := newCache(t, source.Options{Dir: dir, GCAuto: -1, GCAutoPackLimit: 2})
+	var commits []string
+	for i := range 3 {
+		commits = append(commits, fx.Commit(t, "main", map[string]string{"big.bin": big(i), "small.txt": fmt.Sprint(i)}, fmt.Sprint("version ", i)))
+		co, err := c.Checkout(ctx, source.Request{Project: "p", URL: fx.URL(), Ref: "main"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		co.Close()
+	}
+	// The third fetch's pack made 3: repacked into 2, which the next
+	// checkout leaves alone.
+	checkout(t, c, source.Request{Project: "p", URL: fx.URL(), Ref: "main"})
+	if _, packs := cacheObjects(t, repoDir); len(packs) != 2 {
+		t.Errorf("after: packs %v, want 2 (the small objects, the large ones)", packs)
+	}
+	if lines := logLines(t, &logs, "git cache: repacked"); len(lines) != 1 || lines[0]["packs_before"] != 3.0 || lines[0]["packs_after"] != 2.0 {
+		t.Errorf("log: %v; want one repack, of 3 packs into 2\n%s", lines, logs.String())
+	}
+	fsck(t, repoDir)
+	for _, commit := range commits {
+		co := checkout(t, c, source.Request{Project: "p", URL: fx.URL(), Ref: "main", Commit: commit})
+		if diff := cmp.Diff(fixtureTree(t, fx, commit), readTree(t, co.Dir)); diff != "" {
+			t.Errorf("checkout of %s after repacking differs from the fixture", commit)
+		}
+		co.Close()
 	}
 }
