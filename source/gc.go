@@ -180,6 +180,7 @@ func (c *Cache) maintainRepo(ctx context.Context, log *zerolog.Logger, dir strin
 			return
 		}
 		ev.Msg("git cache: repacked")
+		_ = os.Remove(filepath.Join(dir, gcLogName)) // an expired one
 		return
 	}
 	pruned := 0
@@ -202,6 +203,7 @@ func (c *Cache) maintainRepo(ctx context.Context, log *zerolog.Logger, dir strin
 		return
 	}
 	ev.Msg("git cache: packed loose objects")
+	_ = os.Remove(filepath.Join(dir, gcLogName)) // an expired one
 }
 
 // failed logs a failed maintenance of the repository in dir (what), which
