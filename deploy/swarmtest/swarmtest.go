@@ -442,10 +442,11 @@ func RemoveStackAtCleanup(t testing.TB, cli *client.Client, stack string) {
 	})
 }
 
-// removeServices removes services and waits (up to a minute) until their
-// containers are gone, so that their images and networks can go too.
+// removeServices removes services and waits (up to two minutes: a loaded
+// engine stops and removes containers slowly) until their containers are
+// gone, so that their images and networks can go too.
 func removeServices(t testing.TB, cli *client.Client, ids ...string) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for _, id := range ids {
 		if err := cli.ServiceRemove(ctx, id); err != nil && !isNotFound(err) {
@@ -462,7 +463,7 @@ func removeServices(t testing.TB, cli *client.Client, ids ...string) {
 			}
 			select {
 			case <-ctx.Done():
-				t.Logf("containers of service %s still there after a minute", id)
+				t.Logf("containers of service %s still there after two minutes", id)
 				return
 			case <-tick.C:
 			}
@@ -470,10 +471,10 @@ func removeServices(t testing.TB, cli *client.Client, ids ...string) {
 	}
 }
 
-// removeNetworks removes networks, retrying while the swarm still detaches
-// them from removed tasks.
+// removeNetworks removes networks, retrying (up to two minutes) while the
+// swarm still detaches them from removed tasks.
 func removeNetworks(t testing.TB, cli *client.Client, label filters.Args) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
