@@ -15,7 +15,7 @@ import (
 // waitFor waits until out contains want.
 func waitFor(t *testing.T, out *testenv.Buffer, want string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(out.String(), want) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the display never showed %q:\n%q", want, out.String())
