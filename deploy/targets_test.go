@@ -141,7 +141,10 @@ func TestTargets(t *testing.T) {
 	})
 
 	t.Run("a silent first host leaves time for the next", func(t *testing.T) {
-		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		// 10s, under a host's own 15s: the silent host gets half, and
+		// the engine's ping and info have the other 5s on a loaded
+		// machine (the silent one alone would eat all of it).
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		target, err := targets.Get(dctx, "ha")
 		if err != nil {
