@@ -35,14 +35,21 @@ const (
 // deploymentsCache is a DeploymentService whose Deployments answers from
 // one read for deploymentsFresh, concurrent callers sharing the read in
 // flight (singleflight). Rollback, and forget (a build finished), make
-// the next call read afresh. Safe for concurrent use.
+// the next call read afresh. Safe for concurrent use; Close it before the
+// service it reads is closed.
 type deploymentsCache struct {
 	DeploymentService
 	fresh time.Duration
 	now   func() time.Time
 	group singleflight.Group
+	// life bounds the shared reads, which outlive the requests that
+	// started them: Close cancels it and waits for reads to end.
+	life  context.Context
+	stop  context.CancelFunc
+	reads sync.WaitGroup
 
-	mu sync.Mutex
+	mu     sync.Mutex
+	closed bool
 	// gen counts the forgets; a read started before the last one is not
 	// kept.
 	gen    uint64
@@ -52,15 +59,34 @@ type deploymentsCache struct {
 
 // newDeploymentsCache caches svc's Deployments for fresh.
 func newDeploymentsCache(svc DeploymentService, fresh time.Duration, now func() time.Time) *deploymentsCache {
-	return &deploymentsCache{DeploymentService: svc, fresh: fresh, now: now}
+	life, stop := context.WithCancel(context.Background())
+	return &deploymentsCache{DeploymentService: svc, fresh: fresh, now: now, life: life, stop: stop}
+}
+
+// errDeploymentsClosed is Deployments' error after Close.
+var errDeploymentsClosed = errors.New("the deployments cannot be read: slipway is stopping")
+
+// Close cancels the reads in flight and returns once they have ended;
+// Deployments fails afterwards. The server calls it before it closes the
+// pipeline service, so no read uses the store or a deploy target after.
+func (c *deploymentsCache) Close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.stop()
+	c.reads.Wait()
 }
 
 // Deployments returns the kept states while fresh, else joins or starts a
 // read. A caller whose ctx ends stops waiting; the read goes on for the
-// others (bounded by deploymentsReadTimeout). The states returned are
-// shared: callers must not change them.
+// others (bounded by deploymentsReadTimeout, and ended by Close). The
+// states returned are shared: callers must not change them.
 func (c *deploymentsCache) Deployments(ctx context.Context) ([]pipeline.ServiceState, error) {
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, errDeploymentsClosed
+	}
 	if c.now().Before(c.until) {
 		states := c.states
 		c.mu.Unlock()
@@ -69,8 +95,17 @@ func (c *deploymentsCache) Deployments(ctx context.Context) ([]pipeline.ServiceS
 	gen := c.gen
 	c.mu.Unlock()
 	ch := c.group.DoChan(strconv.FormatUint(gen, 10), func() (any, error) {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return nil, errDeploymentsClosed
+		}
+		c.reads.Add(1)
+		c.mu.Unlock()
+		defer c.reads.Done()
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deploymentsReadTimeout)
 		defer cancel()
+		defer context.AfterFunc(c.life, cancel)()
 		states, err := c.DeploymentService.Deployments(rctx)
 		if err == nil {
 			c.mu.Lock()

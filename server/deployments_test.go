@@ -21,9 +21,12 @@ type countingDeployments struct {
 	fail    atomic.Bool
 	rolled  atomic.Int64
 	started chan struct{} // a read started (buffered)
+	active  atomic.Int64  // reads that have not returned
 }
 
 func (d *countingDeployments) Deployments(ctx context.Context) ([]pipeline.ServiceState, error) {
+	d.active.Add(1)
+	defer d.active.Add(-1)
 	n := d.reads.Add(1)
 	d.started <- struct{}{}
 	if d.hold != nil {
@@ -152,4 +155,46 @@ func TestDeploymentsCache(t *testing.T) {
 			t.Errorf("after an error: read %d, want a new read 7", b)
 		}
 	})
+}
+
+// TestDeploymentsCacheClose: a shared read that its callers gave up on
+// (it outlives them) is ended by Close, which returns only once it has
+// ended, so that no read uses the store or a deploy target the server
+// closes next; Deployments fails after Close.
+func TestDeploymentsCacheClose(t *testing.T) {
+	svc := &countingDeployments{hold: make(chan struct{}), started: make(chan struct{}, 1)}
+	c := newDeploymentsCache(svc, 5*time.Second, time.Now)
+	ctx, quit := context.WithCancel(t.Context())
+	gaveUp := make(chan error, 1)
+	go func() {
+		_, err := c.Deployments(ctx)
+		gaveUp <- err
+	}()
+	<-svc.started
+	quit()
+	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the caller that gave up got %v, want context.Canceled", err)
+	}
+	if n := svc.active.Load(); n != 1 {
+		t.Fatalf("%d reads running after the caller gave up, want 1 (the shared read goes on)", n)
+	}
+	closed := make(chan struct{})
+	go func() {
+		c.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close did not return within 30s: the read in flight was not ended")
+	}
+	if n := svc.active.Load(); n != 0 {
+		t.Errorf("%d reads still running after Close returned, want 0", n)
+	}
+	if _, err := c.Deployments(t.Context()); !errors.Is(err, errDeploymentsClosed) {
+		t.Errorf("Deployments after Close = %v, want errDeploymentsClosed", err)
+	}
+	if n := svc.reads.Load(); n != 1 {
+		t.Errorf("%d reads, want 1: none after Close", n)
+	}
 }

@@ -72,6 +72,7 @@ func Run(ctx context.Context, cfg *config.Config, logger zerolog.Logger, opts Op
 	var bases *basewatch.Watcher
 	// A finished build may have deployed: the deployments read afresh.
 	deployments := newDeploymentsCache(svc, deploymentsFresh, time.Now)
+	defer deployments.Close() // before svc.Close: its reads use the store and targets
 	queue := pipeline.NewQueue(svc, pipeline.QueueOptions{
 		Concurrency: cfg.BuildSlots(),
 		Grace:       opts.Grace,
