@@ -131,13 +131,22 @@ func TestDeploymentsCache(t *testing.T) {
 			<-svc.started
 		}
 		c.forget()
-		done := make(chan int64)
-		go func() { done <- build(t) }()
+		// Not build: a t.Fatalf in this goroutine would leave <-done
+		// waiting until the test binary's timeout.
+		type answer struct {
+			states []pipeline.ServiceState
+			err    error
+		}
+		done := make(chan answer, 1)
+		go func() {
+			states, err := c.Deployments(ctx)
+			done <- answer{states, err}
+		}()
 		<-svc.started
 		c.forget() // a build finished while the read ran
 		close(svc.hold)
-		if b := <-done; b != 4 {
-			t.Errorf("the read in flight: %d, want 4", b)
+		if a := <-done; a.err != nil || len(a.states) != 1 || a.states[0].Build != 4 {
+			t.Errorf("the read in flight: %+v, %v; want read 4", a.states, a.err)
 		}
 		if b := build(t); b != 5 {
 			t.Errorf("after: read %d, want a new read 5 (4 began before the forget)", b)
