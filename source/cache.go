@@ -102,8 +102,10 @@ type Options struct {
 	// GCPruneExpire is git's gc.pruneExpire for the clone cache: when the
 	// cache is repacked or its loose objects packed, objects that no ref
 	// reaches (a force-pushed branch's old commits) are deleted once they
-	// are older than this; a younger one waits, loose. Default two weeks
-	// (git's); negative never deletes them.
+	// are older than this. A younger one waits: a repack leaves it loose,
+	// dated as its pack; packing the loose objects packs it with the rest,
+	// its time then being the new pack's. Default two weeks (git's);
+	// negative never deletes them.
 	GCPruneExpire time.Duration
 	// GCRefExpire: when the cache is maintained (see GCAuto and
 	// GCAutoPackLimit), a ref that no fetch has brought for this long (a
