@@ -147,8 +147,9 @@ func (t *Target) lookup(ctx context.Context, stack, name string) (swarm.Service,
 // service's task that failed so is left to the swarm, which starts another.
 // Canceling ctx stops the watch (the swarm carries on with the
 // update) and returns StatusFailed. The outcome is always a Result, never
-// a hang: the call is bounded by opts.Timeout plus opts.RollbackTimeout
-// (and the few API calls around them).
+// a hang: each try is bounded by opts.Timeout plus opts.RollbackTimeout
+// (and the few API calls around them), so the call by 1+maxEngineRetries
+// times that.
 func (t *Target) Rollout(ctx context.Context, service string, img Image, opts RolloutOptions) Result {
 	start := time.Now()
 	opts = opts.withDefaults()
