@@ -168,6 +168,15 @@ func serve(t *testing.T, w *fixture.World, edit func(*config.Config)) *apiClient
 		code, body := c.get("/healthz")
 		return code == http.StatusOK, fmt.Sprintf("%d %s", code, body)
 	})
+	// The start-up reconcile pass queues the heads of branches that have
+	// builds: let it end before the test pushes, or on a loaded machine it
+	// runs after the first push and queues the head, whose own push is
+	// then a duplicate.
+	if cfg.ReconcileInterval.On() {
+		waitFor(t, time.Minute, "the start-up reconcile pass", func() (bool, string) {
+			return strings.Contains(logs.String(), `"message":"reconcile pass ended"`), logs.String()
+		})
+	}
 	return c
 }
 
