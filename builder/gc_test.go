@@ -96,7 +96,10 @@ func buildImage(t *testing.T, cli *client.Client, tag string, labels map[string]
 	}
 	tw.Write([]byte(df))
 	tw.Close()
-	opts := build.ImageBuildOptions{Labels: labels, Remove: true, ForceRemove: true}
+	// NoCache: a cached step of an earlier build (another run's, on a
+	// shared engine) may be removed by its test's cleanup while this build
+	// takes it ("unable to find image").
+	opts := build.ImageBuildOptions{Labels: labels, Remove: true, ForceRemove: true, NoCache: true}
 	if tag != "" {
 		opts.Tags = []string{tag}
 	}
