@@ -97,7 +97,9 @@ func buildImage(t *testing.T, cli *client.Client, dir, tag string) {
 // other slipway package, not even in its tests (config imports hub).
 func engineBuild(ctx context.Context, cli *client.Client, tarball io.ReadCloser, opts types.ImageBuildOptions, log io.Writer) error {
 	defer tarball.Close()
-	opts.Remove, opts.ForceRemove = true, true
+	// NoCache: a cached step of another test's build on the shared engine
+	// may be removed by that test's cleanup while this build takes it.
+	opts.Remove, opts.ForceRemove, opts.NoCache = true, true, true
 	opts.Version = types.BuilderV1
 	resp, err := cli.ImageBuild(ctx, tarball, opts)
 	if err != nil {

@@ -36,7 +36,7 @@ func danglingImage(t *testing.T, cli *client.Client, labels map[string]string) s
 		tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(df.Len())})
 		tw.Write([]byte(df.String()))
 		tw.Close()
-		resp, err := cli.ImageBuild(t.Context(), &ctx, dockerbuild.ImageBuildOptions{Tags: []string{tag}, Remove: true, ForceRemove: true})
+		resp, err := cli.ImageBuild(t.Context(), &ctx, dockerbuild.ImageBuildOptions{Tags: []string{tag}, Remove: true, ForceRemove: true, NoCache: true})
 		if err != nil {
 			t.Fatalf("build %s: %v", tag, err)
 		}
