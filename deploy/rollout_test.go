@@ -101,6 +101,12 @@ func TestRollout(t *testing.T) {
 		return id, name
 	}
 
+	// failsLate gives a service whose new task fails at once a monitor
+	// long enough for the swarm to hear of the failure: on a loaded
+	// machine the task's exit may be reported seconds after it ran, past
+	// the 1s monitor, and the update would be called completed.
+	failsLate := func(s *swarm.ServiceSpec) { s.UpdateConfig.Monitor = 10 * time.Second }
+
 	t.Run("converges on the new digest and leaves other stacks alone", func(t *testing.T) {
 		t.Parallel()
 		stack := testenv.Name(t, "stack")
@@ -145,7 +151,7 @@ func TestRollout(t *testing.T) {
 
 	t.Run("a failing image is rolled back and v1 keeps running", func(t *testing.T) {
 		t.Parallel()
-		id, name := newService(t, testenv.Name(t, "stack"), 1, nil)
+		id, name := newService(t, testenv.Name(t, "stack"), 1, failsLate)
 		before := inspect(t, cli, id)
 		var log logBuffer
 		res := target.Rollout(t.Context(), name, images.Bad, deploy.RolloutOptions{Timeout: testTimeout, Rollback: true, RegistryAuth: images.Auth, Log: &log})
@@ -172,6 +178,7 @@ func TestRollout(t *testing.T) {
 		mark := t.TempDir()
 		id, name := newService(t, testenv.Name(t, "stack"), 1, func(s *swarm.ServiceSpec) {
 			s.TaskTemplate.ContainerSpec.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: mark, Target: "/mark"}}
+			failsLate(s)
 		})
 		var log logBuffer
 		// The engine's own faults cannot be caused at will: the first
@@ -200,7 +207,7 @@ func TestRollout(t *testing.T) {
 
 	t.Run("an engine fault that does not go away is rolled back after two retries", func(t *testing.T) {
 		t.Parallel()
-		id, name := newService(t, testenv.Name(t, "stack"), 1, nil)
+		id, name := newService(t, testenv.Name(t, "stack"), 1, failsLate)
 		var log logBuffer
 		opts := deploy.WithEngineFaults(deploy.RolloutOptions{Timeout: testTimeout, Rollback: true, RegistryAuth: images.Auth, Log: &log}, "non-zero exit (1)")
 		res := target.Rollout(t.Context(), name, images.Bad, opts)
@@ -219,7 +226,7 @@ func TestRollout(t *testing.T) {
 
 	t.Run("a failing image without rollback is a failure", func(t *testing.T) {
 		t.Parallel()
-		id, name := newService(t, testenv.Name(t, "stack"), 1, nil)
+		id, name := newService(t, testenv.Name(t, "stack"), 1, failsLate)
 		res := target.Rollout(t.Context(), name, images.Bad, deploy.RolloutOptions{Timeout: testTimeout, Rollback: false})
 		if res.Status != deploy.StatusFailed || res.Error == "" {
 			t.Fatalf("Rollout = %+v, want failed with a reason", res)
@@ -233,6 +240,7 @@ func TestRollout(t *testing.T) {
 		t.Parallel()
 		id, name := newService(t, testenv.Name(t, "stack"), 1, func(s *swarm.ServiceSpec) {
 			s.UpdateConfig.FailureAction = swarm.UpdateFailureActionRollback
+			failsLate(s)
 		})
 		var log logBuffer
 		res := target.Rollout(t.Context(), name, images.Bad, deploy.RolloutOptions{Timeout: testTimeout, Rollback: false, Log: &log})
